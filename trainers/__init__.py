@@ -1,0 +1,1 @@
+"""Thin PyTorch trainers that read corpusforge shards (see the Trainers issue)."""
