@@ -1,0 +1,46 @@
+"""PrepareDocuments: raw Document -> cleaned, sentence-split row (or a filtered count)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from corpusforge.beam.counting import CountingDoFn
+from corpusforge.beam.sink import DEDUP, KEY, seeded_key
+from corpusforge.sources.formats import Document
+from corpusforge.text import DocumentFilter, content_hash, normalize_text, split_sentences
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    normalize: str = "NFKC"  # or "none"
+    t2s: bool = False  # traditional -> simplified (OpenCC t2s)
+    lang: str = "auto"  # sentence rules: auto (per paragraph), zh or en
+    filter: DocumentFilter = field(default_factory=DocumentFilter)
+    dedup: bool = True
+    seed: int = 12345
+
+
+def prepare_document(doc: Document, opts: PrepareOptions) -> tuple[dict | None, str | None]:
+    """(row, None) for a kept document, (None, reason) for a filtered one."""
+    text = normalize_text(doc.text, form=opts.normalize, t2s=opts.t2s)
+    sentences = split_sentences(text, lang=opts.lang)
+    reason = opts.filter.reason(sentences)
+    if reason:
+        return None, reason
+    title = normalize_text(doc.title, form=opts.normalize, t2s=opts.t2s) if doc.title else ""
+    row = {"doc_id": doc.doc_id, "source": doc.source, "title": title, "sentences": sentences,
+           KEY: seeded_key(opts.seed, doc.doc_id)}
+    if opts.dedup:
+        row[DEDUP] = content_hash(sentences)
+    return row, None
+
+
+class PrepareDocuments(CountingDoFn):
+    def __init__(self, opts: PrepareOptions):
+        self.opts = opts
+
+    def process(self, doc: Document):
+        row, reason = prepare_document(doc, self.opts)
+        if reason:
+            self.count("filtered:" + reason)
+        else:
+            yield row

@@ -1,0 +1,223 @@
+"""WriteDataset: rows -> a finished dataset directory (shards, rejects/, manifest), deterministically.
+
+How it stays deterministic and memory-flat on any runner and worker count:
+1. every row carries `_key` (a seeded hash of its stable id) and optionally `_dedup` (a content
+   hash); the shard of a row is a function of those bytes, never of bundle or worker;
+2. workers append rows to small spill files per shard (only file names are shuffled, not rows);
+3. one task per shard reads its spills, drops duplicates, sorts by `_key` and writes the shard;
+4. a last single task checks the accounting, writes the metadata and renames the temporary
+   directory to the output name, so a dataset appears only when complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
+
+from corpusforge.beam.counting import MergeCounts, log
+from corpusforge.dataset.schema import REJECT_FIELDS
+from corpusforge.dataset.writer import commit, remove_tree, shard_name, write_bytes, write_metadata, write_shard
+
+KEY, DEDUP = "_key", "_dedup"
+SPILL_ROWS = 20_000  # rows a worker buffers before it writes a spill file
+
+
+def seeded_key(seed: int, record_id: str) -> bytes:
+    """The sort key that orders rows: a seeded shuffle that no worker or bundle can change."""
+    return hashlib.blake2b(f"{seed}\0{record_id}".encode(), digest_size=16).digest()
+
+
+def shard_of(row: dict, num_shards: int) -> int:
+    key = row.get(DEDUP) or row[KEY]  # duplicates must meet in one shard
+    return int.from_bytes(key[:8], "big") % num_shards
+
+
+def read_arrow(path: str) -> pa.Table:
+    with FileSystems.open(path) as f:
+        return pa.ipc.open_stream(f).read_all()
+
+
+def order_rows(table: pa.Table, dedup: bool) -> tuple[pa.Table, int]:
+    """Drops all but one row per `_dedup` value (the one with the smallest `_key`), sorts by `_key`."""
+    duplicates = 0
+    if dedup and table.num_rows:
+        table = table.take(pc.sort_indices(table, [(DEDUP, "ascending"), (KEY, "ascending")]))
+        hashes = table.column(DEDUP).to_pylist()
+        keep = [i == 0 or hashes[i] != hashes[i - 1] for i in range(len(hashes))]
+        duplicates = len(keep) - sum(keep)
+        table = table.filter(pa.array(keep))
+    if table.num_rows:
+        table = table.take(pc.sort_indices(table, [(KEY, "ascending")]))
+    return table, duplicates
+
+
+class SpillRows(beam.DoFn):
+    def __init__(self, spill_dir: str, schema: pa.Schema, num_shards: int):
+        self.spill_dir, self.schema, self.num_shards = spill_dir, schema, num_shards
+
+    def start_bundle(self):
+        self.buffers: dict[int, list] = {}
+        self.buffered = 0
+
+    def process(self, row):
+        self.buffers.setdefault(shard_of(row, self.num_shards), []).append(row)
+        self.buffered += 1
+        if self.buffered >= SPILL_ROWS:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for shard_and_path in self._flush():
+            yield GlobalWindows.windowed_value(shard_and_path)
+
+    def _flush(self):
+        for shard, rows in sorted(self.buffers.items()):
+            path = f"{self.spill_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
+            sink = pa.BufferOutputStream()
+            table = pa.Table.from_pylist(rows, schema=self.schema)
+            with pa.ipc.new_stream(sink, self.schema) as writer:
+                writer.write_table(table)
+            write_bytes(path, sink.getvalue().to_pybytes())
+            yield shard, path
+        self.buffers, self.buffered = {}, 0
+
+
+class MergeShard(beam.DoFn):
+    """(shard, spill paths) -> the finished shard, written by `write(table, shard)`."""
+
+    def __init__(self, schema: pa.Schema, dedup: bool, write):
+        self.schema, self.dedup, self.write = schema, dedup, write
+
+    def process(self, shard_and_paths):
+        shard, paths = shard_and_paths
+        paths = sorted(p for p in paths if p)
+        tables = [read_arrow(p) for p in paths]
+        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
+        table, duplicates = order_rows(table, self.dedup)
+        info = self.write(table.drop_columns([c for c in (KEY, DEDUP) if c in table.column_names]), shard)
+        if paths:
+            FileSystems.delete(paths)
+        yield {**info, "duplicates": duplicates}
+
+
+class WriteShards(beam.PTransform):
+    def __init__(self, spill_dir: str, schema: pa.Schema, num_shards: int, write, dedup: bool = False):
+        super().__init__()
+        self.spill_dir, self.schema, self.num_shards = spill_dir, schema, num_shards
+        self.write, self.dedup = write, dedup
+
+    def expand(self, rows):
+        spills = rows | "Spill" >> beam.ParDo(SpillRows(self.spill_dir, self.schema, self.num_shards))
+        # every shard exists, even an empty one, so names are always "-of-N"
+        every = rows.pipeline | "EveryShard" >> beam.Create([(k, None) for k in range(self.num_shards)])
+        return (
+            (spills, every)
+            | "AllSpills" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "Merge" >> beam.ParDo(MergeShard(self.schema, self.dedup, self.write))
+        )
+
+
+REJECTS_SCHEMA = pa.schema(
+    [pa.field("reason", pa.string()), pa.field("file", pa.string()), pa.field("line", pa.int64()),
+     pa.field("offset", pa.int64()), pa.field("excerpt", pa.string()), pa.field("detail", pa.string()),
+     pa.field(KEY, pa.binary())]
+)
+
+
+def reject_row(reject) -> dict:
+    row = reject.as_dict()
+    row[KEY] = f"{row['file']}\0{row['offset'] + 1:020d}\0{row['reason']}\0{row['excerpt']}".encode()
+    return row
+
+
+class WriteDataset(beam.PTransform):
+    """{"rows", "rejects", "counts"} -> OUTPUT/ with shards, rejects/, manifest.json.
+
+    rows: dicts with the `schema` columns plus `_key` (seeded_key) and, with dedup, `_dedup`.
+    """
+
+    def __init__(self, output: str, kind: str, schema: pa.Schema, num_shards: int, params: dict,
+                 dedup: bool = False):
+        super().__init__()
+        self.output, self.kind, self.schema = output.rstrip("/"), kind, schema
+        self.num_shards, self.params, self.dedup = num_shards, params, dedup
+        parent, _, name = self.output.rpartition("/")
+        self.tmp = f"{parent}/.{name}.incomplete-{uuid.uuid4().hex[:8]}" if parent else f".{name}.incomplete-{uuid.uuid4().hex[:8]}"
+
+    def expand(self, inputs):
+        tmp, n = self.tmp, self.num_shards
+        spill_schema = self.schema.append(pa.field(KEY, pa.binary()))
+        if self.dedup:
+            spill_schema = spill_schema.append(pa.field(DEDUP, pa.binary()))
+        shards = inputs["rows"] | "WriteShards" >> WriteShards(
+            f"{tmp}/_spill", spill_schema, n, lambda table, k: write_shard(table, f"{tmp}/{shard_name(k, n)}"), self.dedup)
+        rejects = (
+            inputs["rejects"]
+            | "RejectRows" >> beam.Map(reject_row)
+            | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
+                                            lambda table, k: write_jsonl(table, f"{tmp}/rejects/rejects.jsonl"))
+        )
+        counts = inputs["counts"] | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
+        finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params)
+        return (
+            inputs["rows"].pipeline
+            | "Start" >> beam.Create([None])
+            | "Finalize" >> beam.ParDo(finalize, beam.pvalue.AsList(shards), beam.pvalue.AsList(rejects),
+                                       beam.pvalue.AsSingleton(counts))
+        )
+
+
+def input_accounting(counts: dict, kept: int, duplicates: int) -> dict:
+    """read == kept + filtered + rejected, with the reasons; raises if the numbers disagree."""
+    filtered = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("filtered:")}
+    if duplicates:
+        filtered["duplicate"] = duplicates
+    rejected = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("rejected:")}
+    accounting = {
+        "read": counts.get("read", 0),
+        "kept": kept,
+        "filtered": sum(filtered.values()),
+        "rejected": sum(rejected.values()),
+        "filtered_by_reason": dict(sorted(filtered.items())),
+        "rejected_by_reason": dict(sorted(rejected.items())),
+    }
+    if accounting["read"] != kept + accounting["filtered"] + accounting["rejected"]:
+        raise RuntimeError(f"input accounting does not add up: {accounting}")
+    return accounting
+
+
+class Finalize(beam.DoFn):
+    """Checks the accounting, writes the metadata, and makes the dataset appear."""
+
+    def __init__(self, tmp: str, output: str, kind: str, schema: pa.Schema, params: dict):
+        self.tmp, self.output, self.kind, self.schema, self.params = tmp, output, kind, schema, params
+
+    def process(self, _, shards: list[dict], rejects: list[dict], counts: dict):
+        shards = sorted(shards, key=lambda s: s["file"])
+        duplicates = sum(s.pop("duplicates") for s in shards)
+        rejects = [{k: v for k, v in r.items() if k != "duplicates"} for r in rejects]
+        accounting = input_accounting(counts, sum(s["rows"] for s in shards), duplicates)
+        if accounting["rejected"] != sum(r["rows"] for r in rejects):
+            raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
+        remove_tree(f"{self.tmp}/_spill")
+        remove_tree(f"{self.tmp}/_spill_rejects")
+        manifest = write_metadata(self.tmp, kind=self.kind, schema=self.schema, shards=shards,
+                                  input_counts=accounting, params=self.params,
+                                  rejects={"files": [r["file"] for r in rejects], "rows": accounting["rejected"],
+                                           "sha256": [r["sha256"] for r in rejects]})
+        commit(self.tmp, self.output)
+        log.info("wrote %s: %d rows in %d shards", self.output, manifest["rows"], len(shards))
+        yield manifest
+
+
+def write_jsonl(table: pa.Table, path: str) -> dict:
+    lines = [json.dumps({k: row[k] for k in REJECT_FIELDS}, ensure_ascii=False) + "\n" for row in table.to_pylist()]
+    data = "".join(lines).encode()
+    write_bytes(path, data)
+    return {"file": "rejects/" + path.rsplit("/", 1)[-1], "rows": len(lines), "sha256": hashlib.sha256(data).hexdigest()}

@@ -1,0 +1,82 @@
+"""Reading datasets back: manifest, memory-mapped tables, and verification."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pyarrow as pa
+
+
+def read_manifest(directory: str) -> dict:
+    path = os.path.join(directory, "manifest.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{directory} is not a corpusforge dataset: it has no manifest.json")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def open_shard(path: str) -> pa.Table:
+    """One shard, memory-mapped: the buffers point into the file, nothing is copied."""
+    with pa.memory_map(path) as source:
+        return pa.ipc.open_stream(source).read_all()
+
+
+def load_table(directory: str) -> pa.Table:
+    """All shards of a dataset as one (zero-copy, memory-mapped) Arrow table, in manifest order."""
+    manifest = read_manifest(directory)
+    tables = [open_shard(os.path.join(directory, s["file"])) for s in manifest["shards"]]
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+def read_rejects(directory: str) -> list[dict]:
+    rejects = []
+    folder = os.path.join(directory, "rejects")
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            rejects.extend(json.loads(line) for line in f)
+    return rejects
+
+
+def verify_dataset(directory: str) -> list[str]:
+    """Re-checks every shard's checksum and row count and the input accounting.
+
+    Returns the problems found; an empty list means the dataset is intact.
+    """
+    problems = []
+    manifest = read_manifest(directory)
+    total = 0
+    for shard in manifest["shards"]:
+        path = os.path.join(directory, shard["file"])
+        if not os.path.exists(path):
+            problems.append(f"{shard['file']}: missing")
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != shard["sha256"]:
+            problems.append(f"{shard['file']}: sha256 {digest.hexdigest()} != manifest {shard['sha256']}")
+            continue
+        try:
+            rows = open_shard(path).num_rows
+        except pa.ArrowInvalid as e:
+            problems.append(f"{shard['file']}: unreadable ({e})")
+            continue
+        total += rows
+        if rows != shard["rows"]:
+            problems.append(f"{shard['file']}: {rows} rows != manifest {shard['rows']}")
+    if total != manifest["rows"] and not problems:
+        problems.append(f"shards hold {total} rows != manifest rows {manifest['rows']}")
+    counts = manifest.get("input")
+    if counts:
+        if counts["read"] != counts["kept"] + counts["filtered"] + counts["rejected"]:
+            problems.append(f"input accounting: read {counts['read']} != kept {counts['kept']} + "
+                            f"filtered {counts['filtered']} + rejected {counts['rejected']}")
+        if counts["kept"] != manifest["rows"]:
+            problems.append(f"input kept {counts['kept']} != rows {manifest['rows']}")
+        if "rejects" in manifest:
+            found = len(read_rejects(directory))
+            if found != counts["rejected"]:
+                problems.append(f"rejects/ holds {found} records != rejected {counts['rejected']}")
+    return problems

@@ -1,0 +1,36 @@
+"""Arrow schemas of the datasets corpusforge writes: the column names are the contract."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+# kind "documents": one row per cleaned, sentence-split document
+DOCUMENTS = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),  # "<file relative to the input root>:<byte offset>"
+        pa.field("source", pa.string(), nullable=False),  # the raw layout it was read as, e.g. "wiki2019zh"
+        pa.field("title", pa.string(), nullable=False),  # "" where the layout has none
+        pa.field("sentences", pa.list_(pa.string()), nullable=False),
+    ]
+)
+
+# rejects/: one JSON object per line with these keys (see sources.formats.Reject)
+REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
+
+SCHEMAS = {"documents": DOCUMENTS}
+
+
+def hf_features(schema: pa.Schema) -> dict:
+    """The `features` of a Hugging Face dataset_info.json for the Arrow types used here."""
+
+    def feature(t: pa.DataType) -> dict:
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return {"feature": feature(t.value_type), "_type": "List"}
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            dtype = "string" if pa.types.is_string(t) else "large_string"
+        else:
+            dtype = str(t)  # int8..int64, uint8..uint64, float32/64, bool: same spelling in datasets
+        return {"dtype": {"float": "float32", "double": "float64"}.get(dtype, dtype), "_type": "Value"}
+
+    return {f.name: feature(f.type) for f in schema}

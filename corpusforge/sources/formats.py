@@ -1,0 +1,341 @@
+"""Raw corpus layouts -> Document records, and Reject records for everything unreadable.
+
+One reader per layout. The JSON-lines layouts differ only in which fields hold the text and
+the title, so they share one line reader and a small table of field rules (FORMATS).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from corpusforge.sources.files import (
+    ARCHIVE_ERRORS,
+    HEAD_BYTES,
+    InputFile,
+    Split,
+    TooLong,
+    byte_ranges,
+    compression_of,
+    iter_lines,
+    open_raw,
+    open_stream,
+    read_head,
+    zip_members,
+)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    fmt: str = "auto"  # a FORMATS name, "plain", "parquet", or "auto" (per file)
+    text_field: str = "text"  # jsonl / parquet
+    title_field: str | None = None  # jsonl / parquet
+    side: str = "chinese"  # translation2019zh: which side is the text
+    max_record_bytes: int = 16 << 20  # a longer record is rejected, never held whole
+    split_bytes: int = 64 << 20
+
+
+class Document:
+    __slots__ = ("doc_id", "source", "title", "text")
+
+    def __init__(self, doc_id: str, source: str, title: str, text: str):
+        self.doc_id, self.source, self.title, self.text = doc_id, source, title, text
+
+    def __repr__(self):
+        return f"Document({self.doc_id!r}, {self.source!r}, {self.title!r}, {self.text[:40]!r})"
+
+
+class Reject:
+    """A record that could not be read, with where it came from and why."""
+
+    __slots__ = ("reason", "file", "line", "offset", "excerpt", "detail")
+
+    def __init__(self, reason, file, offset, excerpt=b"", line=None, detail=""):
+        self.reason, self.file, self.offset, self.line = reason, file, offset, line
+        if isinstance(excerpt, bytes):
+            excerpt = excerpt[:300].decode("utf-8", "replace")
+        self.excerpt, self.detail = excerpt[:200], detail[:300]
+
+    def as_dict(self) -> dict:
+        return {s: getattr(self, s) for s in self.__slots__}
+
+    def __repr__(self):
+        return f"Reject({self.reason!r}, {self.file!r}@{self.offset})"
+
+
+class BadRecord(Exception):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def _field(obj: dict, key: str, required: bool = True) -> str:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise BadRecord("missing_text_field", f"field {key!r} is missing or null")
+        return ""
+    if not isinstance(value, str):
+        raise BadRecord("wrong_field_type", f"field {key!r} is {type(value).__name__}, not a string")
+    return value
+
+
+def _wiki(obj: dict, opts: ReadOptions) -> tuple[str, str]:
+    title, text = _field(obj, "title", False), _field(obj, "text")
+    # wiki2019zh repeats the title as the text's first paragraph
+    if title and text.startswith(title + "\n"):
+        text = text[len(title):]
+    return title, text
+
+
+def _baike(obj: dict, opts: ReadOptions) -> tuple[str, str]:
+    answer = _field(obj, "answer")
+    desc = _field(obj, "desc", False)
+    return _field(obj, "title", False), f"{desc}\n{answer}" if desc else answer
+
+
+def _by_fields(text_key: str, title_key: str | None = None) -> Callable:
+    def get(obj: dict, opts: ReadOptions) -> tuple[str, str]:
+        return (_field(obj, title_key, False) if title_key else ""), _field(obj, text_key)
+
+    return get
+
+
+def _translation(obj: dict, opts: ReadOptions) -> tuple[str, str]:
+    return "", _field(obj, opts.side)
+
+
+def _jsonl(obj: dict, opts: ReadOptions) -> tuple[str, str]:
+    title = _field(obj, opts.title_field, False) if opts.title_field else ""
+    return title, _field(obj, opts.text_field)
+
+
+# JSON-lines layouts: name -> (fields that identify it, how to get (title, text))
+FORMATS: dict[str, tuple[frozenset, Callable]] = {
+    "wiki2019zh": (frozenset({"id", "url", "title", "text"}), _wiki),
+    "news2016zh": (frozenset({"news_id", "content"}), _by_fields("content", "title")),
+    "webtext2019zh": (frozenset({"qid", "answer_id", "content"}), _by_fields("content", "title")),
+    "baike2018qa": (frozenset({"qid", "category", "answer"}), _baike),
+    "translation2019zh": (frozenset({"english", "chinese"}), _translation),
+    "jsonl": (frozenset(), _jsonl),
+}
+FORMAT_NAMES = ["auto", *FORMATS, "plain", "parquet"]
+BINARY = "binary"
+# Raw control characters inside strings are cleaned later, not a reason to lose the record.
+_parse_json = json.JSONDecoder(strict=False).decode
+
+
+def detect_format(head: bytes, path: str) -> str:
+    """The layout of a file from its name and first bytes: a FORMATS name, plain, parquet or binary."""
+    if path.lower().endswith(".parquet") or head.startswith(b"PAR1"):
+        return "parquet"
+    sample = head[:8192].decode("utf-8", "replace")
+    if sample.count("\ufffd") + sample.count("\0") > len(sample) // 20:
+        return BINARY  # a few bad bytes are bad records; this many make a binary file
+    lines = head.lstrip(b"\xef\xbb\xbf").splitlines()[:20]
+    if len(head) == HEAD_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut off
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            for name, (keys, _) in FORMATS.items():
+                if keys <= obj.keys():
+                    return name
+    if any(line.lstrip().startswith(b"{") for line in lines[:5]):
+        return "jsonl"
+    return "plain"
+
+
+# -- planning ----------------------------------------------------------------------------
+
+
+def plan_splits(file: InputFile, opts: ReadOptions) -> Iterator[Split | Reject]:
+    """The splits of one input file: byte ranges, whole streams, zip members or row groups."""
+    comp = compression_of(file.path)
+    if comp == "zip":
+        try:
+            members = zip_members(file.path)
+        except ARCHIVE_ERRORS as e:
+            yield Reject("corrupt_archive", file.name, 0, detail=str(e))
+            return
+        for m in members:
+            yield from _plan_stream(Split(file, "", member=m), opts)
+        return
+    if (opts.fmt == "parquet" or opts.fmt == "auto" and file.path.lower().endswith(".parquet")) and not comp:
+        import pyarrow.parquet as pq
+
+        try:
+            n = pq.ParquetFile(open_raw(file.path)).num_row_groups
+        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a broken footer
+            yield Reject("corrupt_parquet", file.name, 0, detail=str(e))
+            return
+        for i in range(n):
+            yield Split(file, "parquet", index=i)
+        return
+    yield from _plan_stream(Split(file, ""), opts)
+
+
+def _plan_stream(split: Split, opts: ReadOptions) -> Iterator[Split | Reject]:
+    fmt = opts.fmt
+    if fmt == "auto":
+        try:
+            with open_stream(split) as f:
+                head = read_head(f)
+        except ARCHIVE_ERRORS as e:
+            yield Reject("corrupt_archive", split.name, 0, detail=str(e))
+            return
+        fmt = detect_format(head, split.member or split.file.path)
+        if fmt == BINARY:
+            yield Reject("binary_file", split.name, 0, head[:200], detail="NUL bytes or invalid UTF-8 in the first bytes")
+            return
+    if split.member or compression_of(split.file.path):
+        yield Split(split.file, fmt, member=split.member)
+    else:
+        for start, end in byte_ranges(split.file.size, opts.split_bytes):
+            yield Split(split.file, fmt, start, end)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def read_split(split: Split, opts: ReadOptions) -> Iterator[Document | Reject]:
+    """Every record of a split, as a Document or a Reject; never raises for bad data."""
+    if split.fmt == "parquet":
+        yield from _read_parquet(split, opts)
+        return
+    whole = split.start == 0  # line numbers are known only when reading from the start
+    try:
+        with open_stream(split) as f:
+            lines = iter_lines(f, split.start, split.end, opts.max_record_bytes)
+            if split.fmt == "plain":
+                yield from _plain_documents(split, lines, opts)
+            else:
+                yield from _json_records(split, lines, opts, whole)
+    except ARCHIVE_ERRORS as e:
+        reason = "truncated_archive" if isinstance(e, EOFError) else "corrupt_archive"
+        yield Reject(reason, split.name, -1, detail=f"{type(e).__name__}: {e}")
+
+
+def _decode(line: bytes, offset: int) -> str:
+    text = line.decode("utf-8")  # UnicodeDecodeError is a ValueError: the caller rejects
+    if offset == 0 and text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def _json_records(split, lines, opts, whole) -> Iterator[Document | Reject]:
+    get = FORMATS[split.fmt][1]
+    name = split.name
+    for lineno, (offset, line) in enumerate(lines, 1):
+        num = lineno if whole else None
+        if isinstance(line, TooLong):
+            yield Reject("record_too_large", name, offset, line.excerpt, num, f"{line.size} bytes > {opts.max_record_bytes}")
+            continue
+        if not line.strip():
+            continue  # blank lines between records are layout, not records
+        if b"\0" in line:
+            yield Reject("nul_bytes", name, offset, line.replace(b"\0", b"\\0"), num)
+            continue
+        try:
+            obj = _parse_json(_decode(line, offset))
+        except UnicodeDecodeError as e:
+            yield Reject("invalid_utf8", name, offset, line, num, str(e))
+            continue
+        except ValueError as e:
+            yield Reject("malformed_json", name, offset, line, num, str(e))
+            continue
+        if not isinstance(obj, dict):
+            yield Reject("not_an_object", name, offset, line, num, f"a JSON {type(obj).__name__}, not an object")
+            continue
+        try:
+            title, text = get(obj, opts)
+        except BadRecord as e:
+            yield Reject(e.reason, name, offset, line, num, e.detail)
+            continue
+        if not text.strip():
+            yield Reject("empty_text", name, offset, line, num)
+            continue
+        yield Document(f"{name}:{offset}", split.fmt, title, text)
+
+
+def _plain_documents(split, lines, opts) -> Iterator[Document | Reject]:
+    """BERT's input format: one sentence per line, blank lines between documents.
+
+    A split owns the documents whose separating blank line (or file start) lies inside its
+    byte range, and reads past its end to finish the last one.
+    """
+    name, end = split.name, split.end
+    doc: list[str] = []
+    doc_offset, size, bad = None, 0, None
+    started = split.start == 0
+    for offset, line in lines if end < 0 else _past_end(split, lines):
+        blank = not isinstance(line, TooLong) and not line.strip()
+        if blank:
+            if doc_offset is not None:
+                yield _plain_doc(name, doc_offset, doc, bad)
+                doc, doc_offset, size, bad = [], None, 0, None
+            if end >= 0 and offset >= end:
+                return
+            started = True
+            continue
+        if not started:
+            continue  # the tail of a document the previous split owns
+        if doc_offset is None:
+            doc_offset = offset
+        if bad:
+            continue
+        if isinstance(line, TooLong):
+            bad = Reject("record_too_large", name, offset, line.excerpt, detail=f"a {line.size}-byte line")
+            continue
+        size += len(line)
+        if size > opts.max_record_bytes:
+            bad = Reject("record_too_large", name, doc_offset, detail=f"document over {opts.max_record_bytes} bytes")
+        elif b"\0" in line:
+            bad = Reject("nul_bytes", name, offset, line.replace(b"\0", b"\\0"))
+        else:
+            try:
+                doc.append(_decode(line, offset).rstrip("\r\n"))
+            except UnicodeDecodeError as e:
+                bad = Reject("invalid_utf8", name, offset, line, detail=str(e))
+    if doc_offset is not None:
+        yield _plain_doc(name, doc_offset, doc, bad)
+
+
+def _past_end(split, lines):
+    """Lines of the split, then of the rest of the file, so the last document can finish."""
+    yield from lines
+    with open_stream(split) as f:
+        yield from iter_lines(f, split.end, -1, 1 << 62)
+
+
+def _plain_doc(name, offset, lines, bad) -> Document | Reject:
+    if bad:
+        return bad
+    return Document(f"{name}:{offset}", "plain", "", "\n".join(lines))
+
+
+def _read_parquet(split: Split, opts: ReadOptions) -> Iterator[Document | Reject]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(open_raw(split.file.path))
+    names = set(pf.schema_arrow.names)
+    if opts.text_field not in names:
+        yield Reject("missing_text_field", split.name, split.index, detail=f"no column {opts.text_field!r} in {sorted(names)}")
+        return
+    cols = [opts.text_field] + ([opts.title_field] if opts.title_field in names else [])
+    table = pf.read_row_group(split.index, columns=cols)
+    first = sum(pf.metadata.row_group(i).num_rows for i in range(split.index))
+    texts = table.column(opts.text_field).to_pylist()
+    titles = table.column(opts.title_field).to_pylist() if len(cols) > 1 else [""] * len(texts)
+    for i, (text, title) in enumerate(zip(texts, titles)):
+        row = first + i
+        if not isinstance(text, str):
+            reason = "missing_text_field" if text is None else "wrong_field_type"
+            yield Reject(reason, split.name, row, repr(text)[:200], detail=f"row {row}")
+        elif not text.strip():
+            yield Reject("empty_text", split.name, row, detail=f"row {row}")
+        else:
+            yield Document(f"{split.name}:{row}", "parquet", title if isinstance(title, str) else "", text)
