@@ -123,10 +123,17 @@ def open_stream(split: Split) -> BinaryIO:
 
 def read_head(f: BinaryIO) -> bytes:
     """Up to HEAD_BYTES from a stream; an archive that ends early yields what was readable."""
+    chunks, size = [], 0
     try:
-        return f.read(HEAD_BYTES)
+        while size < HEAD_BYTES:
+            chunk = f.read(min(8192, HEAD_BYTES - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
     except (EOFError, OSError, zlib.error, zipfile.BadZipFile):
-        return b""
+        pass
+    return b"".join(chunks)
 
 
 def zip_members(path: str) -> list[str]:

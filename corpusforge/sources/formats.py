@@ -207,16 +207,24 @@ def read_split(split: Split, opts: ReadOptions) -> Iterator[Document | Reject]:
         yield from _read_parquet(split, opts)
         return
     whole = split.start == 0  # line numbers are known only when reading from the start
+    reached = [split.start]  # where reading got to, for the reject of a broken archive
+
+    def tracked(lines):
+        for offset, line in lines:
+            reached[0] = offset
+            yield offset, line
+
     try:
         with open_stream(split) as f:
-            lines = iter_lines(f, split.start, split.end, opts.max_record_bytes)
+            lines = tracked(iter_lines(f, split.start, split.end, opts.max_record_bytes))
             if split.fmt == "plain":
                 yield from _plain_documents(split, lines, opts)
             else:
                 yield from _json_records(split, lines, opts, whole)
     except ARCHIVE_ERRORS as e:
         reason = "truncated_archive" if isinstance(e, EOFError) else "corrupt_archive"
-        yield Reject(reason, split.name, -1, detail=f"{type(e).__name__}: {e}")
+        yield Reject(reason, split.name, reached[0], detail=f"{type(e).__name__} after byte {reached[0]} of the "
+                     f"decompressed stream: {e}")
 
 
 def _decode(line: bytes, offset: int) -> str:

@@ -43,8 +43,6 @@ def _clean_map() -> dict[str, str]:
             table[ch] = repl
     for ch in _LINE_BREAKS:
         table[ch] = "\n"
-    table["\r"] = "\n"
-    table["\r\n"] = "\n"
     return table
 
 
@@ -62,7 +60,8 @@ def _expand_class(spec: str) -> list[str]:
 
 
 _CLEAN_TABLE = _clean_map()
-_CLEAN_RE = re.compile("\r\n|[" + _CLEAN_CLASS + "]")
+# One character class and no alternation, so that sre scans with its fast charset prefix.
+_CLEAN_RE = re.compile("[" + _CLEAN_CLASS + "]")
 
 
 @functools.cache
@@ -86,7 +85,7 @@ def _nfkc_premap() -> tuple[re.Pattern[str], dict[str, str]]:
             if mapped != ch:
                 table[ch] = mapped
     singles = sorted(k for k in table if len(k) == 1)
-    pattern = re.compile("\r\n|[" + _ranges(singles) + "]")
+    pattern = re.compile("[" + _ranges(singles) + "]")
     return pattern, table
 
 
@@ -103,8 +102,12 @@ def _ranges(chars: list[str]) -> str:
     return "".join(parts)
 
 
+# The most frequent non-NFKC characters of Chinese text, rewritten with str.replace (C speed)
+# before the per-match callback handles the rest.
+_FREQUENT_FULL_WIDTH = "，：；（）！？"
+
 _MULTI_SPACE_RE = re.compile(" {2,}")
-_LINE_EDGE_RE = re.compile(" *\n *")
+_LINE_EDGE_RE = re.compile(" \n ?|\n ")
 
 _t2s_converter = None
 
@@ -135,8 +138,13 @@ def normalize_text(text: str, *, form: str = "NFKC", t2s: bool = False) -> str:
       stay);
     - ``t2s=True``: traditional -> simplified Chinese with OpenCC's "t2s" configuration.
     """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if form == "NFKC":
         pattern, table = _nfkc_premap()
+        for ch in _FREQUENT_FULL_WIDTH:
+            if ch in text:
+                text = text.replace(ch, table[ch])
         text = pattern.sub(lambda m: table[m[0]], text)
         text = unicodedata.normalize("NFKC", text)
     elif form in ("NFC", "NFKD", "NFD"):
@@ -148,7 +156,9 @@ def normalize_text(text: str, *, form: str = "NFKC", t2s: bool = False) -> str:
         raise ValueError(f"form must be one of {', '.join(NORMALIZATION_FORMS)}, not {form!r}")
     if "  " in text:
         text = _MULTI_SPACE_RE.sub(" ", text)
-    text = _LINE_EDGE_RE.sub("\n", text).strip(" \n")
+    if " \n" in text or "\n " in text:
+        text = _LINE_EDGE_RE.sub("\n", text)
+    text = text.strip(" \n")
     if t2s:
         text = _to_simplified(text)
     return text
@@ -161,10 +171,9 @@ _CJK_RUN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0
 
 def cjk_ratio(text: str) -> float:
     """Fraction of the non-whitespace characters of ``text`` that are CJK ideographs."""
-    visible = len(text) - sum(map(len, _WS_RUN_RE.findall(text)))
+    if text.isascii():
+        return 0.0
+    visible = sum(map(len, text.split()))
     if visible == 0:
         return 0.0
-    return (len(text) - len(_CJK_RUN_RE.sub("", text))) / visible
-
-
-_WS_RUN_RE = re.compile(r"\s+")
+    return sum(map(len, _CJK_RUN_RE.findall(text))) / visible

@@ -1,0 +1,130 @@
+"""Rule-based sentence splitting for Chinese and English text.
+
+Splitting inserts a newline after every sentence end with one regex pass and then splits lines,
+so the per-character work stays in C. It works on raw text and on NFKC output alike (NFKC turns
+！？；… into !?;..., and leaves 。 and the CJK quotes alone).
+"""
+
+from __future__ import annotations
+
+import re
+
+from corpusforge.text.normalize import cjk_ratio
+
+__all__ = ["split_sentences", "SENTENCE_LANGS", "ZH_MIN_CJK_RATIO"]
+
+SENTENCE_LANGS = ("auto", "zh", "en")
+# lang="auto": a paragraph whose CJK ratio reaches this uses the Chinese rules.
+ZH_MIN_CJK_RATIO = 0.3
+
+# Closing quotes and brackets that stay with the sentence they follow.
+_CLOSERS = "”’\"'」』）)\\]】》〉〕〗｝}"
+_OPENERS = frozenset("“‘\"'「『（(【《〈〔〖［[｛{")
+
+# Chinese: 。！？；｡ always end a sentence, and so do ellipses (… ⋯, or 3+ dots, which is what
+# NFKC makes of ……). Half-width ! ? ; (NFKC's ！？；) do too, except right before an ASCII
+# letter: there they are part of a URL query, wiki markup ("zh-hans:卡尔;zh-hk:"), a name
+# ("Yahoo!奇摩" still splits; "Yahoo!Japan" does not). A single "." is never a sentence end, so
+# decimals (2.5亿) and numbered items (1.由于) stay whole. Further terminators and closers right
+# after the first terminator belong to the same end: 。」。, ！”, ……”.
+_ZH_TERM = r"(?:[。！？；｡…⋯]|[!?;](?![A-Za-z])|\.{3,})"
+_ZH_END_RE = re.compile(_ZH_TERM + r"(?:" + _ZH_TERM + r"|[" + _CLOSERS + r"])*")
+
+# English: a candidate end is a run of . ! ? … (and closers) followed by whitespace or the end of
+# the text; _en_boundary() decides from the next character and the word before the period.
+# Full-width 。！？ are sentence ends wherever they occur.
+_EN_END_RE = re.compile(
+    r"[。！？｡]+[" + _CLOSERS + r"]*"
+    r"|(?P<term>[.!?…]+)(?P<close>[" + _CLOSERS + r"]*)(?=\s+(?P<next>\S)|\s*$)"
+)
+
+# Words that end in a period without ending the sentence (compared after stripping opening
+# punctuation; matched case-sensitively, with the lower-case forms people write listed too).
+_ABBREVIATIONS = frozenset(
+    """
+    Mr Mrs Ms Messrs Dr Prof Sr Jr St Rev Hon Gen Gov Sen Rep Col Lt Capt Sgt Cmdr Adm Maj Mt
+    Ft Pres Supt Det Insp
+    vs Vs etc Etc al cf Cf viz approx Approx ca
+    Inc Ltd Co Corp Bros Dept Univ Assn Ave Blvd Rd
+    Fig Figs fig figs Eq Eqs eq Vol vol Vols pp Ch ch Sec sec Nos
+    Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec
+    """.split()
+)
+# Only before a number: "No. 5", "p. 12" (elsewhere "No." is usually a whole sentence).
+_ABBREVIATIONS_BEFORE_DIGIT = frozenset(["No", "no", "p", "Art", "art", "Nr"])
+# Letter-dot sequences: U.S, e.g, i.e, U.K, J.R.R, a.m, p.m (the final period is the match's).
+_DOTTED_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
+_LEADING_PUNCT = "\"'“‘([{<«—–-"
+
+
+def _is_abbreviation(text: str, end: int, next_char: str | None) -> bool:
+    """Whether the period at text[end] closes an abbreviation or an initial, not a sentence."""
+    words = text[max(0, end - 40) : end].split()
+    if not words:
+        return False
+    word = words[-1].lstrip(_LEADING_PUNCT)
+    if len(word) == 1:
+        return word.isalpha()  # initials: "J. Smith", "4 A. M."
+    if word in _ABBREVIATIONS:
+        return True
+    if word in _ABBREVIATIONS_BEFORE_DIGIT:
+        return next_char is not None and next_char.isdigit()
+    return _DOTTED_RE.fullmatch(word) is not None
+
+
+def _en_boundary(m: re.Match[str]) -> str:
+    term = m["term"]
+    if term is None:  # full-width 。！？
+        return m[0] + "\n"
+    nxt = m["next"]
+    if nxt is not None and not (
+        nxt.isupper()
+        or nxt.isdigit()
+        or nxt in _OPENERS
+        or "\u3400" <= nxt <= "\u9fff"
+    ):
+        return m[0]
+    if term == "." and not m["close"] and _is_abbreviation(m.string, m.start(), nxt):
+        return m[0]
+    return m[0] + "\n"
+
+
+def _end_sentence(m: re.Match[str]) -> str:
+    # A callable, not the template "\\g<0>\\n": before Python 3.12 re.sub expands templates
+    # with group references in Python, which is twice as slow.
+    return m[0] + "\n"
+
+
+def _sentences(marked: str) -> list[str]:
+    return [s for s in map(str.strip, marked.splitlines()) if s]
+
+
+def _split_zh(text: str) -> list[str]:
+    return _sentences(_ZH_END_RE.sub(_end_sentence, text))
+
+
+def _split_en(text: str) -> list[str]:
+    return _sentences(_EN_END_RE.sub(_en_boundary, text))
+
+
+def split_sentences(text: str, lang: str = "auto") -> list[str]:
+    """Split ``text`` into paragraphs on line breaks, then each paragraph into sentences.
+
+    ``lang`` is "zh", "en" or "auto" (per paragraph: the Chinese rules when its CJK ratio is at
+    least 0.3, else the English ones). Sentences are stripped; empty ones are dropped.
+    """
+    if lang == "zh":
+        return _split_zh(text)
+    if lang == "en":
+        return _split_en(text)
+    if lang != "auto":
+        raise ValueError(f"lang must be one of {', '.join(SENTENCE_LANGS)}, not {lang!r}")
+    out: list[str] = []
+    for paragraph in text.splitlines():
+        if not paragraph or paragraph.isspace():
+            continue
+        if not paragraph.isascii() and cjk_ratio(paragraph) >= ZH_MIN_CJK_RATIO:
+            out.extend(_split_zh(paragraph))
+        else:
+            out.extend(_split_en(paragraph))
+    return out

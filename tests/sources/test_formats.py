@@ -1,0 +1,92 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from corpusforge.sources.formats import Document, Reject, detect_format
+from tests.conftest import DATA, SAMPLE
+from tests.sources.test_files import read_all
+
+
+@pytest.mark.parametrize("path, fmt", [
+    (SAMPLE / "wiki_zh" / "AA" / "wiki_00", "wiki2019zh"),
+    (SAMPLE / "news2016zh" / "news2016zh_train.json", "news2016zh"),
+    (SAMPLE / "webtext2019zh" / "web_text_zh_valid.json", "webtext2019zh"),
+    (DATA / "layouts" / "baike2018qa.json", "baike2018qa"),
+    (DATA / "layouts" / "translation2019zh.json", "translation2019zh"),
+    (SAMPLE / "plain" / "bert_sample_text.txt", "plain"),
+])
+def test_layout_is_detected_from_the_fields(path, fmt):
+    assert detect_format(path.read_bytes()[:65536], str(path)) == fmt
+    assert {r.source for r in read_all([path])} == {fmt}
+
+
+def test_generic_json_lines_and_binary_detection():
+    assert detect_format(b'{"body": "x"}\n{"body": "y"}\n', "a.jsonl") == "jsonl"
+    assert detect_format(bytes(range(256)) * 8, "blob.bin") == "binary"
+
+
+def test_wiki_text_drops_the_repeated_title():
+    first = json.loads((SAMPLE / "wiki_zh" / "AA" / "wiki_00").open(encoding="utf-8").readline())
+    doc = read_all([SAMPLE / "wiki_zh" / "AA" / "wiki_00"])[0]
+    assert doc.title == first["title"] == "战国无双3"
+    assert first["text"].startswith("战国无双3\n\n")
+    assert doc.text == first["text"][len("战国无双3"):]
+    assert doc.doc_id == "wiki_00:0"
+
+
+def test_news_uses_content_and_webtext_its_comment():
+    news = read_all([SAMPLE / "news2016zh" / "news2016zh_train.json"])
+    assert news[0].text.startswith("QDII今年来大幅跑输A股基金") and news[0].title == ""
+    web = read_all([SAMPLE / "webtext2019zh" / "web_text_zh_valid.json"])
+    assert web[0].text == "因为森林人即将换代，这套系统没必要装在一款即将换代的车型上，因为肯定会影响价格。"
+    assert web[0].title == "价格"
+
+
+def test_baike_joins_description_and_answer():
+    rows = [json.loads(l) for l in (DATA / "layouts" / "baike2018qa.json").open(encoding="utf-8")]
+    docs = read_all([DATA / "layouts" / "baike2018qa.json"])
+    assert docs[0].title == rows[0]["title"]
+    assert docs[0].text == rows[0]["desc"] + "\n" + rows[0]["answer"]
+    assert docs[1].text == rows[1]["answer"]  # empty desc
+
+
+@pytest.mark.parametrize("side", ["english", "chinese"])
+def test_translation_side_is_selectable(side):
+    rows = [json.loads(l) for l in (DATA / "layouts" / "translation2019zh.json").open(encoding="utf-8")]
+    docs = read_all([DATA / "layouts" / "translation2019zh.json"], side=side)
+    assert [d.text for d in docs] == [r[side] for r in rows]
+
+
+def test_plain_text_documents_are_separated_by_blank_lines():
+    docs = read_all([SAMPLE / "plain" / "bert_sample_text.txt"])
+    assert len(docs) == 3
+    assert docs[0].text.splitlines()[0].startswith("This text is included to make sure Unicode")
+    assert docs[1].text.splitlines()[0].startswith("The rain had only ceased")
+    assert docs[2].text.splitlines()[0] == "The fountain of classic wisdom, Hypatia herself."
+
+
+def test_generic_jsonl_with_text_and_title_fields(tmp_path):
+    src = [json.loads(l) for l in (SAMPLE / "webtext2019zh" / "web_text_zh_valid.json").open(encoding="utf-8")][:20]
+    path = tmp_path / "comments.jsonl"
+    path.write_text("".join(json.dumps({"body": r["content"], "aspect": r["topic"]}, ensure_ascii=False) + "\n"
+                            for r in src), encoding="utf-8")
+    docs = read_all([path], text_field="body", title_field="aspect")
+    assert [(d.title, d.text) for d in docs] == [(r["topic"], r["content"]) for r in src]
+    missing = read_all([path], text_field="text")
+    assert {r.reason for r in missing} == {"missing_text_field"} and len(missing) == 20
+
+
+def test_parquet_row_groups(tmp_path):
+    src = [json.loads(l) for l in (SAMPLE / "webtext2019zh" / "web_text_zh_valid.json").open(encoding="utf-8")][:50]
+    texts = [r["content"] for r in src]
+    texts[7] = None
+    path = tmp_path / "comments.parquet"
+    pq.write_table(pa.table({"text": texts, "title": [r["title"] for r in src]}), path, row_group_size=16)
+    records = read_all([path], title_field="title")
+    docs = [r for r in records if isinstance(r, Document)]
+    assert [d.text for d in docs] == [t for t in texts if t is not None]
+    assert docs[0].title == src[0]["title"] and docs[0].source == "parquet"
+    [bad] = [r for r in records if isinstance(r, Reject)]
+    assert (bad.reason, bad.offset) == ("missing_text_field", 7)
