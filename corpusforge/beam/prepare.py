@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corpusforge.beam.counting import CountingDoFn
-from corpusforge.beam.sink import DEDUP, KEY, seeded_key
+from corpusforge.beam.sink import KEY, seeded_key
 from corpusforge.sources.formats import Document
 from corpusforge.text import DocumentFilter, content_hash, normalize_text, split_sentences
 
@@ -27,11 +27,9 @@ def prepare_document(doc: Document, opts: PrepareOptions) -> tuple[dict | None, 
     if reason:
         return None, reason
     title = normalize_text(doc.title, form=opts.normalize, t2s=opts.t2s) if doc.title else ""
-    row = {"doc_id": doc.doc_id, "source": doc.source, "title": title, "sentences": sentences,
-           KEY: seeded_key(opts.seed, doc.doc_id)}
-    if opts.dedup:
-        row[DEDUP] = content_hash(sentences)
-    return row, None
+    content = content_hash(sentences) if opts.dedup else None
+    return {"doc_id": doc.doc_id, "source": doc.source, "title": title, "sentences": sentences,
+            KEY: seeded_key(opts.seed, doc.doc_id, content)}, None
 
 
 class PrepareDocuments(CountingDoFn):

@@ -22,42 +22,58 @@ from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import MergeCounts, log
 from corpusforge.dataset.schema import REJECT_FIELDS
-from corpusforge.dataset.writer import commit, remove_tree, shard_name, write_bytes, write_metadata, write_shard
+from corpusforge.dataset.writer import (BATCH_ROWS, commit, remove_tree, shard_name, write_bytes, write_metadata,
+                                        write_shard)
 
-KEY, DEDUP = "_key", "_dedup"
+KEY = "_key"
+GROUP_BYTES = 16  # with dedup, rows whose keys share these leading bytes are duplicates
 SPILL_ROWS = 20_000  # rows a worker buffers before it writes a spill file
 
 
-def seeded_key(seed: int, record_id: str) -> bytes:
-    """The sort key that orders rows: a seeded shuffle that no worker or bundle can change."""
-    return hashlib.blake2b(f"{seed}\0{record_id}".encode(), digest_size=16).digest()
+def seeded_key(seed: int, record_id: str, content: bytes | None = None) -> bytes:
+    """The sort key of a row: a seeded hash, then the id itself so keys are unique.
+
+    Rows sort by it, so the output order is a seeded shuffle that no worker or bundle can
+    change. With `content` (a content hash) the hash is of the content, so exact duplicates get
+    equal leading GROUP_BYTES, meet in one shard and sort next to each other.
+    """
+    hashed = content if content is not None else record_id.encode()
+    prefix = hashlib.blake2b(hashed, digest_size=GROUP_BYTES, key=str(seed).encode()[:64]).digest()
+    return prefix + record_id.encode()
 
 
-def shard_of(row: dict, num_shards: int) -> int:
-    key = row.get(DEDUP) or row[KEY]  # duplicates must meet in one shard
+def shard_of(key: bytes, num_shards: int) -> int:
     return int.from_bytes(key[:8], "big") % num_shards
 
 
-def read_arrow(path: str) -> pa.Table:
+def open_arrow(path: str) -> pa.Table:
+    """A spill file as a table; memory-mapped where the file is local, so rows are not copied."""
+    if "://" not in path:
+        with pa.memory_map(path) as source:
+            return pa.ipc.open_stream(source).read_all()
     with FileSystems.open(path) as f:
         return pa.ipc.open_stream(f).read_all()
 
 
-def order_rows(table: pa.Table, dedup: bool) -> tuple[pa.Table, int]:
-    """Drops all but one row per `_dedup` value (the one with the smallest `_key`), sorts by `_key`."""
+def sorted_batches(table: pa.Table, dedup: bool, batch_rows: int):
+    """(record batches in key order without the key column, duplicates dropped)."""
+    keys = table.column(KEY)
+    order = pc.sort_indices(keys)
     duplicates = 0
-    if dedup and table.num_rows:
-        table = table.take(pc.sort_indices(table, [(DEDUP, "ascending"), (KEY, "ascending")]))
-        hashes = table.column(DEDUP).to_pylist()
-        keep = [i == 0 or hashes[i] != hashes[i - 1] for i in range(len(hashes))]
+    if dedup and len(order):
+        groups = [k[:GROUP_BYTES] for k in keys.take(order).to_pylist()]
+        keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
         duplicates = len(keep) - sum(keep)
-        table = table.filter(pa.array(keep))
-    if table.num_rows:
-        table = table.take(pc.sort_indices(table, [(KEY, "ascending")]))
-    return table, duplicates
+        order = order.filter(pa.array(keep))
+    data = table.drop_columns([KEY])
+    batches = (data.take(order[i:i + batch_rows]).combine_chunks().to_batches()[0]
+               for i in range(0, len(order), batch_rows))
+    return batches, duplicates
 
 
 class SpillRows(beam.DoFn):
+    """Rows -> sorted spill files per shard; outputs (shard, path). Only paths are shuffled."""
+
     def __init__(self, spill_dir: str, schema: pa.Schema, num_shards: int):
         self.spill_dir, self.schema, self.num_shards = spill_dir, schema, num_shards
 
@@ -66,7 +82,7 @@ class SpillRows(beam.DoFn):
         self.buffered = 0
 
     def process(self, row):
-        self.buffers.setdefault(shard_of(row, self.num_shards), []).append(row)
+        self.buffers.setdefault(shard_of(row[KEY], self.num_shards), []).append(row)
         self.buffered += 1
         if self.buffered >= SPILL_ROWS:
             yield from self._flush()
@@ -79,16 +95,19 @@ class SpillRows(beam.DoFn):
         for shard, rows in sorted(self.buffers.items()):
             path = f"{self.spill_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
             sink = pa.BufferOutputStream()
-            table = pa.Table.from_pylist(rows, schema=self.schema)
             with pa.ipc.new_stream(sink, self.schema) as writer:
-                writer.write_table(table)
+                writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
             write_bytes(path, sink.getvalue().to_pybytes())
             yield shard, path
         self.buffers, self.buffered = {}, 0
 
 
 class MergeShard(beam.DoFn):
-    """(shard, spill paths) -> the finished shard, written by `write(table, shard)`."""
+    """(shard, spill paths) -> the finished shard, written by `write(batches, schema, shard)`.
+
+    The spills are memory-mapped and only the key column is sorted in memory; rows are copied
+    one output batch at a time, so memory follows the batch size, not the shard size.
+    """
 
     def __init__(self, schema: pa.Schema, dedup: bool, write):
         self.schema, self.dedup, self.write = schema, dedup, write
@@ -96,10 +115,11 @@ class MergeShard(beam.DoFn):
     def process(self, shard_and_paths):
         shard, paths = shard_and_paths
         paths = sorted(p for p in paths if p)
-        tables = [read_arrow(p) for p in paths]
+        tables = [open_arrow(p) for p in paths]
         table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        table, duplicates = order_rows(table, self.dedup)
-        info = self.write(table.drop_columns([c for c in (KEY, DEDUP) if c in table.column_names]), shard)
+        batches, duplicates = sorted_batches(table, self.dedup, BATCH_ROWS)
+        info = self.write(batches, self.schema.remove(self.schema.get_field_index(KEY)), shard)
+        del table, tables, batches
         if paths:
             FileSystems.delete(paths)
         yield {**info, "duplicates": duplicates}
@@ -139,7 +159,7 @@ def reject_row(reject) -> dict:
 class WriteDataset(beam.PTransform):
     """{"rows", "rejects", "counts"} -> OUTPUT/ with shards, rejects/, manifest.json.
 
-    rows: dicts with the `schema` columns plus `_key` (seeded_key) and, with dedup, `_dedup`.
+    rows: dicts with the `schema` columns plus `_key` (seeded_key; with dedup, of the content).
     """
 
     def __init__(self, output: str, kind: str, schema: pa.Schema, num_shards: int, params: dict,
@@ -153,15 +173,14 @@ class WriteDataset(beam.PTransform):
     def expand(self, inputs):
         tmp, n = self.tmp, self.num_shards
         spill_schema = self.schema.append(pa.field(KEY, pa.binary()))
-        if self.dedup:
-            spill_schema = spill_schema.append(pa.field(DEDUP, pa.binary()))
         shards = inputs["rows"] | "WriteShards" >> WriteShards(
-            f"{tmp}/_spill", spill_schema, n, lambda table, k: write_shard(table, f"{tmp}/{shard_name(k, n)}"), self.dedup)
+            f"{tmp}/_spill", spill_schema, n,
+            lambda batches, schema, k: write_shard(batches, schema, f"{tmp}/{shard_name(k, n)}"), self.dedup)
         rejects = (
             inputs["rejects"]
             | "RejectRows" >> beam.Map(reject_row)
             | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                            lambda table, k: write_jsonl(table, f"{tmp}/rejects/rejects.jsonl"))
+                                            lambda batches, schema, k: write_jsonl(batches, f"{tmp}/rejects/rejects.jsonl"))
         )
         counts = inputs["counts"] | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
         finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params)
@@ -216,8 +235,9 @@ class Finalize(beam.DoFn):
         yield manifest
 
 
-def write_jsonl(table: pa.Table, path: str) -> dict:
-    lines = [json.dumps({k: row[k] for k in REJECT_FIELDS}, ensure_ascii=False) + "\n" for row in table.to_pylist()]
+def write_jsonl(batches, path: str) -> dict:
+    lines = [json.dumps({k: row[k] for k in REJECT_FIELDS}, ensure_ascii=False) + "\n"
+             for batch in batches for row in batch.to_pylist()]
     data = "".join(lines).encode()
     write_bytes(path, data)
     return {"file": "rejects/" + path.rsplit("/", 1)[-1], "rows": len(lines), "sha256": hashlib.sha256(data).hexdigest()}

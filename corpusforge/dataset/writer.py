@@ -27,14 +27,30 @@ def write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def write_shard(table: pa.Table, path: str) -> dict:
-    """Writes one Arrow IPC stream shard; returns its manifest entry."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table.combine_chunks(), max_chunksize=BATCH_ROWS)
-    data = sink.getvalue().to_pybytes()
-    write_bytes(path, data)
-    return {"file": path.rsplit("/", 1)[-1], "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
+class _HashingFile:
+    """A writable file that hashes what passes through, so a shard is written and hashed in one pass."""
+
+    def __init__(self, f):
+        self.f, self.sha256, self.closed = f, hashlib.sha256(), False
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        return self.f.write(data)
+
+    def flush(self):
+        pass
+
+
+def write_shard(batches, schema: pa.Schema, path: str) -> dict:
+    """Streams record batches into one Arrow IPC stream shard; returns its manifest entry."""
+    rows = 0
+    with FileSystems.create(path) as f:
+        out = _HashingFile(f)
+        with pa.ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+    return {"file": path.rsplit("/", 1)[-1], "rows": rows, "sha256": out.sha256.hexdigest()}
 
 
 def write_json(path: str, obj) -> None:
