@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import click
+
+# Beam's import warns about Google Cloud client libraries a local run does not need.
+logging.getLogger().addFilter(lambda record: "apitools not found" not in str(record.msg))
 
 from corpusforge import __version__
 

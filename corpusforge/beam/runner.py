@@ -23,6 +23,8 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     flags = [a for a in unknown if a.startswith("-")]
     if flags or unknown:
         raise BeamArgsError(f"no such option: {(flags or unknown)[0]} (neither a corpusforge nor an Apache Beam option)")
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
+        beam_args = [*beam_args, "--default_sdk_harness_log_level=WARNING"]  # quiet worker processes
     return PipelineOptions(beam_args)
 
 
