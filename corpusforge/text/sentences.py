@@ -50,7 +50,8 @@ _ZH_END_RE = re.compile(
 _EN_TERMS = ".!?…。！？｡"
 _EN_FULL_WIDTH = frozenset("。！？｡")
 _EN_END_RE = re.compile(
-    r"(?P<term>[" + _EN_TERMS + r"]+)(?P<close>(?:[" + _CLOSERS + r"][" + _CLOSERS + _EN_TERMS + r"]*)?)"
+    r"(?P<term>[" + _EN_TERMS + r"]+)"
+    r"(?P<close>(?:[" + _CLOSERS + r"][" + _CLOSERS + _EN_TERMS + r"]*)?)"
     r"(?:(?=\s+(?P<next>\S))|(?P<eot>(?=\s*$))|(?P<cjk>(?=[\u3400-\u9fff])))?"
 )
 
