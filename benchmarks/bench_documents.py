@@ -1,0 +1,98 @@
+"""Throughput and peak memory of `corpusforge build documents`, side by side.
+
+    python benchmarks/bench_documents.py [--scales 1,10] [--workers 1,2] [--repeats 3]
+
+Scale k = k copies of every file of the corpus (../shared/corpora by default) in one input tree.
+Each configuration runs as a fresh process (`python -m corpusforge.cli build documents ...`), so
+wall time includes interpreter and Beam start-up; "pipeline s" is the build's own time. Peak RSS
+is sampled every 20 ms over the whole process tree (the runner plus its worker processes).
+Prints a Markdown table for BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / "_work"
+
+
+def scaled_corpus(corpus: Path, scale: int) -> Path:
+    target = WORK / f"corpus_{scale}x"
+    if not target.exists():
+        for i in range(scale):
+            shutil.copytree(corpus, target / f"copy{i:03d}", ignore=shutil.ignore_patterns("README*"))
+    return target
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_once(corpus: Path, workers: int, extra: list[str]) -> dict:
+    out = WORK / "out"
+    args = [sys.executable, "-m", "corpusforge.cli", "build", "documents", "-i", str(corpus), "-o", str(out),
+            "--overwrite", *extra, f"--direct_num_workers={workers}"]
+    if workers > 1:
+        args.append("--direct_running_mode=multi_processing")
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, tree_rss(ps))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    wall = time.perf_counter() - started
+    output = proc.stdout.read()
+    if proc.returncode:
+        raise SystemExit(f"build failed:\n{output}")
+    pipeline_s = float(re.search(r" in ([\d.]+) s ", output).group(1))
+    read = int(re.search(r"read (\d+) =", output).group(1))
+    return {"wall": wall, "pipeline": pipeline_s, "rss": peak, "read": read}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--scales", default="1,10")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("extra", nargs="*", help="further build options, e.g. --no-dedup")
+    a = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+          f"Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}; repeats: {a.repeats} (medians)\n")
+    print("| scale | input MB | records read | workers | wall s | pipeline s | MB/s (wall) | MB/s (pipeline) "
+          "| records/s (pipeline) | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for scale in map(int, a.scales.split(",")):
+        corpus = scaled_corpus(a.corpus, scale)
+        size = sum(f.stat().st_size for f in corpus.rglob("*") if f.is_file()) / 1e6
+        for workers in map(int, a.workers.split(",")):
+            runs = [run_once(corpus, workers, a.extra) for _ in range(a.repeats)]
+            wall = statistics.median(r["wall"] for r in runs)
+            pipe = statistics.median(r["pipeline"] for r in runs)
+            rss = statistics.median(r["rss"] for r in runs) / 2**20
+            print(f"| {scale}x | {size:.1f} | {runs[0]['read']} | {workers} | {wall:.2f} | {pipe:.2f} | "
+                  f"{size / wall:.1f} | {size / pipe:.1f} | {runs[0]['read'] / pipe:,.0f} | {rss:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
