@@ -35,14 +35,18 @@ def scaled_corpus(corpus: Path, scale: int) -> Path:
     return target
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """(RSS, anonymous RSS) summed over the process tree; anonymous = RSS less file-backed pages
+    (memory-mapped shards and spills, shared libraries), which the kernel can drop under pressure."""
+    total = anon = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            m = p.memory_info()
         except psutil.Error:
-            pass
-    return total
+            continue
+        total += m.rss
+        anon += m.rss - m.shared
+    return total, anon
 
 
 def run_once(corpus: Path, workers: int, extra: list[str]) -> dict:
@@ -53,10 +57,11 @@ def run_once(corpus: Path, workers: int, extra: list[str]) -> dict:
         args.append("--direct_running_mode=multi_processing")
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    ps, peak = psutil.Process(proc.pid), 0
+    ps, peak, peak_anon = psutil.Process(proc.pid), 0, 0
     while proc.poll() is None:
         try:
-            peak = max(peak, tree_rss(ps))
+            rss, anon = tree_rss(ps)
+            peak, peak_anon = max(peak, rss), max(peak_anon, anon)
         except psutil.Error:
             pass
         time.sleep(0.02)
@@ -66,7 +71,7 @@ def run_once(corpus: Path, workers: int, extra: list[str]) -> dict:
         raise SystemExit(f"build failed:\n{output}")
     pipeline_s = float(re.search(r" in ([\d.]+) s ", output).group(1))
     read = int(re.search(r"read (\d+) =", output).group(1))
-    return {"wall": wall, "pipeline": pipeline_s, "rss": peak, "read": read}
+    return {"wall": wall, "pipeline": pipeline_s, "rss": peak, "anon": peak_anon, "read": read}
 
 
 def main():
@@ -80,8 +85,8 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}; repeats: {a.repeats} (medians)\n")
     print("| scale | input MB | records read | workers | wall s | pipeline s | MB/s (wall) | MB/s (pipeline) "
-          "| records/s (pipeline) | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| records/s (pipeline) | peak RSS MB | peak anon RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for scale in map(int, a.scales.split(",")):
         corpus = scaled_corpus(a.corpus, scale)
         size = sum(f.stat().st_size for f in corpus.rglob("*") if f.is_file()) / 1e6
@@ -90,8 +95,9 @@ def main():
             wall = statistics.median(r["wall"] for r in runs)
             pipe = statistics.median(r["pipeline"] for r in runs)
             rss = statistics.median(r["rss"] for r in runs) / 2**20
+            anon = statistics.median(r["anon"] for r in runs) / 2**20
             print(f"| {scale}x | {size:.1f} | {runs[0]['read']} | {workers} | {wall:.2f} | {pipe:.2f} | "
-                  f"{size / wall:.1f} | {size / pipe:.1f} | {runs[0]['read'] / pipe:,.0f} | {rss:.0f} |", flush=True)
+                  f"{size / wall:.1f} | {size / pipe:.1f} | {runs[0]['read'] / pipe:,.0f} | {rss:.0f} | {anon:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

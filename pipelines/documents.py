@@ -25,7 +25,7 @@ from corpusforge.sources.files import InputError, expand_inputs
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
 
-SHARD_INPUT_BYTES = 256 << 20  # default: one output shard per this much raw input
+SHARD_INPUT_BYTES = 64 << 20  # default: one output shard per this much raw input (bounds merge memory)
 
 log = logging.getLogger("corpusforge")
 
@@ -99,7 +99,7 @@ def configure_logging() -> None:
 @click.option("--output", "-o", required=True, help="Dataset directory to create.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset at --output.")
 @click.option("--num-shards", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Output shards; 0 = one per 256 MiB of raw input.")
+              help="Output shards; 0 = one per 64 MiB of raw input.")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the row order shuffle.")
 @click.option("--normalize", type=click.Choice(["NFKC", "none"], case_sensitive=False), default="NFKC",
               show_default=True, help="Unicode normalisation (NFKC maps full-width to half-width).")

@@ -27,7 +27,7 @@ from corpusforge.dataset.writer import (BATCH_ROWS, commit, remove_tree, shard_n
 
 KEY = "_key"
 GROUP_BYTES = 16  # with dedup, rows whose keys share these leading bytes are duplicates
-SPILL_ROWS = 20_000  # rows a worker buffers before it writes a spill file
+SPILL_ROWS = 5_000  # rows a worker buffers before it writes a spill file (bounds its memory)
 
 
 def seeded_key(seed: int, record_id: str, content: bytes | None = None) -> bytes:
