@@ -1,10 +1,17 @@
 """ReadCorpus: input files -> Documents (main output) and Rejects, read in parallel splits."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam import pvalue
+from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
+from corpusforge.beam.prepare import PrepareDocuments, PrepareOptions
+from corpusforge.beam.sink import KEY, seeded_key
+from corpusforge.dataset.reader import read_manifest
 from corpusforge.sources.files import InputFile
 from corpusforge.sources.formats import ReadOptions, Reject, plan_splits, read_split
 
@@ -72,3 +79,52 @@ class ReadCorpus(beam.PTransform):
             "rejects": (planned.rejects, read.rejects) | "AllRejects" >> beam.Flatten(),
             "counts": (planned.counts, read.counts) | "ReadCounts" >> beam.Flatten(),
         }
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    """Where documents come from: raw files (read and prepared here) or finished documents datasets."""
+
+    files: list = field(default_factory=list)  # InputFiles
+    datasets: list = field(default_factory=list)  # documents dataset directories
+    read: ReadOptions = field(default_factory=ReadOptions)
+    prepare: PrepareOptions = field(default_factory=PrepareOptions)
+
+
+class ReadDatasetShard(CountingDoFn):
+    """A documents shard -> its rows, one record batch at a time."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def process(self, path: str):
+        with FileSystems.open(path) as f:
+            for batch in pa.ipc.open_stream(f):
+                for row in batch.to_pylist():
+                    self.count("read")
+                    row[KEY] = seeded_key(self.seed, row["doc_id"])
+                    yield row
+
+
+class ReadDocuments(beam.PTransform):
+    """DocumentInput -> {"rows": document rows (with _key), "rejects", "counts"}."""
+
+    def __init__(self, source: DocumentInput):
+        super().__init__()
+        self.source = source
+
+    def expand(self, pbegin):
+        if self.source.datasets:
+            shards = [f"{d}/{s['file']}" for d in self.source.datasets for s in read_manifest(d)["shards"]]
+            rows = (pbegin
+                    | "ListShards" >> beam.Create(shards)
+                    | "SpreadShards" >> beam.Reshuffle()
+                    | "ReadShards" >> beam.ParDo(ReadDatasetShard(self.source.prepare.seed)).with_outputs(
+                        COUNTS, main="rows"))
+            rejects = pbegin | "NoRejects" >> beam.Create([])
+            return {"rows": rows.rows, "rejects": rejects, "counts": rows.counts}
+        read = pbegin | "ReadCorpus" >> ReadCorpus(self.source.files, self.source.read)
+        prepared = read["documents"] | "PrepareDocuments" >> beam.ParDo(
+            PrepareDocuments(self.source.prepare)).with_outputs(COUNTS, main="rows")
+        counts = (read["counts"], prepared.counts) | "DocumentCounts" >> beam.Flatten()
+        return {"rows": prepared.rows, "rejects": read["rejects"], "counts": counts}

@@ -1,0 +1,189 @@
+"""What every pipeline's command line shares: input/output options, validation, running, reporting.
+
+Launcher-side only (click); Beam workers never import this module.
+"""
+from __future__ import annotations
+
+import functools
+import glob
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+
+import click
+
+from corpusforge.beam.prepare import PrepareOptions
+from corpusforge.beam.read import DocumentInput
+from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
+from corpusforge.dataset.reader import read_manifest
+from corpusforge.sources.files import InputError, expand_inputs
+from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
+from corpusforge.text import DocumentFilter
+
+SHARD_INPUT_BYTES = 64 << 20  # default: one output shard per this much input (bounds merge memory)
+COMMAND = {"context_settings": {"ignore_unknown_options": True, "allow_extra_args": True,
+                                "help_option_names": ["-h", "--help"], "max_content_width": 100}}
+BEAM_HELP = ("Any further --flags are Apache Beam pipeline options (--runner, --direct_num_workers=2, "
+             "--direct_running_mode=multi_processing, --temp_location, ...); without --runner the in-process "
+             "FnApiRunner runs the job.")
+
+log = logging.getLogger("corpusforge")
+
+
+def _stack(*decorators):
+    def apply(f):
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
+input_options = _stack(
+    click.option("--input", "-i", "inputs", multiple=True, required=True,
+                 help="File, directory (walked recursively; README/LICENSE/hidden files skipped) or glob; "
+                      ".gz/.bz2/.zip are read transparently. Repeat for several."),
+    click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto", show_default=True,
+                 help="Raw layout; auto detects it per file from its fields (wiki2019zh: id/url/title/text, "
+                      "news2016zh: news_id, ...), else plain text."),
+    click.option("--text-field", default="text", show_default=True, help="jsonl/parquet: the field holding the text."),
+    click.option("--title-field", default=None, help="jsonl/parquet: the field holding the title (optional)."),
+    click.option("--side", type=click.Choice(["chinese", "english"]), default="chinese", show_default=True,
+                 help="translation2019zh: which side of each pair is the document."),
+    click.option("--max-record-mb", type=click.FloatRange(min=0.001), default=16.0, show_default=True,
+                 help="Reject any single record (JSON line, document) larger than this."),
+    click.option("--normalize", type=click.Choice(["NFKC", "none"], case_sensitive=False), default="NFKC",
+                 show_default=True, help="Unicode normalisation (NFKC maps full-width to half-width)."),
+    click.option("--t2s/--no-t2s", default=False, show_default=True,
+                 help="Convert traditional to simplified Chinese (OpenCC t2s)."),
+    click.option("--lang", type=click.Choice(["auto", "zh", "en"]), default="auto", show_default=True,
+                 help="Sentence splitting rules; auto chooses per paragraph by its share of CJK characters."),
+    click.option("--min-chars", type=click.IntRange(min=0), default=10, show_default=True,
+                 help="Drop documents with fewer characters."),
+    click.option("--max-chars", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+                 help="Drop documents with more characters."),
+    click.option("--min-sentences", type=click.IntRange(min=0), default=1, show_default=True,
+                 help="Drop documents with fewer sentences."),
+    click.option("--min-cjk-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                 help="Drop documents whose share of CJK characters is lower (0.5 keeps Chinese text only)."),
+    click.option("--dedup/--no-dedup", default=True, show_default=True,
+                 help="Drop exact duplicates (same sentences after normalisation), keeping one."),
+)
+
+output_options = _stack(
+    click.option("--output", "-o", required=True, help="Dataset directory to create."),
+    click.option("--overwrite", is_flag=True, help="Replace an existing dataset at --output."),
+    click.option("--num-shards", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Output shards; 0 = one per 64 MiB of input."),
+    click.option("--seed", type=int, default=12345, show_default=True, help="Seed of every random choice."),
+    click.argument("beam_args", nargs=-1, type=click.UNPROCESSED),
+)
+
+INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "max_record_mb", "normalize", "t2s", "lang",
+                "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup")
+
+
+@dataclass
+class Job:
+    """A validated command line: Beam options, the input, and the parameters for the manifest."""
+
+    options: object
+    source: DocumentInput
+    output: str
+    num_shards: int
+    seed: int
+    params: dict
+    input_bytes: int
+
+
+def prepare_job(kw: dict, *, raw_allowed: bool = True) -> Job:
+    """Validates everything before any work starts; raises ClickException with one sentence."""
+    configure_logging()
+    try:
+        options = pipeline_options(list(kw.pop("beam_args")))
+        datasets = [p for p in kw["inputs"] if os.path.exists(os.path.join(p, "manifest.json"))]
+        if datasets and len(datasets) != len(kw["inputs"]):
+            raise InputError("give either documents datasets or raw files as --input, not both")
+        files = [] if datasets else expand_inputs(list(kw["inputs"]))
+    except (BeamArgsError, InputError) as e:
+        raise click.ClickException(str(e)) from None
+    for d in datasets:
+        kind = read_manifest(d)["kind"]
+        if kind != "documents":
+            raise click.ClickException(f"input {d} is a {kind} dataset; give a documents dataset or raw files")
+    if kw["min_chars"] > kw["max_chars"]:
+        raise click.ClickException(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
+    check_output(kw["output"], kw["overwrite"])
+    normalize = "none" if kw["normalize"].lower() == "none" else kw["normalize"].upper()
+    read_opts = ReadOptions(fmt=kw["fmt"], text_field=kw["text_field"], title_field=kw["title_field"],
+                            side=kw["side"], max_record_bytes=int(kw["max_record_mb"] * (1 << 20)))
+    prep_opts = PrepareOptions(normalize=normalize, t2s=kw["t2s"], lang=kw["lang"], dedup=kw["dedup"], seed=kw["seed"],
+                               filter=DocumentFilter(kw["min_chars"], kw["max_chars"], kw["min_sentences"],
+                                                     kw["min_cjk_ratio"]))
+    if datasets:
+        input_bytes = sum(os.path.getsize(f) for d in datasets for f in glob.glob(os.path.join(d, "*.arrow")))
+    else:
+        input_bytes = sum(f.size for f in files)
+    num_shards = kw["num_shards"] or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES))
+    params = {k: v for k, v in kw.items() if k not in ("overwrite", "output")}
+    params["inputs"] = list(kw["inputs"])
+    params["num_shards"] = num_shards
+    params["normalize"] = normalize
+    params["format"] = params.pop("fmt")
+    source = DocumentInput(files=files, datasets=[os.path.abspath(d) for d in datasets], read=read_opts,
+                           prepare=prep_opts)
+    return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes)
+
+
+def check_output(output: str, overwrite: bool) -> None:
+    if "://" in output:
+        return
+    if os.path.exists(output) and not overwrite:
+        raise click.ClickException(f"output {output} already exists; pass --overwrite to replace it")
+    if os.path.exists(output) and not os.path.exists(os.path.join(output, "manifest.json")):
+        raise click.ClickException(f"output {output} exists and is not a corpusforge dataset; refusing to replace it")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+
+
+def run_job(job: Job, build) -> dict:
+    """Builds the graph with `build(pipeline)`, runs it, reports; a failed run leaves no temporary directory."""
+    log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
+             job.output, job.num_shards)
+    started = time.monotonic()
+    pipeline = make_pipeline(job.options)
+    build(pipeline)
+    try:
+        pipeline.run().wait_until_finish()
+    except BaseException:
+        if "://" not in job.output:
+            parent, name = os.path.split(os.path.abspath(job.output))
+            for tmp in glob.glob(os.path.join(parent, f".{name}.incomplete-*")):
+                shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if "://" in job.output:
+        return {}
+    manifest = read_manifest(job.output)
+    print_summary(manifest, job.output, time.monotonic() - started, job.input_bytes)
+    return manifest
+
+
+def print_summary(manifest: dict, output: str, seconds: float, input_bytes: int) -> None:
+    acc = manifest["input"]
+    click.echo(f"wrote {output}: {manifest['rows']} rows in {len(manifest['shards'])} shard(s) "
+               f"in {seconds:.1f} s ({input_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s of input)")
+    click.echo(f"  read {acc['read']} = kept {acc['kept']} + filtered {acc['filtered']} + rejected {acc['rejected']}")
+    for what in ("filtered", "rejected"):
+        for reason, n in acc[f"{what}_by_reason"].items():
+            click.echo(f"  {what} {reason}: {n}")
+    if acc["rejected"]:
+        click.echo(f"  rejected records with reasons: {output}/rejects/")
+
+
+@functools.cache
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    logging.getLogger("corpusforge").setLevel(logging.INFO)
