@@ -163,10 +163,10 @@ class WriteDataset(beam.PTransform):
     """
 
     def __init__(self, output: str, kind: str, schema: pa.Schema, num_shards: int, params: dict,
-                 dedup: bool = False):
+                 dedup: bool = False, extra: dict | None = None):
         super().__init__()
         self.output, self.kind, self.schema = output.rstrip("/"), kind, schema
-        self.num_shards, self.params, self.dedup = num_shards, params, dedup
+        self.num_shards, self.params, self.dedup, self.extra = num_shards, params, dedup, extra
         parent, _, name = self.output.rpartition("/")
         self.tmp = f"{parent}/.{name}.incomplete-{uuid.uuid4().hex[:8]}" if parent else f".{name}.incomplete-{uuid.uuid4().hex[:8]}"
 
@@ -183,7 +183,7 @@ class WriteDataset(beam.PTransform):
                                             lambda batches, schema, k: write_jsonl(batches, f"{tmp}/rejects/rejects.jsonl"))
         )
         counts = inputs["counts"] | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
-        finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params)
+        finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params, self.extra)
         return (
             inputs["rows"].pipeline
             | "Start" >> beam.Create([None])
@@ -214,8 +214,8 @@ def input_accounting(counts: dict, kept: int, duplicates: int) -> dict:
 class Finalize(beam.DoFn):
     """Checks the accounting, writes the metadata, and makes the dataset appear."""
 
-    def __init__(self, tmp: str, output: str, kind: str, schema: pa.Schema, params: dict):
-        self.tmp, self.output, self.kind, self.schema, self.params = tmp, output, kind, schema, params
+    def __init__(self, tmp: str, output: str, kind: str, schema: pa.Schema, params: dict, extra: dict | None):
+        self.tmp, self.output, self.kind, self.schema, self.params, self.extra = tmp, output, kind, schema, params, extra
 
     def process(self, _, shards: list[dict], rejects: list[dict], counts: dict):
         shards = sorted(shards, key=lambda s: s["file"])
@@ -224,10 +224,12 @@ class Finalize(beam.DoFn):
         accounting = input_accounting(counts, sum(s["rows"] for s in shards), duplicates)
         if accounting["rejected"] != sum(r["rows"] for r in rejects):
             raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
+        totals = {k: v for k, v in counts.items() if ":" not in k and k != "read"}  # e.g. tokens
+        extra = {**(self.extra or {}), **({"totals": totals} if totals else {})}
         remove_tree(f"{self.tmp}/_spill")
         remove_tree(f"{self.tmp}/_spill_rejects")
         manifest = write_metadata(self.tmp, kind=self.kind, schema=self.schema, shards=shards,
-                                  input_counts=accounting, params=self.params,
+                                  input_counts=accounting, params=self.params, extra=extra,
                                   rejects={"files": [r["file"] for r in rejects], "rows": accounting["rejected"],
                                            "sha256": [r["sha256"] for r in rejects]})
         commit(self.tmp, self.output)

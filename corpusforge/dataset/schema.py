@@ -15,10 +15,26 @@ DOCUMENTS = pa.schema(
     ]
 )
 
+
+def tokenized_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "tokenized": one row per document, token ids and word indices per sentence."""
+    return pa.schema(
+        [
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("source", pa.string(), nullable=False),
+            # token ids per sentence, no special tokens; uint16 when the vocab has <= 65536 entries, else int32
+            pa.field("input_ids", pa.list_(pa.list_(id_type)), nullable=False),
+            # aligned 1:1 with input_ids: the index of the word each token belongs to, counted through the
+            # document (the tokens of one word are consecutive and share one index)
+            pa.field("word_ids", pa.list_(pa.list_(pa.int32())), nullable=False),
+        ]
+    )
+
+
 # rejects/: one JSON object per line with these keys (see sources.formats.Reject)
 REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
 
-SCHEMAS = {"documents": DOCUMENTS}
+SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema()}
 
 
 def hf_features(schema: pa.Schema) -> dict:

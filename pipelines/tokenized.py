@@ -1,0 +1,66 @@
+"""tokenized: documents (a documents dataset or raw corpora) -> token ids and word indices per sentence.
+
+    python -m pipelines.tokenized --input DOCS_OR_RAW --tokenizer vocab.txt|tokenizer.json|spm.model --output OUT
+    corpusforge build tokenized  (the same command)
+"""
+from __future__ import annotations
+
+import sys
+
+import apache_beam as beam
+import click
+import pyarrow as pa
+
+from corpusforge.beam.read import ReadDocuments
+from corpusforge.beam.sink import WriteDataset
+from corpusforge.beam.tokenize import TokenizeDocuments
+from corpusforge.dataset.schema import tokenized_schema
+from corpusforge.tokenization.segment import SEGMENTERS, SegmenterError, get_segmenter
+from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
+from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
+
+
+def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, params, extra):
+    """ReadDocuments -> TokenizeDocuments -> WriteDataset."""
+    docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
+    tokenized = docs["rows"] | "TokenizeDocuments" >> TokenizeDocuments(tokenizer, segmenter)
+    counts = (docs["counts"], tokenized.counts) | "AllCounts" >> beam.Flatten()
+    schema = tokenized_schema(pa.uint16() if tokenizer.vocab_size <= 1 << 16 else pa.int32())
+    return ({"rows": tokenized.rows, "rejects": docs["rejects"], "counts": counts}
+            | "WriteDataset" >> WriteDataset(output, "tokenized", schema, num_shards, params, extra=extra))
+
+
+@click.command(**COMMAND, epilog=BEAM_HELP)
+@click.option("--tokenizer", "-t", "tokenizer_path", required=True,
+              help="A WordPiece vocab.txt (BERT rules; e.g. bert-base-chinese's), a Hugging Face tokenizer.json, "
+                   "or a SentencePiece .model.")
+@click.option("--lowercase/--no-lowercase", default=True, show_default=True,
+              help="WordPiece: lower-case (and strip accents) like an uncased BERT; bert-base-chinese is uncased.")
+@click.option("--segmenter", default="jieba", show_default=True,
+              help=f"Word segmenter for word_ids: one of {', '.join(SEGMENTERS)}, or module:Class of your own.")
+@click.option("--user-dict", default=None, help="A jieba user dictionary (word [freq] [tag] per line).")
+@input_options
+@output_options
+def main(tokenizer_path, lowercase, segmenter, user_dict, **kw):
+    """Build a tokenized dataset: token ids and word boundaries per sentence.
+
+    --input is a documents dataset (from `build documents`) or raw corpora (read and cleaned with
+    the same options as `build documents`). Columns: doc_id, source, input_ids (per sentence,
+    uint16 when the vocab fits, no special tokens), word_ids (per token, the word it belongs to).
+    """
+    job = prepare_job(kw)
+    try:
+        tokenizer = TextTokenizer(tokenizer_path, lowercase=lowercase)
+        seg = get_segmenter(segmenter, user_dict=user_dict)
+    except (TokenizerError, SegmenterError) as e:
+        raise click.ClickException(str(e)) from None
+    job.params.update(kind="tokenized", tokenizer=tokenizer_path, lowercase=lowercase, segmenter=segmenter,
+                      user_dict=user_dict)
+    extra = {"tokenizer": tokenizer.fingerprint, "segmenter": seg.fingerprint(),
+             "special_ids": tokenizer.special_ids}
+    run_job(job, lambda p: build_tokenized(p, job.source, tokenizer, seg, job.output, job.num_shards, job.params,
+                                           extra))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
