@@ -27,7 +27,8 @@ def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, 
     counts = (docs["counts"], tokenized.counts) | "AllCounts" >> beam.Flatten()
     schema = tokenized_schema(pa.uint16() if tokenizer.vocab_size <= 1 << 16 else pa.int32())
     return ({"rows": tokenized.rows, "rejects": docs["rejects"], "counts": counts}
-            | "WriteDataset" >> WriteDataset(output, "tokenized", schema, num_shards, params, extra=extra))
+            | "WriteDataset" >> WriteDataset(output, "tokenized", schema, num_shards, params,
+                                                 dedup=source.prepare.dedup, extra=extra))
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)

@@ -12,6 +12,7 @@ from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
 from corpusforge.beam.prepare import PrepareDocuments, PrepareOptions
 from corpusforge.beam.sink import KEY, seeded_key
 from corpusforge.dataset.reader import read_manifest
+from corpusforge.text import content_hash
 from corpusforge.sources.files import InputFile
 from corpusforge.sources.formats import ReadOptions, Reject, plan_splits, read_split
 
@@ -92,17 +93,18 @@ class DocumentInput:
 
 
 class ReadDatasetShard(CountingDoFn):
-    """A documents shard -> its rows, one record batch at a time."""
+    """A documents shard -> its rows, one record batch at a time, keyed as PrepareDocuments keys them."""
 
-    def __init__(self, seed: int):
-        self.seed = seed
+    def __init__(self, seed: int, dedup: bool):
+        self.seed, self.dedup = seed, dedup
 
     def process(self, path: str):
         with FileSystems.open(path) as f:
             for batch in pa.ipc.open_stream(f):
                 for row in batch.to_pylist():
                     self.count("read")
-                    row[KEY] = seeded_key(self.seed, row["doc_id"])
+                    content = content_hash(row["sentences"]) if self.dedup else None
+                    row[KEY] = seeded_key(self.seed, row["doc_id"], content)
                     yield row
 
 
@@ -119,7 +121,7 @@ class ReadDocuments(beam.PTransform):
             rows = (pbegin
                     | "ListShards" >> beam.Create(shards)
                     | "SpreadShards" >> beam.Reshuffle()
-                    | "ReadShards" >> beam.ParDo(ReadDatasetShard(self.source.prepare.seed)).with_outputs(
+                    | "ReadShards" >> beam.ParDo(ReadDatasetShard(self.source.prepare.seed, self.source.prepare.dedup)).with_outputs(
                         COUNTS, main="rows"))
             rejects = pbegin | "NoRejects" >> beam.Create([])
             return {"rows": rows.rows, "rejects": rejects, "counts": rows.counts}
