@@ -49,9 +49,10 @@ def tree_rss(proc: psutil.Process) -> tuple[int, int]:
     return total, anon
 
 
-def run_once(corpus: Path, workers: int, extra: list[str]) -> dict:
+def run_once(corpus: Path, workers: int, extra: list[str], command: str = "documents") -> dict:
+    """One `corpusforge build COMMAND` in a fresh process: wall and pipeline seconds, peak RSS."""
     out = WORK / "out"
-    args = [sys.executable, "-m", "corpusforge.cli", "build", "documents", "-i", str(corpus), "-o", str(out),
+    args = [sys.executable, "-m", "corpusforge.cli", "build", command, "-i", str(corpus), "-o", str(out),
             "--overwrite", *extra, f"--direct_num_workers={workers}"]
     if workers > 1:
         args.append("--direct_running_mode=multi_processing")

@@ -22,6 +22,7 @@ def main():
 
     \b
     corpusforge build documents -i CORPUS -o OUT    raw corpora -> cleaned, sentence-split documents
+    corpusforge build tokenized -i DOCS -t VOCAB -o OUT   token ids + word boundaries per sentence
     corpusforge inspect OUT                         schema, rows, shards, parameters, a few rows
     corpusforge verify OUT                          re-check checksums and counts (exit 1 on mismatch)
     """
@@ -33,9 +34,10 @@ def build():
 
 
 def _add_pipelines():
-    from pipelines import documents
+    from pipelines import documents, tokenized
 
     build.add_command(documents.main, "documents")
+    build.add_command(tokenized.main, "tokenized")
 
 
 _add_pipelines()

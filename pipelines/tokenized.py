@@ -15,7 +15,7 @@ from corpusforge.beam.read import ReadDocuments
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.schema import tokenized_schema
-from corpusforge.tokenization.segment import SEGMENTERS, SegmenterError, get_segmenter
+from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
 from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
 
@@ -37,7 +37,7 @@ def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, 
                    "or a SentencePiece .model.")
 @click.option("--lowercase/--no-lowercase", default=True, show_default=True,
               help="WordPiece: lower-case (and strip accents) like an uncased BERT; bert-base-chinese is uncased.")
-@click.option("--segmenter", default="jieba", show_default=True,
+@click.option("--segmenter", default=DEFAULT_SEGMENTER, show_default=True,
               help=f"Word segmenter for word_ids: one of {', '.join(SEGMENTERS)}, or module:Class of your own.")
 @click.option("--user-dict", default=None, help="A jieba user dictionary (word [freq] [tag] per line).")
 @input_options

@@ -6,37 +6,33 @@ share one index; an [UNK] token carries its source offsets and so keeps its word
 """
 from __future__ import annotations
 
-from bisect import bisect_right
-
 import numpy as np
 
 
-def token_words(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
+def token_words(offsets, spans: list[tuple[int, int]]) -> np.ndarray:
     """For each token (start, end), the index of the word span containing its start.
 
     A token that starts in whitespace between spans belongs to the span before it (the first
     span if none); so indices never decrease and runs are never interrupted.
     """
+    token_starts = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[:, 0]
     if not spans:
-        return [0] * len(offsets)
-    starts = [s for s, _ in spans]
-    return [max(bisect_right(starts, start) - 1, 0) for start, _ in offsets]
+        return np.zeros(len(token_starts), dtype=np.int64)
+    span_starts = np.fromiter((s for s, _ in spans), dtype=np.int64, count=len(spans))
+    return np.maximum(np.searchsorted(span_starts, token_starts, side="right") - 1, 0)
 
 
 def tokenize_document(sentences: list[str], tokenizer, segmenter) -> tuple[list, list]:
     """(input_ids per sentence, word_ids per sentence); word ids count up through the document."""
-    encoded = tokenizer.encode(sentences)
     dtype = tokenizer.id_dtype
     all_ids, all_words = [], []
     next_word = 0
-    for sentence, (ids, offsets) in zip(sentences, encoded):
+    for sentence, (ids, offsets) in zip(sentences, tokenizer.encode(sentences)):
         words = token_words(offsets, segmenter.spans(sentence))
-        dense, last = [], None
-        for w in words:
-            if w != last:
-                last = w
-                next_word += 1
-            dense.append(next_word - 1)
+        starts_word = np.ones(len(words), dtype=bool)  # True where a token begins a new word
+        starts_word[1:] = words[1:] != words[:-1]
+        dense = np.cumsum(starts_word, dtype=np.int32) + np.int32(next_word - 1)
+        next_word += int(starts_word.sum())
         all_ids.append(np.asarray(ids, dtype=dtype))
-        all_words.append(np.asarray(dense, dtype=np.int32))
+        all_words.append(dense)
     return all_ids, all_words

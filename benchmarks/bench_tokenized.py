@@ -1,0 +1,80 @@
+"""`build tokenized` side by side with the raw tokenizers encode_batch on the same sentences.
+
+    python benchmarks/bench_tokenized.py [--scales 1,10] [--workers 1,2] [--repeats 1]
+
+Input: a documents dataset built from ../shared/corpora (k copies for scale k, --no-dedup so the
+copies are kept), tokenized with bert-base-chinese's vocab.txt and the default segmenter.
+Characters/s count the characters of the sentences. Prints Markdown for BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_documents import ROOT, WORK, run_once, scaled_corpus  # noqa: E402
+
+VOCAB = ROOT.parent / "shared" / "vocab" / "bert-base-chinese-vocab.txt"
+
+
+def documents(scale: int, corpus: Path) -> Path:
+    out = WORK / f"documents_{scale}x"
+    if not out.exists():
+        subprocess.run([sys.executable, "-m", "corpusforge.cli", "build", "documents", "-i",
+                        str(scaled_corpus(corpus, scale)), "-o", str(out), "--no-dedup"], check=True,
+                       capture_output=True)
+    return out
+
+
+def raw_rates(docs: Path) -> tuple[int, float, float]:
+    """(characters, encode_batch chars/s, segmentation chars/s) on one core, in this process."""
+    from corpusforge.dataset import load_table
+    from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, get_segmenter
+    from corpusforge.tokenization.tokenizer import TextTokenizer
+
+    sentences = [s for doc in load_table(str(docs)).column("sentences").to_pylist() for s in doc]
+    chars = sum(map(len, sentences))
+    tokenizer = TextTokenizer(str(VOCAB))
+    started = time.perf_counter()
+    for i in range(0, len(sentences), 1000):
+        tokenizer.impl.encode_batch(sentences[i:i + 1000], add_special_tokens=False)
+    encode = chars / (time.perf_counter() - started)
+    segmenter = get_segmenter(DEFAULT_SEGMENTER)
+    segmenter.spans("预热")
+    started = time.perf_counter()
+    for s in sentences:
+        segmenter.spans(s)
+    segment = chars / (time.perf_counter() - started)
+    return chars, encode, segment
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--scales", default="1,10")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--repeats", type=int, default=1)
+    a = parser.parse_args()
+    docs1 = documents(1, a.corpus)
+    chars1, encode, segment = raw_rates(docs1)
+    print(f"raw, one core, {chars1:,} characters of sentences (1x): tokenizers encode_batch "
+          f"{encode / 1e6:.2f} M chars/s; segmentation {segment / 1e6:.2f} M chars/s\n")
+    print("| scale | characters | workers | pipeline s | M chars/s | vs raw encode_batch (1 core) | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for scale in map(int, a.scales.split(",")):
+        docs = documents(scale, a.corpus)
+        chars = chars1 * scale
+        for workers in map(int, a.workers.split(",")):
+            runs = [run_once(docs, workers, ["-t", str(VOCAB)], command="tokenized") for _ in range(a.repeats)]
+            pipe = statistics.median(r["pipeline"] for r in runs)
+            rss = statistics.median(r["rss"] for r in runs) / 2**20
+            print(f"| {scale}x | {chars:,} | {workers} | {pipe:.1f} | {chars / pipe / 1e6:.2f} | "
+                  f"{chars / pipe / encode:.0%} | {rss:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
