@@ -11,7 +11,7 @@ Segmenters (``get_segmenter(name, user_dict=None)``):
   through its Python binding ``rjieba``, plus one correction that makes it agree with jieba on
   non-Chinese runs (below).
 - ``jieba``: the pure-Python ``jieba`` package itself, precise mode (``jieba.cut(text, HMM=True)``);
-  the reference, 20x slower.
+  the reference, 13x slower.
 - ``chars``: every non-whitespace character is its own word (a baseline: no whole-word grouping,
   not even of English words).
 - ``presegmented``: the text is already segmented, words separated by whitespace (LTP, pkuseg or
@@ -26,27 +26,29 @@ The jieba segmenters take a jieba user dictionary (``word [freq] [tag]`` per lin
 once at construction (fail fast; gs:// and s3:// paths work) and carried inside the pickled
 segmenter, so workers need no access to the file.
 
-Choice of default, measured by ``python benchmarks/bench_segment.py`` on the Chinese documents of
-../shared/corpora (wiki2019zh text, Chinese news2016zh content, webtext2019zh content; normalised
-and sentence-split as the pipelines do: 70,868 sentences, 2.82 M characters; one core of the
-development machine, an AMD EPYC; see BENCHMARKS.md):
+Choice of default, measured with ``python benchmarks/bench_segment.py`` on the Chinese documents
+of ../shared/corpora (wiki2019zh text, Chinese news2016zh content, webtext2019zh content,
+normalised and sentence-split as the pipelines do: 70,868 sentences, 2.82 M characters), on one
+core of the 2-core development machine, which other jobs shared (absolute speeds vary from run to
+run by up to a third; the ratios held at 13-14x); BENCHMARKS.md has the full table:
 
-=====================  ==========  ========================  ======================
-segmenter              M chars/s   word spans equal to jieba  sentences equal to jieba
-=====================  ==========  ========================  ======================
-jieba (reference)      0.21        100%                      100%
-rjieba as it comes     3.9         99.58%                    97.49%
-jieba-rs (this one)    3.6         99.9999%                  99.9986% (1 sentence)
-=====================  ==========  ========================  ======================
+  segmenter            M chars/s   x jieba   jieba's word spans returned   sentences equal to jieba
+  jieba (reference)      0.31        1.0       100%                          100%
+  rjieba as it comes     4.34       13.9       99.575%                       97.49% (1,777 differ)
+  jieba-rs (default)     4.19       13.4       99.9999%                      99.9986% (1 differs)
+  (bert-base-chinese WordPiece on the same sentences, for scale: 0.83 M chars/s)
 
 Raw jieba-rs differs from jieba only where the HMM meets a run of non-Chinese characters that no
-dictionary word covers: jieba's HMM cuts such a run at every character other than letters and
-digits (``1-2`` -> ``1|-|2``, ``2.4km`` -> ``2.4|km``, ``www.example.com`` -> ``www|.|example|.|com``),
-jieba-rs keeps the run whole. ``JiebaRsSegmenter`` applies jieba's rule to those runs, which costs
-about 8% of its speed and leaves one sentence in 70,868 different (``常|在`` vs ``常在``: jieba
-splits a dictionary word into characters when its DAG route did not choose it; the route is not
-exposed). Without HMM the two agree on every sentence. So jieba-rs is the default: jieba's
-segmentation at 17x the speed, fast enough not to dominate tokenization (Rust WordPiece).
+dictionary word covers: jieba's HMM cuts such a run at every character other than letters, digits
+and decimals (``1-2`` -> ``1|-|2``, ``2.4km`` -> ``2.4|km``, ``CX-5`` -> ``CX|-|5``, a URL at every
+``.``), jieba-rs keeps the run whole. ``JiebaRsSegmenter`` applies jieba's rule to such words (no
+Chinese character, not in the dictionary), for about 3% of its speed, which leaves one sentence of
+70,868 different: ``常|在|较`` (jieba) vs ``常在|较``, a near-tie in the HMM (the two paths'
+log-probabilities are 1.5e-7 apart) that jieba-rs's copy of the model resolves the other way. With
+HMM off the two agree on every sentence. So jieba-rs is the default: jieba's segmentation at 13x the
+speed, 5x faster than the WordPiece tokenizer it feeds, where pure-Python jieba would take 2.7x
+longer than the tokenizer itself. Dictionary load per process: jieba about 1 s and 65 MB, jieba-rs
+0.15 s and 33 MB.
 """
 from __future__ import annotations
 
@@ -197,6 +199,8 @@ class _JiebaBase:
 
     name = ""
     dist = ""  # the PyPI distribution that implements it
+    module = ""
+    revision = 1  # of what this class does around the library; part of the fingerprint
 
     def __init__(self, user_dict: str | None = None, hmm: bool = True):
         if importlib.util.find_spec(self.module) is None:
@@ -214,7 +218,8 @@ class _JiebaBase:
         return f"{type(self).__name__}(user_dict={self.user_dict!r}, hmm={self.hmm})"
 
     def fingerprint(self) -> str:
-        return _fingerprint(name=self.name, library=self.dist, version=_version(self.dist), hmm=self.hmm,
+        return _fingerprint(name=self.name, revision=self.revision, library=self.dist, version=_version(self.dist),
+                            hmm=self.hmm,
                             user_dict_sha256=hashlib.sha256(self._user_data).hexdigest() if self.user_dict else None)
 
     def load(self):
@@ -273,16 +278,14 @@ _HMM_SKIP = re.compile(r"([a-zA-Z0-9]+(?:\.\d+)?%?)")  # jieba.finalseg.re_skip
 
 
 class JiebaRsSegmenter(_JiebaBase):
-    """jieba-rs (Rust, via rjieba) with jieba's HMM rule for non-Chinese runs: jieba's output, ~17x faster."""
+    """jieba-rs (Rust, via rjieba) with jieba's HMM rule for non-Chinese runs: jieba's output, 13x faster."""
 
     name, dist, module = "jieba-rs", "rjieba", "rjieba"
 
     def _build(self):
         import rjieba
 
-        if not self._entries:
-            return rjieba._DEFAULT_JIEBA  # importing rjieba builds it anyway: share, do not load twice
-        jieba = rjieba.Jieba()
+        jieba = rjieba.Jieba()  # our own, not rjieba's module-level one that rjieba.add_word changes
         for word, freq, tag in self._entries:
             jieba.add_word(word, freq, tag)  # freq None: jieba-rs's suggest_freq, as jieba's add_word
         return jieba

@@ -135,6 +135,14 @@ def test_bad_user_dictionary_fails_fast(tmp_path):
         get_segmenter("chars", user_dict=str(tmp_path / "gbk.txt"))
 
 
+def test_missing_library_fails_fast_with_the_install_line():
+    class Uninstalled(JiebaRsSegmenter):
+        module = "no_such_jieba_binding"
+
+    with pytest.raises(SegmenterError, match="pip install rjieba"):
+        Uninstalled()
+
+
 def test_fingerprint_follows_what_decides_the_output(tmp_path, user_dict):
     prints = {get_segmenter(n).fingerprint() for n in SEGMENTERS}
     assert len(prints) == len(SEGMENTERS) and all(len(p) == 64 for p in prints)
