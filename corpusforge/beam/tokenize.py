@@ -14,6 +14,7 @@ class TokenizeDoFn(CountingDoFn):
 
     def setup(self):
         self.tokenizer.impl  # load the Rust / C++ tokenizer once per worker, not per element
+        getattr(self.segmenter, "load", lambda: None)()  # and the segmenter's dictionary
         self.progress = Progress("tokenize")
 
     def process(self, row: dict):

@@ -34,21 +34,21 @@ run by up to a third; the ratios held at 13-14x); BENCHMARKS.md has the full tab
 
   segmenter            M chars/s   x jieba   jieba's word spans returned   sentences equal to jieba
   jieba (reference)      0.31        1.0       100%                          100%
-  rjieba as it comes     4.34       13.9       99.575%                       97.49% (1,777 differ)
-  jieba-rs (default)     4.19       13.4       99.9999%                      99.9986% (1 differs)
-  (bert-base-chinese WordPiece on the same sentences, for scale: 0.83 M chars/s)
+  rjieba as it comes     4.18       13.6       99.575%                       97.49% (1,777 differ)
+  jieba-rs (default)     4.01       13.0       99.9999%                      99.9986% (1 differs)
+  (bert-base-chinese WordPiece on the same sentences, for scale: 0.6-0.8 M chars/s)
 
 Raw jieba-rs differs from jieba only where the HMM meets a run of non-Chinese characters that no
 dictionary word covers: jieba's HMM cuts such a run at every character other than letters, digits
 and decimals (``1-2`` -> ``1|-|2``, ``2.4km`` -> ``2.4|km``, ``CX-5`` -> ``CX|-|5``, a URL at every
 ``.``), jieba-rs keeps the run whole. ``JiebaRsSegmenter`` applies jieba's rule to such words (no
-Chinese character, not in the dictionary), for about 3% of its speed, which leaves one sentence of
+Chinese character, not in the dictionary), for about 4% of its speed, which leaves one sentence of
 70,868 different: ``常|在|较`` (jieba) vs ``常在|较``, a near-tie in the HMM (the two paths'
 log-probabilities are 1.5e-7 apart) that jieba-rs's copy of the model resolves the other way. With
 HMM off the two agree on every sentence. So jieba-rs is the default: jieba's segmentation at 13x the
-speed, 5x faster than the WordPiece tokenizer it feeds, where pure-Python jieba would take 2.7x
-longer than the tokenizer itself. Dictionary load per process: jieba about 1 s and 65 MB, jieba-rs
-0.15 s and 33 MB.
+speed, 5-7x faster than the WordPiece tokenizer it feeds, where pure-Python jieba would take 2-2.7x
+as long as the tokenizer itself. Dictionary load per process: jieba about 1 s and 65 MB, jieba-rs
+0.15-0.3 s and 33 MB.
 """
 from __future__ import annotations
 

@@ -110,6 +110,7 @@ def test_user_dictionary_changes_a_real_sentence(name, user_dict):
     assert {"中超", "和", "亚冠", "于乐"} <= set(with_dict)
     # outside the two stretches the user words touch, the segmentation is unchanged
     touched = [(text.index(w), text.index(w) + len(w)) for w in ("中超和亚冠", "下于乐才", "于乐为")]
+
     def outside(segmenter):
         return [sp for sp in segmenter.spans(text) if not any(sp[0] < e and s < sp[1] for s, e in touched)]
     assert outside(get_segmenter(name, user_dict=user_dict)) == outside(get_segmenter(name))
