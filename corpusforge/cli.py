@@ -23,6 +23,7 @@ def main():
     \b
     corpusforge build documents -i CORPUS -o OUT    raw corpora -> cleaned, sentence-split documents
     corpusforge build tokenized -i DOCS -t VOCAB -o OUT   token ids + word boundaries per sentence
+    corpusforge build vocab -i DOCS --model M -o OUT      train WordPiece / byte-level BPE / unigram
     corpusforge inspect OUT                         schema, rows, shards, parameters, a few rows
     corpusforge verify OUT                          re-check checksums and counts (exit 1 on mismatch)
     """
@@ -34,10 +35,11 @@ def build():
 
 
 def _add_pipelines():
-    from pipelines import documents, tokenized
+    from pipelines import documents, tokenized, vocab
 
     build.add_command(documents.main, "documents")
     build.add_command(tokenized.main, "tokenized")
+    build.add_command(vocab.main, "vocab")
 
 
 _add_pipelines()

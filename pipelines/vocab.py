@@ -1,0 +1,331 @@
+"""vocab: a corpus -> a WordPiece, byte-level BPE or SentencePiece unigram vocabulary.
+
+    python -m pipelines.vocab --input CORPUS_OR_DOCS --model wordpiece|bpe|unigram --output OUT [options]
+    corpusforge build vocab  (the same command)
+
+A Beam pipeline draws a deterministic sample of sentences: every sentence gets a seeded hash of
+(its document's key, its index) and the N smallest keys are kept by a combiner that never holds
+more than 2N sentences per worker. The sample, in key order, goes to a temporary file; the
+launcher then runs the library's own trainer on it (corpusforge.tokenization.train) and writes
+
+    OUT/vocab.txt, tokenizer.json                 wordpiece
+    OUT/tokenizer.json, vocab.json, merges.txt    bpe
+    OUT/spm.model, spm.vocab                      unigram
+    OUT/manifest.json   kind "vocab", files with sha256, special token ids, sample, input accounting, params
+    OUT/rejects/        unreadable input records, as in every dataset
+
+Training runs on the launcher, after the pipeline, not in a pipeline step: the trainers are
+single-machine programs that need the whole sample in one process anyway, so a Beam step would
+only add a worker that may be smaller than the launcher, runner retries of a long native job, and a
+second copy of the sample; on the launcher a failure is one sentence for the user, and the two
+phases are timed apart.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+
+import apache_beam as beam
+import click
+from apache_beam import pvalue
+from apache_beam.io.filesystems import FileSystems
+
+from corpusforge import __version__
+from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
+from corpusforge.beam.read import ReadDocuments
+from corpusforge.beam.runner import make_pipeline
+from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, input_accounting, reject_row, \
+    write_jsonl
+from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
+from corpusforge.tokenization import train as vocab_train
+from pipelines.common import BEAM_HELP, COMMAND, input_options, prepare_job
+
+log = logging.getLogger("corpusforge")
+SAMPLE_FILE, SAMPLE_INFO = "sample.txt", "sample.json"
+DOCS = "docs"
+
+
+def sample_key(seed: int, doc_key: bytes, index: int) -> bytes:
+    """The sampling key of a document's index-th sentence: seeded, and a function of the document's content
+    key only (with --dedup, equal documents have equal keys, so their sentences collapse in the sample)."""
+    return hashlib.blake2b(doc_key[:GROUP_BYTES] + index.to_bytes(4, "big"), digest_size=16,
+                           key=f"vocab-sample:{seed}".encode()[:64]).digest()
+
+
+def smallest_distinct(items, n: int) -> list:
+    """The n smallest distinct items, sorted."""
+    out, last = [], None
+    for item in sorted(items):
+        if item != last:
+            out.append(item)
+            last = item
+            if len(out) == n:
+                break
+    return out
+
+
+class SmallestSentences(beam.CombineFn):
+    """(key, sentence) -> the n with the smallest keys, duplicates once; partial results per bundle.
+
+    The accumulator is (items, bound): items are compacted to the n smallest whenever they reach 2n,
+    and once n are held, anything not below the n-th smallest (bound) is dropped on arrival. Memory is
+    at most 2n sentences per accumulator, whatever the corpus size.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def create_accumulator(self):
+        return [], None
+
+    def _compact(self, items):
+        items = smallest_distinct(items, self.n)
+        return items, (items[-1] if len(items) == self.n else None)
+
+    def add_input(self, acc, item):
+        items, bound = acc
+        if bound is not None and item >= bound:
+            return acc
+        items.append(item)
+        if len(items) >= 2 * self.n + 64:
+            return self._compact(items)
+        return items, bound
+
+    def merge_accumulators(self, accs):
+        return self._compact([item for items, _ in accs for item in items])
+
+    def compact(self, acc):
+        return self._compact(acc[0])
+
+    def extract_output(self, acc):
+        return smallest_distinct(acc[0], self.n)
+
+
+class KeySentences(CountingDoFn):
+    """A document row -> (sample key, sentence) per non-empty sentence; (content key, sentences) on "docs"."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def setup(self):
+        self.progress = Progress("sample")
+
+    def process(self, row):
+        self.count("documents")
+        doc_key, n = row[KEY][:GROUP_BYTES], 0
+        for i, sentence in enumerate(row["sentences"]):
+            sentence = sentence.replace("\r", " ").replace("\n", " ")  # one sentence per line in the sample file
+            if sentence.strip():
+                n += 1
+                yield sample_key(self.seed, doc_key, i), sentence
+        self.progress.add(1, sum(map(len, row["sentences"])))
+        yield pvalue.TaggedOutput(DOCS, (doc_key, n))
+
+
+class WriteSample(beam.DoFn):
+    """The sample (sorted by key) -> sample.txt, and sample.json with the counts the launcher needs."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+
+    def process(self, sample: list, counts: dict, rejects: list):
+        digest, chars = hashlib.sha256(), 0
+        with FileSystems.create(f"{self.directory}/{SAMPLE_FILE}") as f:
+            for start in range(0, len(sample), 10_000):
+                sentences = [s for _, s in sample[start:start + 10_000]]
+                chars += sum(map(len, sentences))
+                data = "".join(s + "\n" for s in sentences).encode("utf-8")
+                digest.update(data)
+                f.write(data)
+        write_json(f"{self.directory}/{SAMPLE_INFO}", {
+            "sentences": len(sample), "characters": chars, "sha256": digest.hexdigest(), "counts": counts,
+            "rejects": sorted(({k: v for k, v in r.items() if k != "duplicates"} for r in rejects),
+                              key=lambda r: r["file"])})
+        yield len(sample)
+
+
+def build_sample(pipeline, source, directory: str, sample_sentences: int, seed: int):
+    """ReadDocuments -> KeySentences -> SmallestSentences -> WriteSample (plus counts and rejects)."""
+    docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
+    keyed = docs["rows"] | "KeySentences" >> beam.ParDo(KeySentences(seed)).with_outputs(COUNTS, DOCS,
+                                                                                        main="sentences")
+    sample = keyed.sentences | "SmallestKeys" >> beam.CombineGlobally(SmallestSentences(sample_sentences))
+    # kept documents and sentences, each distinct document once (with --dedup, equal content = equal key)
+    distinct = (keyed[DOCS]
+                | "DistinctDocuments" >> beam.CombinePerKey(max)
+                | "KeptCounts" >> beam.Map(lambda kv: {"kept": 1, "kept_sentences": kv[1]}))
+    counts = ((docs["counts"], keyed[COUNTS], distinct)
+              | "AllCounts" >> beam.Flatten()
+              | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
+    rejects = (docs["rejects"]
+               | "RejectRows" >> beam.Map(reject_row)
+               | "WriteRejects" >> WriteShards(f"{directory}/_spill_rejects", REJECTS_SCHEMA, 1,
+                                               lambda batches, schema, k: write_jsonl(
+                                                   batches, f"{directory}/rejects/rejects.jsonl")))
+    return sample | "WriteSample" >> beam.ParDo(WriteSample(directory), pvalue.AsSingleton(counts),
+                                                 pvalue.AsList(rejects))
+
+
+class SampleFile:
+    """The sample's sentences, read again from the start on every iteration (local or gs:// / s3://)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __iter__(self):
+        with FileSystems.open(self.path) as raw:
+            for line in io.TextIOWrapper(raw, encoding="utf-8", newline="\n"):
+                yield line[:-1] if line.endswith("\n") else line
+
+
+def file_entry(path: str) -> dict:
+    with open(path, "rb") as f:
+        data = f.read()
+    return {"file": os.path.basename(path), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_seconds: float) -> dict:
+    """Trains on tmp/sample.txt, writes the files and manifest.json into tmp, and makes OUT appear."""
+    with FileSystems.open(f"{tmp}/{SAMPLE_INFO}") as f:
+        info = json.load(f)
+    counts = info["counts"]
+    kept = counts.get("kept", 0)
+    accounting = input_accounting(counts, kept, counts.get("documents", 0) - kept)
+    if accounting["rejected"] != sum(r["rows"] for r in info["rejects"]):
+        raise RuntimeError(f"{accounting['rejected']} records rejected but {info['rejects']} written")
+    if not info["sentences"]:
+        raise vocab_train.VocabError(f"the input has no sentences to sample (read {accounting['read']} records: kept "
+                                     f"{accounting['kept']}, filtered {accounting['filtered']}, rejected "
+                                     f"{accounting['rejected']})")
+    log.info("vocab: training %s (vocab size %d) on %d sentences (%.1f M characters)", model, params["vocab_size"],
+             info["sentences"], info["characters"] / 1e6)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="corpusforge-vocab-") as work:
+        result = vocab_train.train(model, SampleFile(f"{tmp}/{SAMPLE_FILE}"), work, params["vocab_size"],
+                                   params["lowercase"], params["character_coverage"])
+        train_seconds = time.monotonic() - started
+        files = [file_entry(p) for p in result["files"]]
+        for path in result["files"]:
+            with open(path, "rb") as f:
+                write_bytes(f"{tmp}/{os.path.basename(path)}", f.read())
+    FileSystems.delete([f"{tmp}/{SAMPLE_FILE}", f"{tmp}/{SAMPLE_INFO}"])
+    remove_tree(f"{tmp}/_spill_rejects")
+    library = "sentencepiece" if model == "unigram" else "tokenizers"
+    manifest = {
+        "kind": "vocab",
+        "corpusforge_version": __version__,
+        "model": model,
+        "vocab_size": result["vocab_size"],
+        "files": files,
+        "special_tokens": result["special_tokens"],
+        "trainer": {"library": library, "version": _version(library), **result["details"]},
+        "sample": {"requested": params["sample_sentences"], "sentences": info["sentences"],
+                   "characters": info["characters"], "sha256": info["sha256"],
+                   "available_sentences": counts.get("kept_sentences", 0)},
+        "input": accounting,
+        "params": params,
+        "seed": params["seed"],
+        "rejects": {"files": [r["file"] for r in info["rejects"]], "rows": accounting["rejected"],
+                    "sha256": [r["sha256"] for r in info["rejects"]]},
+    }
+    write_json(f"{tmp}/manifest.json", manifest)
+    commit(tmp, output)
+    manifest["_seconds"] = {"sample": sample_seconds, "train": train_seconds}
+    return manifest
+
+
+def _version(library: str) -> str:
+    from importlib.metadata import version
+
+    return version(library)
+
+
+def print_summary(manifest: dict, output: str) -> None:
+    acc, sample, seconds = manifest["input"], manifest["sample"], manifest["_seconds"]
+    click.echo(f"wrote {output}: {manifest['model']} vocabulary of {manifest['vocab_size']} entries "
+               f"({', '.join(f['file'] for f in manifest['files'])})")
+    click.echo(f"  sample: {sample['sentences']} of {sample['available_sentences']} sentences "
+               f"({sample['characters'] / 1e6:.1f} M characters) in {seconds['sample']:.1f} s; "
+               f"training {seconds['train']:.1f} s")
+    click.echo(f"  read {acc['read']} = kept {acc['kept']} + filtered {acc['filtered']} + rejected {acc['rejected']}")
+    for what in ("filtered", "rejected"):
+        for reason, n in acc[f"{what}_by_reason"].items():
+            click.echo(f"  {what} {reason}: {n}")
+    asked = manifest["params"]["vocab_size"]
+    if manifest["vocab_size"] < asked:
+        click.echo(f"  note: the sample supports only {manifest['vocab_size']} of the {asked} entries asked for; "
+                   f"a larger --sample-sentences or corpus gives more")
+
+
+@click.command(**COMMAND, epilog=BEAM_HELP)
+@click.option("--model", "-m", type=click.Choice(vocab_train.MODELS), required=True,
+              help="wordpiece: BERT vocab.txt ([PAD] [UNK] [CLS] [SEP] [MASK] = 0..4); bpe: RoBERTa/GPT-2 byte-level "
+                   "tokenizer.json + vocab.json/merges.txt (<s> <pad> </s> <unk> <mask> = 0..4); unigram: ALBERT "
+                   "SentencePiece spm.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4).")
+@click.option("--vocab-size", type=click.IntRange(min=1), default=None,
+              help="Entries, special tokens included. Default: wordpiece 30522 (BERT-base), bpe 50000, unigram "
+                   "30000 (ALBERT).")
+@click.option("--sample-sentences", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Sentences to train on: the ones with the smallest seeded keys (each worker holds at most twice "
+                   "this many).")
+@click.option("--lowercase/--no-lowercase", default=None,
+              help="Lower-case the text. Default: on for wordpiece (uncased BERT, accents stripped too) and unigram "
+                   "(ALBERT), off for bpe (RoBERTa).")
+@click.option("--character-coverage", type=click.FloatRange(0, 1, min_open=True), default=0.9995, show_default=True,
+              help="wordpiece and unigram: the alphabet is the most frequent characters covering this share of the "
+                   "text; rarer ones become [UNK] / <unk>. bpe is byte-level and needs none.")
+@input_options
+@click.option("--output", "-o", required=True, help="Directory to create for the vocabulary files.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing vocabulary at --output.")
+@click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the sample.")
+@click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
+def main(model, vocab_size, sample_sentences, lowercase, character_coverage, **kw):
+    """Train a vocabulary (WordPiece, byte-level BPE or SentencePiece unigram) on a sample of a corpus.
+
+    --input is raw corpora (read and cleaned as by `build documents`) or a documents dataset. The
+    sample is deterministic: the same input and --seed give byte-identical files on any runner and
+    worker count.
+    """
+    vocab_size = vocab_train.DEFAULT_VOCAB_SIZE[model] if vocab_size is None else vocab_size
+    if vocab_size < vocab_train.min_vocab_size(model):
+        raise click.ClickException(f"--vocab-size {vocab_size} is too small for {model}: it needs at least "
+                                   f"{vocab_train.min_vocab_size(model)} entries to hold its special tokens"
+                                   f"{' and 256 byte symbols' if model == 'bpe' else ''}")
+    lowercase = vocab_train.DEFAULT_LOWERCASE[model] if lowercase is None else lowercase
+    job = prepare_job({**kw, "num_shards": 1})
+    params = {k: v for k, v in job.params.items() if k != "num_shards"}
+    params.update(kind="vocab", model=model, vocab_size=vocab_size, sample_sentences=sample_sentences,
+                  lowercase=lowercase, character_coverage=character_coverage if model != "bpe" else None)
+    output = job.output.rstrip("/")
+    parent, _, name = output.rpartition("/")
+    tmp = f"{parent + '/' if parent else ''}.{name}.incomplete-{uuid.uuid4().hex[:8]}"
+    log.info("vocab: %.1f MB of input -> %s sample of %d sentences -> %s", job.input_bytes / 1e6, model,
+             sample_sentences, output)
+    started = time.monotonic()
+    try:
+        pipeline = make_pipeline(job.options)
+        build_sample(pipeline, job.source, tmp, sample_sentences, job.seed)
+        pipeline.run().wait_until_finish()
+        manifest = train_and_commit(tmp, output, model, params, time.monotonic() - started)
+    except vocab_train.VocabError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if "://" not in tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif FileSystems.exists(tmp):
+            remove_tree(tmp)
+    print_summary(manifest, output)
+
+
+if __name__ == "__main__":
+    from pipelines.vocab import main as _main  # DoFns pickled by module name, not from __main__
+
+    sys.exit(_main())
