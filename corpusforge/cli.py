@@ -64,10 +64,13 @@ def inspect(dataset, rows):
     from corpusforge.dataset.reader import open_shard, read_manifest
 
     manifest = read_manifest(_dataset_dir(dataset))
-    click.echo(f"{dataset}: kind {manifest['kind']}, schema v{manifest['schema_version']}, "
+    click.echo(f"{dataset}: kind {manifest['kind']}, schema v{manifest.get('schema_version', '-')}, "
                f"corpusforge {manifest['corpusforge_version']}")
-    click.echo(f"rows: {manifest['rows']} in {len(manifest['shards'])} shard(s) ({manifest.get('format')})")
-    for shard in manifest["shards"]:
+    for entry in manifest.get("files", []):
+        click.echo(f"  {entry['file']}  {entry['bytes']} bytes  sha256 {entry['sha256'][:16]}...")
+    if "shards" in manifest:
+        click.echo(f"rows: {manifest['rows']} in {len(manifest['shards'])} shard(s) ({manifest.get('format')})")
+    for shard in manifest.get("shards", []):
         click.echo(f"  {shard['file']}  {shard['rows']} rows  sha256 {shard['sha256'][:16]}...")
     if "input" in manifest:
         acc = manifest["input"]
@@ -80,7 +83,7 @@ def inspect(dataset, rows):
     for key, value in manifest["params"].items():
         click.echo(f"  {key}: {_short(value)}")
     shown = 0
-    for shard in manifest["shards"]:
+    for shard in manifest.get("shards", []):
         if shown >= rows:
             break
         table = open_shard(os.path.join(dataset, shard["file"]))

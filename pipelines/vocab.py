@@ -100,7 +100,12 @@ class SmallestSentences(beam.CombineFn):
         return items, bound
 
     def merge_accumulators(self, accs):
-        return self._compact([item for items, _ in accs for item in items])
+        merged = []
+        for items, _ in accs:  # folded, so a merge of many accumulators still holds at most ~3n
+            merged.extend(items)
+            if len(merged) >= 2 * self.n + 64:
+                merged = smallest_distinct(merged, self.n)
+        return self._compact(merged)
 
     def compact(self, acc):
         return self._compact(acc[0])

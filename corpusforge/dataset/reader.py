@@ -38,6 +38,14 @@ def read_rejects(directory: str) -> list[dict]:
     return rejects
 
 
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify_dataset(directory: str) -> list[str]:
     """Re-checks every shard's checksum and row count and the input accounting.
 
@@ -45,18 +53,21 @@ def verify_dataset(directory: str) -> list[str]:
     """
     problems = []
     manifest = read_manifest(directory)
+    for entry in manifest.get("files", []):  # outputs that are not row shards, e.g. a vocab's files
+        path = os.path.join(directory, entry["file"])
+        if not os.path.exists(path):
+            problems.append(f"{entry['file']}: missing")
+        elif _sha256(path) != entry["sha256"]:
+            problems.append(f"{entry['file']}: sha256 {_sha256(path)} != manifest {entry['sha256']}")
     total = 0
-    for shard in manifest["shards"]:
+    for shard in manifest.get("shards", []):
         path = os.path.join(directory, shard["file"])
         if not os.path.exists(path):
             problems.append(f"{shard['file']}: missing")
             continue
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != shard["sha256"]:
-            problems.append(f"{shard['file']}: sha256 {digest.hexdigest()} != manifest {shard['sha256']}")
+        digest = _sha256(path)
+        if digest != shard["sha256"]:
+            problems.append(f"{shard['file']}: sha256 {digest} != manifest {shard['sha256']}")
             continue
         try:
             rows = open_shard(path).num_rows
@@ -66,7 +77,7 @@ def verify_dataset(directory: str) -> list[str]:
         total += rows
         if rows != shard["rows"]:
             problems.append(f"{shard['file']}: {rows} rows != manifest {shard['rows']}")
-    if total != manifest["rows"] and not problems:
+    if "rows" in manifest and total != manifest["rows"] and not problems:
         problems.append(f"shards hold {total} rows != manifest rows {manifest['rows']}")
     counts = manifest.get("input")
     if counts:

@@ -295,3 +295,19 @@ def test_an_existing_output_is_kept_without_overwrite(tmp_path, vocabs):
     result = run_vocab("--input", SAMPLE, "--model", "bpe", "--output", out, ok=False)
     assert "already exists; pass --overwrite" in result.output
     assert file_bytes(out) == file_bytes(vocabs / "bpe")
+
+
+def test_inspect_and_verify_understand_a_vocab_output(vocabs, tmp_path):
+    import shutil
+
+    from tests.conftest import run_cli
+
+    out = vocabs / "wordpiece"
+    assert "vocab.txt" in run_cli("inspect", out).output
+    assert "OK" in run_cli("verify", out).output
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    with open(copy / "vocab.txt", "a", encoding="utf-8") as f:
+        f.write("extra\n")
+    result = run_cli("verify", copy, ok=False)
+    assert result.exit_code == 1 and "vocab.txt: sha256" in result.output
