@@ -42,17 +42,18 @@ class Progress:
     """Logs a line at most every PROGRESS_SECONDS: long runs show they are moving."""
 
     def __init__(self, what: str):
-        self.what, self.items, self.bytes = what, 0, 0
+        self.what, self.items, self.chars = what, 0, 0
         self.started = self.last = time.monotonic()
 
-    def add(self, items: int = 1, nbytes: int = 0) -> None:
+    def add(self, items: int = 1, chars: int = 0) -> None:
         self.items += items
-        self.bytes += nbytes
+        self.chars += chars
         now = time.monotonic()
         if now - self.last >= PROGRESS_SECONDS:
             self.last = now
-            rate = self.bytes / (now - self.started) / 1e6
-            log.info("%s: %d records, %.1f MB (%.1f MB/s on this worker)", self.what, self.items, self.bytes / 1e6, rate)
+            rate = self.chars / (now - self.started) / 1e6
+            log.info("%s: %d records, %.1f M characters (%.2f M chars/s on this worker)", self.what, self.items,
+                     self.chars / 1e6, rate)
 
 
 class MergeCounts(beam.CombineFn):
