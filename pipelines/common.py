@@ -174,6 +174,11 @@ def print_summary(manifest: dict, output: str, seconds: float, input_bytes: int)
     acc = manifest["input"]
     click.echo(f"wrote {output}: {manifest['rows']} rows in {len(manifest['shards'])} shard(s) "
                f"in {seconds:.1f} s ({input_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s of input)")
+    print_accounting(acc, output)
+
+
+def print_accounting(acc: dict, output: str) -> None:
+    """read = kept + filtered + rejected, with the reasons, for any build's manifest["input"]."""
     click.echo(f"  read {acc['read']} = kept {acc['kept']} + filtered {acc['filtered']} + rejected {acc['rejected']}")
     for what in ("filtered", "rejected"):
         for reason, n in acc[f"{what}_by_reason"].items():

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from importlib.metadata import version
 
 import apache_beam as beam
 import click
@@ -46,7 +47,7 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards,
     write_jsonl
 from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
 from corpusforge.tokenization import train as vocab_train
-from pipelines.common import BEAM_HELP, COMMAND, input_options, prepare_job
+from pipelines.common import BEAM_HELP, COMMAND, input_options, prepare_job, print_accounting
 
 log = logging.getLogger("corpusforge")
 SAMPLE_FILE, SAMPLE_INFO = "sample.txt", "sample.json"
@@ -231,7 +232,7 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
         "vocab_size": result["vocab_size"],
         "files": files,
         "special_tokens": result["special_tokens"],
-        "trainer": {"library": library, "version": _version(library), **result["details"]},
+        "trainer": {"library": library, "version": version(library), **result["details"]},
         "sample": {"requested": params["sample_sentences"], "sentences": info["sentences"],
                    "characters": info["characters"], "sha256": info["sha256"],
                    "available_sentences": counts.get("kept_sentences", 0)},
@@ -247,12 +248,6 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
     return manifest
 
 
-def _version(library: str) -> str:
-    from importlib.metadata import version
-
-    return version(library)
-
-
 def print_summary(manifest: dict, output: str) -> None:
     acc, sample, seconds = manifest["input"], manifest["sample"], manifest["_seconds"]
     click.echo(f"wrote {output}: {manifest['model']} vocabulary of {manifest['vocab_size']} entries "
@@ -260,10 +255,7 @@ def print_summary(manifest: dict, output: str) -> None:
     click.echo(f"  sample: {sample['sentences']} of {sample['available_sentences']} sentences "
                f"({sample['characters'] / 1e6:.1f} M characters) in {seconds['sample']:.1f} s; "
                f"training {seconds['train']:.1f} s")
-    click.echo(f"  read {acc['read']} = kept {acc['kept']} + filtered {acc['filtered']} + rejected {acc['rejected']}")
-    for what in ("filtered", "rejected"):
-        for reason, n in acc[f"{what}_by_reason"].items():
-            click.echo(f"  {what} {reason}: {n}")
+    print_accounting(acc, output)
     asked = manifest["params"]["vocab_size"]
     if manifest["vocab_size"] < asked:
         click.echo(f"  note: the sample supports only {manifest['vocab_size']} of the {asked} entries asked for; "

@@ -19,6 +19,13 @@ from corpusforge.sources.formats import ReadOptions, Reject, plan_splits, read_s
 REJECTS = "rejects"
 
 
+def reject(dofn: CountingDoFn, item: Reject):
+    """Counts a rejected record as read and rejected; routes it to the rejects output."""
+    dofn.count("read")
+    dofn.count("rejected:" + item.reason)
+    return pvalue.TaggedOutput(REJECTS, item)
+
+
 class PlanSplits(CountingDoFn):
     """A file -> its splits (byte ranges, zip members, row groups); unreadable files are rejects."""
 
@@ -27,12 +34,7 @@ class PlanSplits(CountingDoFn):
 
     def process(self, file: InputFile):
         for item in plan_splits(file, self.opts):
-            if isinstance(item, Reject):
-                self.count("read")
-                self.count("rejected:" + item.reason)
-                yield pvalue.TaggedOutput(REJECTS, item)
-            else:
-                yield item
+            yield reject(self, item) if isinstance(item, Reject) else item
 
 
 class ReadSplits(CountingDoFn):
@@ -46,11 +48,10 @@ class ReadSplits(CountingDoFn):
 
     def process(self, split):
         for item in read_split(split, self.opts):
-            self.count("read")
             if isinstance(item, Reject):
-                self.count("rejected:" + item.reason)
-                yield pvalue.TaggedOutput(REJECTS, item)
+                yield reject(self, item)
             else:
+                self.count("read")
                 self.progress.add(1, len(item.text))
                 yield item
 
