@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from corpusforge.beam.counting import CountingDoFn
 from corpusforge.beam.sink import KEY, seeded_key
-from corpusforge.sources.formats import Document
+from corpusforge.sources.formats import PRETOKENIZED, Document
 from corpusforge.text import DocumentFilter, content_hash, normalize_text, split_sentences
 
 
@@ -21,8 +21,11 @@ class PrepareOptions:
 
 def prepare_document(doc: Document, opts: PrepareOptions) -> tuple[dict | None, str | None]:
     """(row, None) for a kept document, (None, reason) for a filtered one."""
-    text = normalize_text(doc.text, form=opts.normalize, t2s=opts.t2s)
-    sentences = split_sentences(text, lang=opts.lang)
+    if doc.source == PRETOKENIZED:  # already tokenized: one sentence per line, exactly as written
+        sentences = [doc.text]
+    else:
+        text = normalize_text(doc.text, form=opts.normalize, t2s=opts.t2s)
+        sentences = split_sentences(text, lang=opts.lang)
     reason = opts.filter.reason(sentences)
     if reason:
         return None, reason

@@ -119,7 +119,11 @@ FORMATS: dict[str, tuple[frozenset, Callable]] = {
     "translation2019zh": (frozenset({"english", "chinese"}), _translation),
     "jsonl": (frozenset(), _jsonl),
 }
-FORMAT_NAMES = ["auto", *FORMATS, "plain", "parquet"]
+# "pretokenized": one document per line, tokens separated by whitespace (the input of GloVe's tools,
+# KenLM and SRILM); never detected, only chosen. Its lines are taken as they are (PrepareDocuments
+# neither normalises nor sentence-splits them).
+PRETOKENIZED = "pretokenized"
+FORMAT_NAMES = ["auto", *FORMATS, "plain", PRETOKENIZED, "parquet"]
 BINARY = "binary"
 # Raw control characters inside strings are cleaned later, not a reason to lose the record.
 _parse_json = json.JSONDecoder(strict=False).decode
@@ -219,6 +223,8 @@ def read_split(split: Split, opts: ReadOptions) -> Iterator[Document | Reject]:
             lines = tracked(iter_lines(f, split.start, split.end, opts.max_record_bytes))
             if split.fmt == "plain":
                 yield from _plain_documents(split, lines, opts)
+            elif split.fmt == PRETOKENIZED:
+                yield from _pretokenized_lines(split, lines, opts)
             else:
                 yield from _json_records(split, lines, opts, whole)
     except ARCHIVE_ERRORS as e:
@@ -267,6 +273,24 @@ def _json_records(split, lines, opts, whole) -> Iterator[Document | Reject]:
             yield Reject("empty_text", name, offset, line, num)
             continue
         yield Document(f"{name}:{offset}", split.fmt, title, text)
+
+
+def _pretokenized_lines(split, lines, opts) -> Iterator[Document | Reject]:
+    """One document per non-blank line, kept as it is (tokens separated by whitespace)."""
+    name, whole = split.name, split.start == 0
+    for lineno, (offset, line) in enumerate(lines, 1):
+        num = lineno if whole else None
+        if isinstance(line, TooLong):
+            yield Reject("record_too_large", name, offset, line.excerpt, num, f"{line.size} bytes > {opts.max_record_bytes}")
+        elif b"\0" in line:
+            yield Reject("nul_bytes", name, offset, line.replace(b"\0", b"\\0"), num)
+        elif line.strip():
+            try:
+                text = _decode(line, offset).rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                yield Reject("invalid_utf8", name, offset, line, num, str(e))
+                continue
+            yield Document(f"{name}:{offset}", PRETOKENIZED, "", text)
 
 
 def _plain_documents(split, lines, opts) -> Iterator[Document | Reject]:

@@ -90,3 +90,22 @@ def test_parquet_row_groups(tmp_path):
     assert docs[0].title == src[0]["title"] and docs[0].source == "parquet"
     [bad] = [r for r in records if isinstance(r, Reject)]
     assert (bad.reason, bad.offset) == ("missing_text_field", 7)
+
+
+def test_pretokenized_lines_are_documents_kept_exactly(tmp_path):
+    # GloVe / KenLM input: one document per line, tokens separated by spaces, taken as written
+    from corpusforge.beam.prepare import PrepareOptions, prepare_document
+    from corpusforge.text import DocumentFilter
+
+    english = (SAMPLE / "plain" / "bert_sample_text.txt").read_text(encoding="utf-8").splitlines()[:40]
+    lines = [" ".join(line.split()) for line in english if line.strip()]
+    path = tmp_path / "tokens.txt"
+    path.write_bytes(("\n".join(lines[:10]) + "\n\n  \n" + "\n".join(lines[10:]) + "\nbad\0line\n").encode())
+    records = read_all([path], fmt="pretokenized")
+    docs = [r for r in records if isinstance(r, Document)]
+    assert [d.text for d in docs] == lines  # blank lines skipped, every other line one document
+    assert {d.source for d in docs} == {"pretokenized"}
+    assert [r.reason for r in records if isinstance(r, Reject)] == ["nul_bytes"]
+    row, _ = prepare_document(Document("x:0", "pretokenized", "", " Ｆull-width  text. Two? "),
+                              PrepareOptions(filter=DocumentFilter(min_chars=0)))
+    assert row["sentences"] == [" Ｆull-width  text. Two? "]  # neither normalised nor split
