@@ -24,6 +24,7 @@ def main():
     corpusforge build documents -i CORPUS -o OUT    raw corpora -> cleaned, sentence-split documents
     corpusforge build tokenized -i DOCS -t VOCAB -o OUT   token ids + word boundaries per sentence
     corpusforge build vocab -i DOCS --model M -o OUT      train WordPiece / byte-level BPE / unigram
+    corpusforge build pretraining -i TOK -o OUT     NSP/SOP pairs or RoBERTa packing, masked (token/wwm/ngram/span)
     corpusforge inspect OUT                         schema, rows, shards, parameters, a few rows
     corpusforge verify OUT                          re-check checksums and counts (exit 1 on mismatch)
     """
@@ -35,11 +36,12 @@ def build():
 
 
 def _add_pipelines():
-    from pipelines import documents, tokenized, vocab
+    from pipelines import documents, pretraining, tokenized, vocab
 
     build.add_command(documents.main, "documents")
     build.add_command(tokenized.main, "tokenized")
     build.add_command(vocab.main, "vocab")
+    build.add_command(pretraining.main, "pretraining")
 
 
 _add_pipelines()

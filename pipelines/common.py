@@ -99,7 +99,7 @@ class Job:
     input_bytes: int
 
 
-def prepare_job(kw: dict, *, raw_allowed: bool = True) -> Job:
+def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     """Validates everything before any work starts; raises ClickException with one sentence."""
     configure_logging()
     try:
@@ -110,10 +110,13 @@ def prepare_job(kw: dict, *, raw_allowed: bool = True) -> Job:
         files = [] if datasets else expand_inputs(list(kw["inputs"]))
     except (BeamArgsError, InputError) as e:
         raise click.ClickException(str(e)) from None
-    for d in datasets:
-        kind = read_manifest(d)["kind"]
-        if kind != "documents":
-            raise click.ClickException(f"input {d} is a {kind} dataset; give a documents dataset or raw files")
+    found = {read_manifest(d)["kind"] for d in datasets}
+    for kind in found:
+        if kind not in kinds:
+            raise click.ClickException(f"input {datasets[0]} is a {kind} dataset; give {' or '.join(kinds)} "
+                                       "datasets or raw files")
+    if len(found) > 1:
+        raise click.ClickException(f"the input datasets are of different kinds ({', '.join(sorted(found))})")
     if kw["min_chars"] > kw["max_chars"]:
         raise click.ClickException(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
     check_output(kw["output"], kw["overwrite"])

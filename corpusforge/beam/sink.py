@@ -163,12 +163,17 @@ class WriteDataset(beam.PTransform):
     """
 
     def __init__(self, output: str, kind: str, schema: pa.Schema, num_shards: int, params: dict,
-                 dedup: bool = False, extra: dict | None = None):
+                 dedup: bool = False, extra: dict | None = None, rows_are_records: bool = True, summarize=None,
+                 tmp: str | None = None):
+        """rows_are_records=False: rows are built from the input records (e.g. instances from
+        documents), so "kept" input records come from the counts, not from the row count;
+        summarize(totals) -> dict goes into the manifest as "statistics"."""
         super().__init__()
+        self.rows_are_records, self.summarize = rows_are_records, summarize
         self.output, self.kind, self.schema = output.rstrip("/"), kind, schema
         self.num_shards, self.params, self.dedup, self.extra = num_shards, params, dedup, extra
         parent, _, name = self.output.rpartition("/")
-        self.tmp = f"{parent}/.{name}.incomplete-{uuid.uuid4().hex[:8]}" if parent else f".{name}.incomplete-{uuid.uuid4().hex[:8]}"
+        self.tmp = tmp or (f"{parent}/." if parent else ".") + f"{name}.incomplete-{uuid.uuid4().hex[:8]}"
 
     def expand(self, inputs):
         tmp, n = self.tmp, self.num_shards
@@ -183,7 +188,8 @@ class WriteDataset(beam.PTransform):
                                             lambda batches, schema, k: write_jsonl(batches, f"{tmp}/rejects/rejects.jsonl"))
         )
         counts = inputs["counts"] | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
-        finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params, self.extra)
+        finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params, self.extra, self.rows_are_records,
+                            self.summarize)
         return (
             inputs["rows"].pipeline
             | "Start" >> beam.Create([None])
@@ -214,18 +220,25 @@ def input_accounting(counts: dict, kept: int, duplicates: int) -> dict:
 class Finalize(beam.DoFn):
     """Checks the accounting, writes the metadata, and makes the dataset appear."""
 
-    def __init__(self, tmp: str, output: str, kind: str, schema: pa.Schema, params: dict, extra: dict | None):
+    def __init__(self, tmp: str, output: str, kind: str, schema: pa.Schema, params: dict, extra: dict | None,
+                 rows_are_records: bool = True, summarize=None):
         self.tmp, self.output, self.kind, self.schema, self.params, self.extra = tmp, output, kind, schema, params, extra
+        self.rows_are_records, self.summarize = rows_are_records, summarize
 
     def process(self, _, shards: list[dict], rejects: list[dict], counts: dict):
         shards = sorted(shards, key=lambda s: s["file"])
         duplicates = sum(s.pop("duplicates") for s in shards)
         rejects = [{k: v for k, v in r.items() if k != "duplicates"} for r in rejects]
-        accounting = input_accounting(counts, sum(s["rows"] for s in shards), duplicates)
+        counts = dict(counts)
+        rows = sum(s["rows"] for s in shards)
+        kept = rows if self.rows_are_records else counts.pop("kept", 0)
+        accounting = input_accounting(counts, kept, duplicates)
         if accounting["rejected"] != sum(r["rows"] for r in rejects):
             raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
         totals = {k: v for k, v in counts.items() if ":" not in k and k != "read"}  # e.g. tokens
         extra = {**(self.extra or {}), **({"totals": totals} if totals else {})}
+        if self.summarize:
+            extra["statistics"] = self.summarize(totals)
         remove_tree(f"{self.tmp}/_spill")
         remove_tree(f"{self.tmp}/_spill_rejects")
         manifest = write_metadata(self.tmp, kind=self.kind, schema=self.schema, shards=shards,

@@ -31,10 +31,27 @@ def tokenized_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
     )
 
 
+def pretraining_schema(id_type: pa.DataType = pa.uint16(), label: str | None = "next_sentence_label") -> pa.Schema:
+    """kind "pretraining": one row per instance, variable length, no padding (the trainer pads per batch)."""
+    fields = [
+        pa.field("input_ids", pa.list_(id_type), nullable=False),  # [CLS] A [SEP] (B [SEP]), masked tokens replaced
+        pa.field("token_type_ids", pa.list_(pa.uint8()), nullable=False),  # 0 for [CLS] A [SEP], 1 for B [SEP]
+        pa.field("special_tokens_mask", pa.list_(pa.uint8()), nullable=False),  # 1 on [CLS]/[SEP], never masked
+        pa.field("word_ids", pa.list_(pa.int32()), nullable=False),  # word index per token (0..), -1 on specials
+    ]
+    if label:  # next_sentence_label (nsp: 0 = B is the true next, 1 = random) or sentence_order_label (sop: 1 = swapped)
+        fields.append(pa.field(label, pa.int8(), nullable=False))
+    fields += [
+        pa.field("masked_lm_positions", pa.list_(pa.int32()), nullable=False),  # ascending; empty for --masking none
+        pa.field("masked_lm_labels", pa.list_(id_type), nullable=False),  # the original ids at those positions
+    ]
+    return pa.schema(fields)
+
+
 # rejects/: one JSON object per line with these keys (see sources.formats.Reject)
 REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
 
-SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema()}
+SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema(), "pretraining": pretraining_schema()}
 
 
 def hf_features(schema: pa.Schema) -> dict:
