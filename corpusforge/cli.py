@@ -61,11 +61,19 @@ def _short(value, width: int = 100) -> str:
 @main.command(context_settings=CONTEXT)
 @click.argument("dataset", type=click.Path(file_okay=False))
 @click.option("--rows", "-n", type=click.IntRange(min=0), default=3, show_default=True, help="Rows to print.")
-def inspect(dataset, rows):
+@click.option("--stats", "stats_only", is_flag=True,
+              help="Print only the dataset's statistics (pretraining: tokens per instance, label balance, masking).")
+def inspect(dataset, rows, stats_only):
     """Print a dataset's schema, row and shard counts, build parameters and a few rows."""
     from corpusforge.dataset.reader import open_shard, read_manifest
 
     manifest = read_manifest(_dataset_dir(dataset))
+    if stats_only:
+        stats = manifest.get("statistics") or manifest.get("totals")
+        if not stats:
+            raise click.ClickException(f"{dataset} ({manifest['kind']}) has no statistics in its manifest")
+        _echo_tree(stats)
+        return
     click.echo(f"{dataset}: kind {manifest['kind']}, schema v{manifest.get('schema_version', '-')}, "
                f"corpusforge {manifest['corpusforge_version']}")
     for entry in manifest.get("files", []):
@@ -84,6 +92,10 @@ def inspect(dataset, rows):
     click.echo("params:")
     for key, value in manifest["params"].items():
         click.echo(f"  {key}: {_short(value)}")
+    if manifest.get("statistics"):
+        click.echo("statistics: (corpusforge inspect --stats for all)")
+        for key, value in manifest["statistics"].items():
+            click.echo(f"  {key}: {_short(value)}")
     shown = 0
     for shard in manifest.get("shards", []):
         if shown >= rows:
@@ -98,6 +110,15 @@ def inspect(dataset, rows):
             for key, value in row.items():
                 click.echo(f"  {key}: {_short(value)}")
             shown += 1
+
+
+def _echo_tree(value, indent: int = 0) -> None:
+    for key, item in value.items():
+        if isinstance(item, dict):
+            click.echo(f"{'  ' * indent}{key}:")
+            _echo_tree(item, indent + 1)
+        else:
+            click.echo(f"{'  ' * indent}{key}: {item}")
 
 
 @main.command(context_settings=CONTEXT)

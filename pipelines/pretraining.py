@@ -33,7 +33,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset."""
     tmp = WriteDataset(job.output, "pretraining", None, 1, {})  # only for its temporary directory name
     spill_dir = f"{tmp.tmp}/_buckets"
-    build = BuildInstances(cfg, job.seed, spill_dir, num_buckets, id_type, from_shards=tokenizer is None)
+    build = BuildInstances(cfg, job.seed, spill_dir, num_buckets, id_type, from_shards=tokenizer is None,
+                           dedup=tokenizer is not None and job.source.prepare.dedup)
     if tokenizer is None:  # a tokenized dataset: its shards are bucketed Arrow to Arrow
         shards = [f"{d}/{s['file']}" for d in job.source.datasets for s in read_manifest(d)["shards"]]
         paths = (pipeline | "ListShards" >> beam.Create(shards) | "SpreadShards" >> beam.Reshuffle())

@@ -30,3 +30,28 @@ def sample_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("built") / "documents"
     build_documents(out, SAMPLE)
     return out
+
+
+VOCAB = ROOT.parent / "shared" / "vocab" / "bert-base-chinese-vocab.txt"
+
+
+@pytest.fixture(scope="session")
+def sample_tokenized(tmp_path_factory, sample_dataset):
+    """The sample documents tokenized with bert-base-chinese's vocab.txt and jieba-rs (built once)."""
+    out = tmp_path_factory.mktemp("built") / "tokenized"
+    run_cli("build", "tokenized", "--input", sample_dataset, "--tokenizer", VOCAB, "--output", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_documents(sample_tokenized):
+    """The tokenized sample as objective Documents (numpy sentences), keyed as the pipeline keys them."""
+    import pyarrow as pa
+
+    from corpusforge.beam.instances import table_documents
+    from corpusforge.beam.sink import KEY, seeded_key
+    from corpusforge.dataset import load_table
+
+    table = load_table(str(sample_tokenized))
+    keys = [seeded_key(12345, d) for d in table.column("doc_id").to_pylist()]
+    return table_documents(table.append_column(KEY, pa.array(keys, pa.binary())))

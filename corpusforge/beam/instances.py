@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
-from corpusforge.beam.sink import KEY, SpillRows, open_arrow, seeded_key, shard_of
+from corpusforge.beam.sink import GROUP_BYTES, KEY, SpillRows, open_arrow, seeded_key, shard_of
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.dataset.writer import write_bytes
 from corpusforge.objectives.instances import Document, InstanceBuilder
@@ -67,8 +67,8 @@ class SpillTokenizedShard(CountingDoFn):
 class BuildBucket(CountingDoFn):
     """(bucket, spill paths) -> instance rows (with _key); the builder's tallies go to the counts."""
 
-    def __init__(self, cfg, seed: int):
-        self.cfg, self.seed = cfg, seed
+    def __init__(self, cfg, seed: int, dedup: bool):
+        self.cfg, self.seed, self.dedup = cfg, seed, dedup
 
     def setup(self):
         self.progress = Progress("instances")
@@ -80,6 +80,11 @@ class BuildBucket(CountingDoFn):
             return
         table = pa.concat_tables([open_arrow(p) for p in paths], promote_options="permissive")
         table = table.take(pc.sort_indices(table.column(KEY)))
+        if self.dedup:  # exact duplicates share their key's content-hash prefix and so meet here, adjacent
+            groups = [k[:GROUP_BYTES] for k in table.column(KEY).to_pylist()]
+            keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
+            self.count("filtered:duplicate", len(keep) - sum(keep))
+            table = table.filter(pa.array(keep))
         builder = InstanceBuilder(self.cfg, self.seed)
         for record_id, row in builder.build(table_documents(table)):
             row[KEY] = seeded_key(self.seed, record_id)
@@ -95,8 +100,10 @@ class BuildBucket(CountingDoFn):
 class BuildInstances(beam.PTransform):
     """Tokenized rows (dicts with _key) or tokenized shard paths -> instance rows; counts under "counts"."""
 
-    def __init__(self, cfg, seed: int, spill_dir: str, num_buckets: int, id_type: pa.DataType, from_shards: bool):
+    def __init__(self, cfg, seed: int, spill_dir: str, num_buckets: int, id_type: pa.DataType, from_shards: bool,
+                 dedup: bool = False):
         super().__init__()
+        self.dedup = dedup
         self.cfg, self.seed, self.spill_dir, self.num_buckets = cfg, seed, spill_dir, num_buckets
         self.id_type, self.from_shards = id_type, from_shards
 
@@ -113,6 +120,6 @@ class BuildInstances(beam.PTransform):
             spills = pcoll | "SpillDocuments" >> beam.ParDo(SpillRows(spill_dir, schema, n))
         built = (spills
                  | "GroupByBucket" >> beam.GroupByKey()
-                 | "BuildBucket" >> beam.ParDo(BuildBucket(self.cfg, self.seed)).with_outputs(COUNTS, main="rows"))
+                 | "BuildBucket" >> beam.ParDo(BuildBucket(self.cfg, self.seed, self.dedup)).with_outputs(COUNTS, main="rows"))
         counts.append(built.counts)
         return built.rows, counts

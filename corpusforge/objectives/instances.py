@@ -78,9 +78,7 @@ def assemble(parts: list, cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
         types += [np.full(len(ids) + 1, t)]
     ids = np.concatenate(pieces_ids).astype(np.int64)
     raw_words = np.concatenate(pieces_words).astype(np.int64)
-    special = raw_words < 0
-    special[0] = True
-    special[np.cumsum([1] + [len(p[0]) + 1 for p in parts]) - 1] = True
+    special = raw_words < 0  # [CLS], [SEP]s and full-sentences' document separators
     new = ~special
     new[1:] &= (raw_words[1:] != raw_words[:-1]) | special[:-1]
     words = np.where(special, -1, np.cumsum(new) - 1)
@@ -90,8 +88,9 @@ def assemble(parts: list, cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
 class InstanceBuilder:
     """Builds the instances of one bucket of documents and tallies their statistics."""
 
-    def __init__(self, cfg: InstanceConfig, seed: int):
-        self.cfg, self.seed = cfg, seed
+    def __init__(self, cfg: InstanceConfig, seed: int, on_pair=None):
+        """on_pair(doc, a, b, label, b_source_doc or None): an audit hook (the tests use it)."""
+        self.cfg, self.seed, self.on_pair = cfg, seed, on_pair
         self.stats: Counter = Counter()
 
     def build(self, docs: list[Document]):
@@ -133,6 +132,8 @@ class InstanceBuilder:
                     produced[d] = True
                     self.stats["forced_random"] += forced
                     self.stats["random_from_same_document"] += source == d
+                    if self.on_pair:
+                        self.on_pair(doc, a, b, label, None if source is None else docs[source])
                     yield self._row(f"{doc.doc_id}/{copy}/{k}", [a, b], label, rng)
         self._count_documents(produced)
 

@@ -15,7 +15,7 @@ drawn first, always with probability 0.5; a single-sentence chunk that needs its
 takes the next sentence as B, or, at the end of a document, is cut in two at a random token. Only
 a chunk that cannot be split (one token) falls back to a random B (counted as forced_random).
 truncate_seq_pair trims the longer side one token at a time from the front or the back at random,
-as Google's does; it is computed in closed form (how many tokens each side loses, and a binomial
+as Google's does (for SOP only A's front and B's back, so the two stay adjacent text); it is computed in closed form (how many tokens each side loses, and a binomial
 number of them from the front), which is the same distribution without a Python loop per token.
 """
 from __future__ import annotations
@@ -35,9 +35,11 @@ def concat(sentences: list[Sentence]) -> Part:
     return np.concatenate([s[0] for s in sentences]), np.concatenate([s[1] for s in sentences])
 
 
-def truncate_pair(a: Part, b: Part, max_tokens: int, rng: np.random.Generator) -> tuple[Part, Part]:
+def truncate_pair(a: Part, b: Part, max_tokens: int, rng: np.random.Generator,
+                  outer_only: bool = False) -> tuple[Part, Part]:
     """Google's truncate_seq_pair: remove from the longer side until the pair fits, each removal
-    from the front or the back with probability 1/2."""
+    from the front or the back with probability 1/2. outer_only: A loses tokens only at its front
+    and B only at its back, so a true continuation stays adjacent text (SOP)."""
     la, lb = len(a[0]), len(b[0])
     excess = la + lb - max_tokens
     if excess <= 0:
@@ -52,13 +54,16 @@ def truncate_pair(a: Part, b: Part, max_tokens: int, rng: np.random.Generator) -
     cut_b += (rest + 1) // 2
     cut_a += rest // 2
 
-    def cut(part, n):
+    def cut(part, n, front=None):
         if not n:
             return part
-        front = int(rng.binomial(n, 0.5))
+        if front is None:
+            front = int(rng.binomial(n, 0.5))
         end = len(part[0]) - (n - front)
         return part[0][front:end], part[1][front:end]
 
+    if outer_only:
+        return cut(a, cut_a, front=cut_a), cut(b, cut_b, front=0)
     return cut(a, cut_a), cut(b, cut_b)
 
 
@@ -111,7 +116,7 @@ def sentence_pairs(sentences: list[Sentence], mode: str, max_num_tokens: int, sh
                     continue
             if not want_random:
                 a, b = concat(chunk[:a_end]), concat(chunk[a_end:])
-            a, b = truncate_pair(a, b, max_num_tokens, rng)
+            a, b = truncate_pair(a, b, max_num_tokens, rng, outer_only=mode == "sop")
             if swap:
                 a, b = b, a
             label = 1 if (want_random or swap) else 0
