@@ -31,10 +31,11 @@ BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segmen
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset."""
-    tmp = WriteDataset(job.output, "pretraining", None, 1, {})  # only for its temporary directory name
-    spill_dir = f"{tmp.tmp}/_buckets"
-    build = BuildInstances(cfg, job.seed, spill_dir, num_buckets, id_type, from_shards=tokenizer is None,
-                           dedup=tokenizer is not None and job.source.prepare.dedup)
+    schema = pretraining_schema(id_type, LABELS.get(cfg.mode))
+    tmp = WriteDataset(job.output, "pretraining", schema, 1, {}).tmp  # the temporary directory, shared below
+    build = BuildInstances(cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
+                           from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
+                           schema=schema, out_dir=f"{tmp}/_spill", num_shards=job.num_shards)
     if tokenizer is None:  # a tokenized dataset: its shards are bucketed Arrow to Arrow
         shards = [f"{d}/{s['file']}" for d in job.source.datasets for s in read_manifest(d)["shards"]]
         paths = (pipeline | "ListShards" >> beam.Create(shards) | "SpreadShards" >> beam.Reshuffle())
@@ -46,12 +47,11 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
         rows, counts = tokenized.rows | "BuildInstances" >> build
         counts = [docs["counts"], tokenized.counts, *counts]
         rejects = docs["rejects"]
-    schema = pretraining_schema(id_type, LABELS.get(cfg.mode))
     summarize = functools.partial(instance_statistics, max_seq_length=cfg.max_seq_length)
-    return ({"rows": rows, "rejects": rejects, "counts": counts | "AllCounts" >> beam.Flatten()}
+    return ({"spills": rows, "rejects": rejects, "counts": counts | "AllCounts" >> beam.Flatten()}
             | "WriteDataset" >> WriteDataset(job.output, "pretraining", schema, job.num_shards, job.params,
                                              extra=extra, rows_are_records=False, summarize=summarize,
-                                             tmp=tmp.tmp))
+                                             tmp=tmp, spilled=True))
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)

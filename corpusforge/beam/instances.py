@@ -64,16 +64,42 @@ class SpillTokenizedShard(CountingDoFn):
             yield int(bucket), out
 
 
-class BuildBucket(CountingDoFn):
-    """(bucket, spill paths) -> instance rows (with _key); the builder's tallies go to the counts."""
+def batch_table(batch, schema: pa.Schema, keys: list) -> pa.Table:
+    """An InstanceBatch (flat arrays) -> an Arrow table of the pretraining schema plus _key, without
+    a Python object per token."""
+    def lists(values, lengths, name):
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, schema.field(name).type.value_type))
 
-    def __init__(self, cfg, seed: int, dedup: bool):
+    columns = {
+        "input_ids": lists(batch.input_ids, batch.lengths, "input_ids"),
+        "token_type_ids": lists(batch.token_type_ids, batch.lengths, "token_type_ids"),
+        "special_tokens_mask": lists(batch.special_tokens_mask, batch.lengths, "special_tokens_mask"),
+        "word_ids": lists(batch.word_ids, batch.lengths, "word_ids"),
+        "masked_lm_positions": lists(batch.masked_lm_positions, batch.masked_counts, "masked_lm_positions"),
+        "masked_lm_labels": lists(batch.masked_lm_labels, batch.masked_counts, "masked_lm_labels"),
+    }
+    label = [f.name for f in schema if f.name.endswith("_label")]
+    if label:
+        columns[label[0]] = pa.array(batch.labels, pa.int8())
+    columns[KEY] = pa.array(keys, pa.binary())
+    return pa.table([columns[f.name] for f in schema], schema=schema)
+
+
+class BuildBucket(CountingDoFn):
+    """(bucket, spill paths) -> the bucket's instances, written straight to the output's spill
+    files as (shard, path) pairs; the builder's tallies go to the counts."""
+
+    def __init__(self, cfg, seed: int, dedup: bool, schema: pa.Schema, out_dir: str, num_shards: int):
         self.cfg, self.seed, self.dedup = cfg, seed, dedup
+        self.schema, self.out_dir, self.num_shards = schema.append(pa.field(KEY, pa.binary())), out_dir, num_shards
 
     def setup(self):
         self.progress = Progress("instances")
 
     def process(self, bucket_and_paths):
+        import uuid
+
         _, paths = bucket_and_paths
         paths = sorted(p for p in paths if p)
         if not paths:
@@ -86,24 +112,35 @@ class BuildBucket(CountingDoFn):
             self.count("filtered:duplicate", len(keep) - sum(keep))
             table = table.filter(pa.array(keep))
         builder = InstanceBuilder(self.cfg, self.seed)
-        for record_id, row in builder.build(table_documents(table)):
-            row[KEY] = seeded_key(self.seed, record_id)
-            yield row
+        batch = builder.build(table_documents(table))
+        del table
         for key, n in builder.stats.items():
             if n:
                 self.count(key, int(n))
-        self.progress.add(builder.stats["instances"], builder.stats["tokens"])
-        del table
         FileSystems.delete(paths)
+        if batch is None:
+            return
+        keys = [seeded_key(self.seed, r) for r in batch.record_ids]
+        instances = batch_table(batch, self.schema, keys)
+        shards = np.array([shard_of(k, self.num_shards) for k in keys])
+        for shard in np.unique(shards):
+            path = f"{self.out_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, self.schema) as writer:
+                writer.write_table(instances.filter(pa.array(shards == shard)))
+            write_bytes(path, sink.getvalue().to_pybytes())
+            yield int(shard), path
+        self.progress.add(builder.stats["instances"], builder.stats["tokens"])
 
 
 class BuildInstances(beam.PTransform):
-    """Tokenized rows (dicts with _key) or tokenized shard paths -> instance rows; counts under "counts"."""
+    """Tokenized rows (dicts with _key) or tokenized shard paths -> instances in spill files."""
 
     def __init__(self, cfg, seed: int, spill_dir: str, num_buckets: int, id_type: pa.DataType, from_shards: bool,
-                 dedup: bool = False):
+                 dedup: bool, schema: pa.Schema, out_dir: str, num_shards: int):
+        """Outputs (instance spill files as (shard, path) for WriteDataset(spilled=True), counts)."""
         super().__init__()
-        self.dedup = dedup
+        self.dedup, self.schema, self.out_dir, self.num_shards = dedup, schema, out_dir, num_shards
         self.cfg, self.seed, self.spill_dir, self.num_buckets = cfg, seed, spill_dir, num_buckets
         self.id_type, self.from_shards = id_type, from_shards
 
@@ -120,6 +157,6 @@ class BuildInstances(beam.PTransform):
             spills = pcoll | "SpillDocuments" >> beam.ParDo(SpillRows(spill_dir, schema, n))
         built = (spills
                  | "GroupByBucket" >> beam.GroupByKey()
-                 | "BuildBucket" >> beam.ParDo(BuildBucket(self.cfg, self.seed, self.dedup)).with_outputs(COUNTS, main="rows"))
+                 | "BuildBucket" >> beam.ParDo(BuildBucket(self.cfg, self.seed, self.dedup, self.schema, self.out_dir, self.num_shards)).with_outputs(COUNTS, main="spills"))
         counts.append(built.counts)
-        return built.rows, counts
+        return built.spills, counts

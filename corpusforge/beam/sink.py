@@ -126,13 +126,17 @@ class MergeShard(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    def __init__(self, spill_dir: str, schema: pa.Schema, num_shards: int, write, dedup: bool = False):
+    def __init__(self, spill_dir: str, schema: pa.Schema, num_shards: int, write, dedup: bool = False,
+                 spilled: bool = False):
+        """spilled: the input is already (shard, spill path) pairs written to spill_dir."""
         super().__init__()
+        self.spilled = spilled
         self.spill_dir, self.schema, self.num_shards = spill_dir, schema, num_shards
         self.write, self.dedup = write, dedup
 
     def expand(self, rows):
-        spills = rows | "Spill" >> beam.ParDo(SpillRows(self.spill_dir, self.schema, self.num_shards))
+        spills = rows if self.spilled else rows | "Spill" >> beam.ParDo(
+            SpillRows(self.spill_dir, self.schema, self.num_shards))
         # every shard exists, even an empty one, so names are always "-of-N"
         every = rows.pipeline | "EveryShard" >> beam.Create([(k, None) for k in range(self.num_shards)])
         return (
@@ -164,12 +168,14 @@ class WriteDataset(beam.PTransform):
 
     def __init__(self, output: str, kind: str, schema: pa.Schema, num_shards: int, params: dict,
                  dedup: bool = False, extra: dict | None = None, rows_are_records: bool = True, summarize=None,
-                 tmp: str | None = None):
+                 tmp: str | None = None, spilled: bool = False):
         """rows_are_records=False: rows are built from the input records (e.g. instances from
         documents), so "kept" input records come from the counts, not from the row count;
-        summarize(totals) -> dict goes into the manifest as "statistics"."""
+        summarize(totals) -> dict goes into the manifest as "statistics"; spilled=True: the input
+        is {"spills": (shard, path) pairs already written under TMP/_spill, "rejects", "counts"};
+        tmp: the temporary directory, when the caller needs to know it in advance."""
         super().__init__()
-        self.rows_are_records, self.summarize = rows_are_records, summarize
+        self.rows_are_records, self.summarize, self.spilled = rows_are_records, summarize, spilled
         self.output, self.kind, self.schema = output.rstrip("/"), kind, schema
         self.num_shards, self.params, self.dedup, self.extra = num_shards, params, dedup, extra
         parent, _, name = self.output.rpartition("/")
@@ -178,9 +184,10 @@ class WriteDataset(beam.PTransform):
     def expand(self, inputs):
         tmp, n = self.tmp, self.num_shards
         spill_schema = self.schema.append(pa.field(KEY, pa.binary()))
-        shards = inputs["rows"] | "WriteShards" >> WriteShards(
+        shards = inputs["spills" if self.spilled else "rows"] | "WriteShards" >> WriteShards(
             f"{tmp}/_spill", spill_schema, n,
-            lambda batches, schema, k: write_shard(batches, schema, f"{tmp}/{shard_name(k, n)}"), self.dedup)
+            lambda batches, schema, k: write_shard(batches, schema, f"{tmp}/{shard_name(k, n)}"), self.dedup,
+            self.spilled)
         rejects = (
             inputs["rejects"]
             | "RejectRows" >> beam.Map(reject_row)
@@ -191,7 +198,7 @@ class WriteDataset(beam.PTransform):
         finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params, self.extra, self.rows_are_records,
                             self.summarize)
         return (
-            inputs["rows"].pipeline
+            shards.pipeline
             | "Start" >> beam.Create([None])
             | "Finalize" >> beam.ParDo(finalize, beam.pvalue.AsList(shards), beam.pvalue.AsList(rejects),
                                        beam.pvalue.AsSingleton(counts))

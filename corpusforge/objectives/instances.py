@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from corpusforge.objectives.masking import KEEP, MASK, RANDOM, MaskingConfig, mask_tokens
+from corpusforge.objectives.masking import KEEP, MASK, RANDOM, MaskingConfig, mask_batch
 from corpusforge.objectives.packing import pack_sentences
 from corpusforge.objectives.pairs import Sentence, sentence_pairs
 
@@ -69,20 +69,62 @@ class Document:
     sentences: list  # [(ids, word ids)] numpy arrays
 
 
-def assemble(parts: list, cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
-    """[CLS] part1 [SEP] (part2 [SEP]): ids, token types, special mask, word ids (dense, -1 on specials)."""
-    pieces_ids, pieces_words, types = [np.array([cls_id])], [np.array([-1])], [np.zeros(1)]
-    for t, (ids, words) in enumerate(parts):
-        pieces_ids += [ids, np.array([sep_id])]
-        pieces_words += [words, np.array([-1])]
-        types += [np.full(len(ids) + 1, t)]
-    ids = np.concatenate(pieces_ids).astype(np.int64)
-    raw_words = np.concatenate(pieces_words).astype(np.int64)
+def assemble(instances: list[list], cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
+    """Each instance [CLS] part1 [SEP] (part2 [SEP]), laid end to end: (ids, token types, special
+    mask, word ids dense per instance with -1 on specials, lengths)."""
+    cls, sep, none = np.array([cls_id]), np.array([sep_id]), np.array([-1])
+    ids, words, type_runs, type_values, lengths = [], [], [], [], []
+    for parts in instances:
+        ids.append(cls)
+        words.append(none)
+        length = 1
+        for t, (part_ids, part_words) in enumerate(parts):
+            ids += [part_ids, sep]
+            words += [part_words, none]
+            type_runs.append(len(part_ids) + 1 + (t == 0))  # part 0 carries the [CLS]
+            type_values.append(t)
+            length += len(part_ids) + 1
+        lengths.append(length)
+    lengths = np.array(lengths, dtype=np.int64)
+    ids = np.concatenate(ids).astype(np.int64)
+    raw_words = np.concatenate(words).astype(np.int64)
+    types = np.repeat(np.array(type_values, dtype=np.uint8), type_runs)
     special = raw_words < 0  # [CLS], [SEP]s and full-sentences' document separators
     new = ~special
     new[1:] &= (raw_words[1:] != raw_words[:-1]) | special[:-1]
-    words = np.where(special, -1, np.cumsum(new) - 1)
-    return ids, np.concatenate(types).astype(np.uint8), special, words.astype(np.int32)
+    cum = np.cumsum(new)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    dense = cum - np.repeat(cum[starts], lengths) - 1  # words before the instance's [CLS] do not count
+    return ids, types, special, np.where(special, -1, dense).astype(np.int32), lengths
+
+
+@dataclass
+class InstanceBatch:
+    """The instances of one bucket, columnar: flat token arrays and per-instance lengths."""
+
+    record_ids: list
+    lengths: np.ndarray
+    input_ids: np.ndarray
+    token_type_ids: np.ndarray
+    special_tokens_mask: np.ndarray
+    word_ids: np.ndarray
+    labels: np.ndarray | None
+    masked_counts: np.ndarray
+    masked_lm_positions: np.ndarray
+    masked_lm_labels: np.ndarray
+
+    def rows(self, label_name: str | None = None):
+        """(record id, row dict) per instance: the readable form (tests, small tools)."""
+        off = np.concatenate([[0], np.cumsum(self.lengths)])
+        moff = np.concatenate([[0], np.cumsum(self.masked_counts)])
+        for i, record_id in enumerate(self.record_ids):
+            a, b, c, d = off[i], off[i + 1], moff[i], moff[i + 1]
+            row = {"input_ids": self.input_ids[a:b], "token_type_ids": self.token_type_ids[a:b],
+                   "special_tokens_mask": self.special_tokens_mask[a:b], "word_ids": self.word_ids[a:b],
+                   "masked_lm_positions": self.masked_lm_positions[c:d], "masked_lm_labels": self.masked_lm_labels[c:d]}
+            if self.labels is not None:
+                row[label_name or "label"] = int(self.labels[i])
+            yield record_id, row
 
 
 class InstanceBuilder:
@@ -93,18 +135,27 @@ class InstanceBuilder:
         self.cfg, self.seed, self.on_pair = cfg, seed, on_pair
         self.stats: Counter = Counter()
 
-    def build(self, docs: list[Document]):
-        """Yield (record id, row dict) for every instance of these documents."""
+    def build(self, docs: list[Document]) -> InstanceBatch | None:
+        """All instances of these documents (None if there are none); the builder's randomness for
+        masking is seeded by the bucket's first key, so it too is fixed by the input and the seed."""
         cfg = self.cfg
         docs = sorted(docs, key=lambda d: d.key)
         for doc in docs:
             doc.sentences = split_long(doc.sentences, cfg.content_tokens, self.stats)
-        if cfg.mode in LABELS:
-            yield from self._pairs(docs)
-        else:
-            yield from self._packed(docs)
+        record_ids, parts, labels = [], [], []
+        pairs = cfg.mode in LABELS
+        (self._pairs if pairs else self._packed)(docs, record_ids, parts, labels)
+        if not record_ids:
+            return None
+        ids, types, special, words, lengths = assemble(parts, cfg.cls_id, cfg.sep_id)
+        masked = mask_batch(ids, special, words, lengths, rng_for(self.seed, docs[0].key, "mask"), cfg.masking)
+        batch = InstanceBatch(record_ids, lengths, masked.input_ids, types, special.astype(np.uint8), words,
+                              np.array(labels, dtype=np.int8) if pairs else None, masked.counts, masked.positions,
+                              masked.labels)
+        self._tally(batch, masked)
+        return batch
 
-    def _pairs(self, docs):
+    def _pairs(self, docs, record_ids, parts, labels):
         cfg, n = self.cfg, len(docs)
         produced = np.zeros(n, dtype=bool)
         for copy in range(cfg.dupe_factor):
@@ -134,10 +185,12 @@ class InstanceBuilder:
                     self.stats["random_from_same_document"] += source == d
                     if self.on_pair:
                         self.on_pair(doc, a, b, label, None if source is None else docs[source])
-                    yield self._row(f"{doc.doc_id}/{copy}/{k}", [a, b], label, rng)
+                    record_ids.append(f"{doc.doc_id}/{copy}/{k}")
+                    parts.append([a, b])
+                    labels.append(label)
         self._count_documents(produced)
 
-    def _packed(self, docs):
+    def _packed(self, docs, record_ids, parts, labels):
         cfg = self.cfg
         blocks = pack_sentences([d.sentences for d in docs], cfg.content_tokens, cfg.mode == "full-sentences",
                                 cfg.sep_id)
@@ -145,34 +198,28 @@ class InstanceBuilder:
         name = docs[0].doc_id if docs else ""
         for copy in range(cfg.dupe_factor):
             for k, block in enumerate(blocks):
-                rng = rng_for(self.seed, docs[0].key, copy, k, "packed")
-                yield self._row(f"{name}/{copy}/{k}", [block], None, rng)
+                record_ids.append(f"{name}/{copy}/{k}")
+                parts.append([block])
 
     def _count_documents(self, produced: np.ndarray):
         self.stats["kept"] += int(produced.sum())
         self.stats["filtered:no_instance"] += int((~produced).sum())
 
-    def _row(self, record_id: str, parts, label, rng) -> tuple[str, dict]:
-        cfg, stats = self.cfg, self.stats
-        ids, types, special, words = assemble(parts, cfg.cls_id, cfg.sep_id)
-        masked = mask_tokens(ids, special, words, rng, cfg.masking)
-        n = len(ids)
-        stats["instances"] += 1
-        stats["tokens"] += n
-        stats[f"length={n}"] += 1
+    def _tally(self, batch: InstanceBatch, masked):
+        stats = self.stats
+        stats["instances"] += len(batch.lengths)
+        stats["tokens"] += int(batch.lengths.sum())
+        for length, count in zip(*np.unique(batch.lengths, return_counts=True)):
+            stats[f"length={length}"] += int(count)
         stats["masked"] += len(masked.positions)
-        stats["maskable"] += int((~special).sum())
-        stats["shown_mask"] += int((masked.shown_as == MASK).sum())
-        stats["shown_random"] += int((masked.shown_as == RANDOM).sum())
-        stats["shown_kept"] += int((masked.shown_as == KEEP).sum())
-        for w in masked.unit_words:
-            stats[f"unit_words={w}"] += 1
-        row = {"input_ids": masked.input_ids, "token_type_ids": types, "special_tokens_mask": special.astype(np.uint8),
-               "word_ids": words, "masked_lm_positions": masked.positions, "masked_lm_labels": masked.labels}
-        if label is not None:
-            stats[f"label={label}"] += 1
-            row[LABELS[cfg.mode]] = label
-        return record_id, row
+        stats["maskable"] += int(len(batch.special_tokens_mask) - batch.special_tokens_mask.sum())
+        for name, kind in (("mask", MASK), ("random", RANDOM), ("kept", KEEP)):
+            stats[f"shown_{name}"] += int((masked.shown_as == kind).sum())
+        for w, count in Counter(masked.unit_words).items():
+            stats[f"unit_words={w}"] += count
+        if batch.labels is not None:
+            for label, count in zip(*np.unique(batch.labels, return_counts=True)):
+                stats[f"label={label}"] += int(count)
 
 
 def instance_statistics(totals: dict, max_seq_length: int) -> dict:

@@ -61,11 +61,14 @@ class MaskingConfig:
 
 @dataclass
 class Masked:
+    """A batch of masked instances, flat: instance i's tokens are input_ids[offsets[i]:offsets[i+1]]."""
+
     input_ids: np.ndarray  # what the model sees
-    positions: np.ndarray  # int32, ascending: the predicted positions
+    positions: np.ndarray  # int32, ascending within an instance, relative to its start
+    counts: np.ndarray  # predicted positions per instance
     labels: np.ndarray  # the original ids at those positions
     shown_as: np.ndarray  # int8 per position: MASK, RANDOM or KEEP
-    unit_words: list  # words per masked unit (ngram / span / wwm), for the statistics
+    unit_words: list  # words per masked unit (wwm / ngram / span), for the statistics
 
 
 def words_of(special: np.ndarray, word_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -85,14 +88,12 @@ def words_of(special: np.ndarray, word_ids: np.ndarray) -> tuple[np.ndarray, np.
 
 def choose_positions(special: np.ndarray, word_ids: np.ndarray, rng: np.random.Generator,
                      cfg: MaskingConfig) -> tuple[np.ndarray, list, list]:
-    """(positions to predict, ascending; words per unit; the units as (start, end) token ranges)."""
+    """One instance, word-based schemes (wwm, ngram, span): (positions to predict, ascending; words
+    per unit; the units as (start, end) token ranges, in position order)."""
     candidates = np.flatnonzero(~special)
     if cfg.scheme == "none" or not len(candidates):
         return np.zeros(0, dtype=np.int32), [], []
     k = min(cfg.max_predictions, max(1, int(round(len(candidates) * cfg.masked_lm_prob))))
-    if cfg.scheme == "token":
-        chosen = np.sort(rng.choice(candidates, size=min(k, len(candidates)), replace=False))
-        return chosen.astype(np.int32), [1] * len(chosen), [(int(p), int(p) + 1) for p in chosen]
     starts, ends, segment = words_of(special, word_ids)
     sizes = ends - starts
     if cfg.scheme == "wwm":
@@ -104,8 +105,9 @@ def choose_positions(special: np.ndarray, word_ids: np.ndarray, rng: np.random.G
                 continue  # Google's rule: a word that does not fit is skipped, never cut
             units.append((int(starts[w]), int(ends[w])))
             total += int(sizes[w])
+        units.sort()
         positions = np.concatenate([np.arange(s, e) for s, e in units]) if units else np.zeros(0, int)
-        return np.sort(positions).astype(np.int32), [1] * len(units), units
+        return positions.astype(np.int32), [1] * len(units), units
     return _choose_units(starts, ends, segment, sizes, k, rng, cfg)
 
 
@@ -149,20 +151,66 @@ def _choose_units(starts, ends, segment, sizes, k, rng, cfg):
     return np.sort(positions).astype(np.int32), [unit_words[i] for i in order], [units[i] for i in order]
 
 
-def mask_tokens(input_ids: np.ndarray, special: np.ndarray, word_ids: np.ndarray, rng: np.random.Generator,
-                cfg: MaskingConfig) -> Masked:
-    """Choose the positions to predict and replace them 80/10/10; input_ids is not modified."""
-    positions, unit_words, units = choose_positions(special, word_ids, rng, cfg)
-    labels = input_ids[positions]
-    if cfg.scheme == "span":  # one decision per span, applied to all its tokens
-        per_unit = rng.random(len(units))
-        u = np.repeat(per_unit, [e - s for s, e in units])
+def mask_batch(input_ids: np.ndarray, special: np.ndarray, word_ids: np.ndarray, lengths: np.ndarray,
+               rng: np.random.Generator, cfg: MaskingConfig) -> Masked:
+    """Mask a batch of instances given flat: choose positions, then replace them 80/10/10.
+
+    Token masking is vectorised over the whole batch (a random score per token, the k lowest of
+    each instance win); the word-based schemes choose per instance. input_ids is not modified.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    n = len(lengths)
+    unit_words: list = []
+    unit_sizes = None
+    if cfg.scheme == "none":
+        chosen = np.zeros(0, dtype=np.int64)
+    elif cfg.scheme == "token":
+        # a random score per token on an (instance x position) grid; each row's k lowest win
+        instance = np.repeat(np.arange(n), lengths)
+        column = np.arange(len(input_ids)) - offsets[instance]
+        maskable = np.bincount(instance, weights=~special, minlength=n).astype(np.int64)
+        k = np.minimum(maskable, np.minimum(cfg.max_predictions, np.maximum(1, np.rint(maskable * cfg.masked_lm_prob))))
+        kmax = int(k.max()) if n else 0
+        if kmax:
+            grid = np.full((n, int(lengths.max())), 3.0)  # padding after everything
+            grid[instance, column] = np.where(special, 2.0, rng.random(len(input_ids)))  # specials after maskables
+            lowest = np.argpartition(grid, kmax - 1, axis=1)[:, :kmax]
+            lowest = np.take_along_axis(lowest, np.argsort(np.take_along_axis(grid, lowest, 1), axis=1), 1)
+            lowest = np.where(np.arange(kmax) < k[:, None], lowest, np.iinfo(np.int64).max)
+            lowest.sort(axis=1)
+            keep = lowest < np.iinfo(np.int64).max
+            chosen = (lowest + offsets[:-1, None])[keep]
+        else:
+            chosen = np.zeros(0, dtype=np.int64)
+        unit_words = [1] * len(chosen)
     else:
-        u = rng.random(len(positions))
+        parts, sizes = [], []
+        for i in range(n):
+            a, b = offsets[i], offsets[i + 1]
+            positions, words, units = choose_positions(special[a:b], word_ids[a:b], rng, cfg)
+            parts.append(positions + a)
+            unit_words += words
+            sizes += [e - s for s, e in units]
+        chosen = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+        unit_sizes = np.array(sizes, dtype=np.int64)
+    instance_of = np.searchsorted(offsets, chosen, side="right") - 1
+    counts = np.bincount(instance_of, minlength=n)
+    if cfg.scheme == "span":  # one decision per span, applied to all its tokens
+        u = np.repeat(rng.random(len(unit_sizes)), unit_sizes)
+    else:
+        u = rng.random(len(chosen))
     shown_as = np.where(u < 0.8, MASK, np.where(u < 0.9, RANDOM, KEEP)).astype(np.int8)
     out = input_ids.copy()
-    out[positions[shown_as == MASK]] = cfg.mask_id
-    random_at = positions[shown_as == RANDOM]
+    out[chosen[shown_as == MASK]] = cfg.mask_id
+    random_at = chosen[shown_as == RANDOM]
     if len(random_at):
         out[random_at] = cfg.random_ids[rng.integers(len(cfg.random_ids), size=len(random_at))]
-    return Masked(out, positions, labels, shown_as, unit_words)
+    return Masked(out, (chosen - offsets[instance_of]).astype(np.int32), counts, input_ids[chosen], shown_as,
+                  unit_words)
+
+
+def mask_tokens(input_ids: np.ndarray, special: np.ndarray, word_ids: np.ndarray, rng: np.random.Generator,
+                cfg: MaskingConfig) -> Masked:
+    """One instance: mask_batch of a batch of one."""
+    return mask_batch(input_ids, special, word_ids, np.array([len(input_ids)]), rng, cfg)

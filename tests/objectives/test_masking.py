@@ -11,7 +11,8 @@ from corpusforge.objectives.masking import KEEP, MASK, RANDOM, MaskingConfig, ma
 def build(docs, scheme, mode="doc-sentences", **masking):
     cfg = InstanceConfig(mode=mode, masking=MaskingConfig(scheme=scheme, **masking))
     builder = InstanceBuilder(cfg, seed=7)
-    rows = [row for _, row in builder.build(list(docs))]
+    batch = builder.build(list(docs))
+    rows = [row for _, row in batch.rows(cfg.mode == "nsp" and "next_sentence_label" or "sentence_order_label")]
     return rows, instance_statistics(builder.stats, cfg.max_seq_length)
 
 
@@ -45,7 +46,7 @@ def test_token_masking_is_capped_at_max_predictions(sample_documents):
 
 def test_labels_are_the_original_tokens(sample_documents):
     cfg = MaskingConfig(scheme="token")
-    ids, _, special, words = assemble([sample_documents[0].sentences[0]], 101, 102)
+    ids, _, special, words, _ = assemble([[sample_documents[0].sentences[0]]], 101, 102)
     masked = mask_tokens(ids, special, words, np.random.default_rng(0), cfg)
     assert np.array_equal(masked.labels, ids[masked.positions])
     changed = np.flatnonzero(masked.input_ids != ids)

@@ -28,7 +28,8 @@ def pairs(docs, mode, **kw):
     seen = []
     cfg = InstanceConfig(mode=mode, masking=MaskingConfig(scheme="none"), **kw)
     builder = InstanceBuilder(cfg, seed=11, on_pair=lambda *args: seen.append(args))
-    rows = [row for _, row in builder.build(list(docs))]
+    batch = builder.build(list(docs))
+    rows = [row for _, row in batch.rows(cfg.mode == "nsp" and "next_sentence_label" or "sentence_order_label")]
     return rows, seen, instance_statistics(builder.stats, cfg.max_seq_length)
 
 
