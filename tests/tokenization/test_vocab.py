@@ -236,7 +236,7 @@ def test_training_twice_on_the_same_sentences_gives_identical_files(tmp_path, se
 
 def test_the_sample_combiner_keeps_the_smallest_distinct_keys_in_any_grouping(sentences):
     """SmallestSentences as Beam runs it: bundles add inputs and compact, then merge in any order."""
-    from pipelines.vocab import SmallestSentences, sample_key
+    from corpusforge.beam.sample import SmallestSentences, sample_key
 
     items = [(sample_key(1, f"doc{i % 700}".encode(), i % 5), s) for i, s in enumerate(sentences[:3000])]
     items += items[:500]  # duplicate documents give equal (key, sentence) pairs
