@@ -65,7 +65,9 @@ def sorted_batches(table: pa.Table, dedup: bool, batch_rows: int):
         keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
         duplicates = len(keep) - sum(keep)
         order = order.filter(pa.array(keep))
-    data = table.drop_columns([KEY])
+    # take() on a many-chunk table concatenates every chunk on each call (pyarrow 25): combine once
+    # (the shard's size in memory, not the corpus's) instead of once per output batch (8x faster here)
+    data = table.drop_columns([KEY]).combine_chunks()
     batches = (data.take(order[i:i + batch_rows]).combine_chunks().to_batches()[0]
                for i in range(0, len(order), batch_rows))
     return batches, duplicates
@@ -105,8 +107,9 @@ class SpillRows(beam.DoFn):
 class MergeShard(beam.DoFn):
     """(shard, spill paths) -> the finished shard, written by `write(batches, schema, shard)`.
 
-    The spills are memory-mapped and only the key column is sorted in memory; rows are copied
-    one output batch at a time, so memory follows the batch size, not the shard size.
+    The spills are memory-mapped, combined once into one shard-sized table and written in key
+    order one batch at a time, so memory follows the shard size (fixed by --num-shards or 64 MiB
+    of input per shard), not the corpus size.
     """
 
     def __init__(self, schema: pa.Schema, dedup: bool, write):
