@@ -109,7 +109,8 @@ class BuildBucket(CountingDoFn):
         if self.dedup:  # exact duplicates share their key's content-hash prefix and so meet here, adjacent
             groups = [k[:GROUP_BYTES] for k in table.column(KEY).to_pylist()]
             keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
-            self.count("filtered:duplicate", len(keep) - sum(keep))
+            if not all(keep):
+                self.count("filtered:duplicate", len(keep) - sum(keep))
             table = table.filter(pa.array(keep))
         builder = InstanceBuilder(self.cfg, self.seed)
         batch = builder.build(table_documents(table))
