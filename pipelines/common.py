@@ -159,7 +159,8 @@ def run_job(job: Job, build) -> dict:
     pipeline = make_pipeline(job.options)
     build(pipeline)
     try:
-        pipeline.run().wait_until_finish()
+        result = pipeline.run()
+        result.wait_until_finish()
     except BaseException:
         if "://" not in job.output:
             parent, name = os.path.split(os.path.abspath(job.output))
@@ -170,7 +171,33 @@ def run_job(job: Job, build) -> dict:
         return {}
     manifest = read_manifest(job.output)
     print_summary(manifest, job.output, time.monotonic() - started, job.input_bytes)
+    print_data_movement(result, job.input_bytes)
     return manifest
+
+
+def print_data_movement(result, input_bytes: int) -> None:
+    """What moved between steps, from Beam metrics: spill bytes per input byte (rows travel in
+    spill files; the Beam shuffle carries only their paths) and the largest key groups."""
+    try:
+        from apache_beam.metrics.metric import MetricsFilter
+
+        metrics = result.metrics().query(MetricsFilter().with_namespace("corpusforge"))
+    except Exception:  # a runner without metrics support
+        return
+    counters: dict = {}
+    for m in metrics["counters"]:  # one result per step: sum them
+        counters[m.key.metric.name] = counters.get(m.key.metric.name, 0) + (m.committed or m.attempted or 0)
+    dists = {m.key.metric.name: m.committed or m.attempted for m in metrics["distributions"]}
+    spilled = counters.get("spill_bytes", 0)
+    if not spilled:
+        return
+    line = (f"  data movement: {spilled / 1e6:.1f} MB in {counters.get('spill_files', 0)} spill files "
+            f"({spilled / max(input_bytes, 1):.2f} bytes per input byte; the Beam shuffle carries only file names)")
+    for name, label in (("shard_group_bytes", "shard"), ("bucket_bytes", "bucket")):
+        d = dists.get(name)
+        if d and d.count:
+            line += f"; largest {label} {d.max / 1e6:.1f} MB (mean {d.sum / d.count / 1e6:.1f} MB of {d.count})"
+    click.echo(line)
 
 
 def print_summary(manifest: dict, output: str, seconds: float, input_bytes: int) -> None:

@@ -14,11 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
-from corpusforge.beam.sink import GROUP_BYTES, KEY, SpillRows, open_arrow, seeded_key, shard_of
+from corpusforge.beam.sink import GROUP_BYTES, KEY, SpillRows, open_arrow, seeded_key, shard_of, write_spill
 from corpusforge.dataset.schema import tokenized_schema
-from corpusforge.dataset.writer import write_bytes
 from corpusforge.objectives.instances import Document, InstanceBuilder
 
 
@@ -57,10 +57,7 @@ class SpillTokenizedShard(CountingDoFn):
         for bucket in np.unique(buckets):
             part = table.filter(pa.array(buckets == bucket))
             out = f"{self.spill_dir}/{bucket:05d}-{uuid.uuid4().hex}.arrow"
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, part.schema) as writer:
-                writer.write_table(part)
-            write_bytes(out, sink.getvalue().to_pybytes())
+            write_spill(out, part)
             yield int(bucket), out
 
 
@@ -105,6 +102,7 @@ class BuildBucket(CountingDoFn):
         if not paths:
             return
         table = pa.concat_tables([open_arrow(p) for p in paths], promote_options="permissive")
+        Metrics.distribution("corpusforge", "bucket_bytes").update(table.nbytes)  # the largest bucket: memory
         table = table.take(pc.sort_indices(table.column(KEY)))
         if self.dedup:  # exact duplicates share their key's content-hash prefix and so meet here, adjacent
             groups = [k[:GROUP_BYTES] for k in table.column(KEY).to_pylist()]
@@ -126,10 +124,7 @@ class BuildBucket(CountingDoFn):
         shards = np.array([shard_of(k, self.num_shards) for k in keys])
         for shard in np.unique(shards):
             path = f"{self.out_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, self.schema) as writer:
-                writer.write_table(instances.filter(pa.array(shards == shard)))
-            write_bytes(path, sink.getvalue().to_pybytes())
+            write_spill(path, instances.filter(pa.array(shards == shard)))
             yield int(shard), path
         self.progress.add(builder.stats["instances"], builder.stats["tokens"])
 
