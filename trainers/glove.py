@@ -1,0 +1,11 @@
+import click
+
+
+@click.command()
+def main():
+    """stub"""
+
+
+@click.command()
+def eval_vectors():
+    """stub"""
