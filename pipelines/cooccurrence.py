@@ -97,7 +97,7 @@ def run_matrix_pass(job, spec, opts, tmp, vocab, params, extra) -> dict:
 @click.option("--windows", "windows", type=click.Choice(["document", "sentence"]), default="document",
               show_default=True,
               help="Where windows restart: at each document (a line of pretokenized input), or at each sentence.")
-@click.option("--memory-mb", type=click.IntRange(min=16), default=512, show_default=True,
+@click.option("--memory-mb", type=click.IntRange(min=1), default=512, show_default=True,
               help="Bound per worker for partial aggregation; a fuller buffer is spilled and merged later.")
 @input_options
 @output_options

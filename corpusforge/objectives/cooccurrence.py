@@ -36,7 +36,7 @@ UNK = "<unk>"  # glove.c's name for the unknown-word vector: never a vocabulary 
 
 
 def weight_unit(window: int, distance_weighting: bool = True) -> int:
-    """The fixed-point denominator: a contribution 1/d is weight_unit // d units."""
+    """The fixed-point denominator: a contribution 1/d is weight_unit // d units (without weighting, 1 unit)."""
     if not 1 <= window <= MAX_WINDOW:
         raise ValueError(f"window {window} is outside 1..{MAX_WINDOW}")
     return reduce(math.lcm, range(1, window + 1), 1) if distance_weighting else 1
@@ -183,7 +183,7 @@ def count_pairs(ids: np.ndarray, pos: np.ndarray, vocab_size: int, window: int,
         keys = np.sort(ids[:-d][mask] * vocab_size + ids[d:][mask])
         keys, counts = reduce_sorted(keys, np.ones(len(keys), dtype=np.int64))
         runs_k.append(keys)
-        runs_v.append(counts * (unit // d))
+        runs_v.append(counts * (unit // d if distance_weighting else 1))
     if not runs_k:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return merge_runs(runs_k, runs_v)
@@ -215,7 +215,7 @@ def values_of(units: np.ndarray, unit: int) -> np.ndarray:
 class PairAccumulator:
     """Partial aggregation with a memory bound: add segments, get sorted (key, units) runs when full.
 
-    Segments are buffered until `batch_tokens` ids, then counted into a sorted run; runs are merged
+    Segments are buffered until `batch_tokens` ids (fewer under a small bound), then counted into a sorted run; runs are merged
     when they pile up. `full` turns true when the held entries pass `memory_bytes` (16 bytes each, plus
     the transient buffers of a merge, about as much again): the caller then takes `drain()` and spills it.
     """
@@ -225,8 +225,9 @@ class PairAccumulator:
     def __init__(self, vocab_size: int, window: int, distance_weighting: bool = True,
                  memory_bytes: int = 256 << 20, batch_tokens: int = 1 << 18):
         self.vocab_size, self.window, self.weighting = vocab_size, window, distance_weighting
-        self.max_entries = max(1 << 12, memory_bytes // (3 * self.ENTRY_BYTES))
-        self.batch_tokens = batch_tokens
+        self.max_entries = max(1 << 8, memory_bytes // (3 * self.ENTRY_BYTES))
+        # a batch makes up to window entries per token, sorted with copies: keep it inside the bound too
+        self.batch_tokens = max(256, min(batch_tokens, self.max_entries // window))
         self._ids, self._pos, self._buffered = [], [], 0
         self._runs_k, self._runs_v, self._entries = [], [], 0
 
