@@ -1,7 +1,7 @@
 """Beam glue for GloVe co-occurrence counting (the counting itself is corpusforge.objectives.cooccurrence).
 
 Two passes, like GloVe's vocab_count and cooccur:
-1. CountUnigrams: document rows -> (unit, count) per bundle -> summed per unit -> vocab.txt;
+1. CountUnigrams: document rows -> {unit: count} per bundle -> summed -> vocab.txt;
 2. CountCooccurrences: document rows -> partial matrices aggregated inside the bundle (bounded by
    --memory-mb), spilled as sorted Arrow files per row range; only file names are shuffled; one
    MergeMatrixShard per row range sums its spills exactly (int64) and writes the shard sorted by (row, col).
@@ -90,7 +90,8 @@ class DropDuplicates(beam.PTransform):
 
 
 class CountUnigrams(beam.DoFn):
-    """Document rows -> (unit, count) pairs, summed inside the bundle first (Zipf: few distinct units)."""
+    """Document rows -> one {unit: count} dict per bundle (Zipf: few distinct units; one element, not one per unit,
+    because Beam's per-element cost would dominate)."""
 
     def __init__(self, spec: UnitSpec):
         self.spec = spec
@@ -108,9 +109,28 @@ class CountUnigrams(beam.DoFn):
         self.progress.add(1, sum(map(len, row["sentences"])))
 
     def finish_bundle(self):
-        for unit, n in self.counter.items():
-            yield GlobalWindows.windowed_value((unit, n))
+        if self.counter:
+            yield GlobalWindows.windowed_value(dict(self.counter))
         self.counter = Counter()
+
+
+class SumCounts(beam.CombineFn):
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc, counts):
+        acc.update(counts)
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = iter(accs)
+        total = next(accs)
+        for acc in accs:
+            total.update(acc)
+        return total
+
+    def extract_output(self, acc):
+        return acc
 
 
 class WriteVocab(beam.DoFn):
@@ -119,25 +139,18 @@ class WriteVocab(beam.DoFn):
     def __init__(self, directory: str, min_count: int, max_vocab: int):
         self.directory, self.min_count, self.max_vocab = directory, min_count, max_vocab
 
-    def process(self, pairs, tokens):
-        vocab = co.select_vocab(pairs, self.min_count, self.max_vocab)
+    def process(self, counts):
+        vocab = co.select_vocab(counts.items(), self.min_count, self.max_vocab)
         write_bytes(f"{self.directory}/{VOCAB_FILE}", co.format_vocab(vocab))
-        yield {"vocab_size": len(vocab), "tokens": tokens, "distinct_units": len(pairs)}
+        yield {"vocab_size": len(vocab), "tokens": sum(counts.values()), "distinct_units": len(counts)}
 
 
 def build_vocab(pipeline, rows, spec: UnitSpec, directory: str, min_count: int, max_vocab: int):
     """Document rows -> DIR/vocab.txt (GloVe's `word count` lines, most frequent first)."""
-    counts = (rows
-              | "CountUnigrams" >> beam.ParDo(CountUnigrams(spec))
-              | "SumPerUnit" >> beam.CombinePerKey(sum))
-    tokens = (counts
-              | "UnitCounts" >> beam.Values()
-              | "AllTokens" >> beam.CombineGlobally(sum))
-    frequent = (counts
-                | "AtMinCount" >> beam.Filter(lambda kv: kv[1] >= min_count)
-                | "AllFrequent" >> beam.combiners.ToList())
-    return frequent | "WriteVocab" >> beam.ParDo(WriteVocab(directory, min_count, max_vocab),
-                                                 pvalue.AsSingleton(tokens))
+    return (rows
+            | "CountUnigrams" >> beam.ParDo(CountUnigrams(spec))
+            | "SumCounts" >> beam.CombineGlobally(SumCounts())
+            | "WriteVocab" >> beam.ParDo(WriteVocab(directory, min_count, max_vocab)))
 
 
 def read_vocab_file(path: str) -> list[tuple[str, int]]:
