@@ -65,8 +65,8 @@ def measured(args: list[str], stdin=None, stdout=subprocess.PIPE) -> tuple[float
     return wall, peak, output
 
 
-def run_build(inputs, workers: int, memory_mb: int) -> dict:
-    out = WORK / "cooc_out"
+def run_build(inputs, workers: int, memory_mb: int, scale: int) -> dict:
+    out = WORK / f"cooc_out_{scale}x"
     args = [sys.executable, "-m", "corpusforge.cli", "build", "cooccurrence", *[x for i in inputs for x in ("-i", str(i))],
             "-o", str(out), "--overwrite", *ARGS, "--memory-mb", str(memory_mb), f"--direct_num_workers={workers}"]
     if workers > 1:
@@ -128,8 +128,8 @@ def main():
     for scale in map(int, a.scales.split(",")):
         inputs = scaled_inputs(a.corpus, scale)
         for workers in map(int, a.workers.split(",")):
-            r = run_build(inputs, workers, a.memory_mb)
-            first = first or r
+            r = run_build(inputs, workers, a.memory_mb, scale)
+            first = first or {**r, "scale": scale}
             print(f"| {scale}x | corpusforge | {workers} | {r['tokens']:,} | {r['vocab']:,} | {r['nnz']:,} | "
                   f"{r['seconds']:.1f} ({r['vocab_seconds']:.1f}) | {r['tokens'] / r['seconds'] / 1e3:.0f} | "
                   f"{r['rss'] / 2**20:.0f} | {r['shuffle']:.1f} |", flush=True)
@@ -139,14 +139,14 @@ def main():
             print(f"| {scale}x | GloVe C vocab_count + cooccur | 1 | {g['tokens']:,} | | {g['nnz']:,} | {total:.1f} "
                   f"({g['vocab_seconds']:.1f}) | {g['tokens'] / total / 1e3:.0f} | {g['rss'] / 2**20:.0f} | |", flush=True)
     if a.train_epochs and first:
-        for threads in (1, 2):
+        for threads in (1,):
             args = [sys.executable, "-m", "corpusforge.cli", "train", "glove", "-i", str(first["out"]), "-o",
                     str(WORK / "vectors"), "--overwrite", "--epochs", str(a.train_epochs), "--threads", str(threads),
                     "--device", "cpu"]
             wall, peak, output = measured(args)
             info = json.loads((WORK / "vectors" / "train.json").read_text())
             secs = sorted(info["seconds_per_epoch"])[len(info["seconds_per_epoch"]) // 2]
-            print(f"\ntrain glove, {scale}x matrix of the first row, dim 50, {a.train_epochs} epochs, {threads} "
+            print(f"\ntrain glove, {first['scale']}x matrix, dim 50, {a.train_epochs} epochs, {threads} "
                   f"thread(s): median {secs:.1f} s/epoch, final cost {info['cost_per_epoch'][-1]:.5f}, "
                   f"costs {[round(c, 5) for c in info['cost_per_epoch']]}, peak RSS {peak / 2**20:.0f} MB", flush=True)
 
