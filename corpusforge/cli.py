@@ -25,6 +25,10 @@ def main():
     corpusforge build tokenized -i DOCS -t VOCAB -o OUT   token ids + word boundaries per sentence
     corpusforge build vocab -i DOCS --model M -o OUT      train WordPiece / byte-level BPE / unigram
     corpusforge build pretraining -i TOK -o OUT     NSP/SOP pairs or RoBERTa packing, masked (token/wwm/ngram/span)
+    corpusforge build cooccurrence -i CORPUS -o OUT GloVe vocab.txt + co-occurrence matrix
+    corpusforge export cooccurrence OUT -o FILE     the matrix in GloVe's binary format
+    corpusforge train glove -i MATRIX -o VECTORS    train GloVe vectors (torch, CPU or CUDA)
+    corpusforge eval vectors VECTORS ...            nearest neighbours, analogies
     corpusforge inspect OUT                         schema, rows, shards, parameters, a few rows
     corpusforge verify OUT                          re-check checksums and counts (exit 1 on mismatch)
     """
@@ -36,15 +40,59 @@ def build():
 
 
 def _add_pipelines():
-    from pipelines import documents, pretraining, tokenized, vocab
+    from pipelines import cooccurrence, documents, pretraining, tokenized, vocab
 
     build.add_command(documents.main, "documents")
     build.add_command(tokenized.main, "tokenized")
     build.add_command(vocab.main, "vocab")
     build.add_command(pretraining.main, "pretraining")
+    build.add_command(cooccurrence.main, "cooccurrence")
 
 
 _add_pipelines()
+
+
+@main.group(context_settings=CONTEXT)
+def train():
+    """Train a model on a built dataset (thin PyTorch trainers)."""
+
+
+@main.group(name="eval", context_settings=CONTEXT)
+def evaluate():
+    """Evaluate trained models."""
+
+
+@main.group(context_settings=CONTEXT)
+def export():
+    """Write a dataset in another tool's format."""
+
+
+def _add_trainers():
+    from trainers import glove
+
+    train.add_command(glove.main, "glove")
+    evaluate.add_command(glove.eval_vectors, "vectors")
+
+
+_add_trainers()
+
+
+@export.command("cooccurrence", context_settings=CONTEXT)
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["glove-bin"]), default="glove-bin", show_default=True,
+              help="glove-bin: GloVe's records (int32 row, int32 col, float64 value; 1-based ids), sorted by "
+                   "(row, col), for GloVe's shuffle/glove and other GloVe trainers; use with the dataset's vocab.txt.")
+@click.option("--output", "-o", required=True, help="File to write (e.g. cooccurrence.bin).")
+def export_cooccurrence(dataset, fmt, output):
+    """Export a cooccurrence dataset's matrix."""
+    from corpusforge.dataset.cooccurrence import export_glove_bin, matrix_dataset
+
+    try:
+        matrix_dataset(_dataset_dir(dataset))
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    n = export_glove_bin(dataset, output)
+    click.echo(f"wrote {output}: {n} records ({fmt}); vocabulary: {os.path.join(dataset, 'vocab.txt')}")
 
 
 def _dataset_dir(path: str) -> str:

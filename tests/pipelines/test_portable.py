@@ -92,3 +92,7 @@ def test_pretraining_from_raw(tmp_path, portable_args):
 
 def test_vocab(tmp_path, portable_args):
     build_both(tmp_path, portable_args, "vocab", "--input", WIKI, "--model", "wordpiece", "--vocab-size", "6000")
+
+
+def test_cooccurrence(tmp_path, portable_args):
+    build_both(tmp_path, portable_args, "cooccurrence", "--input", WIKI, "--units", "chars", "--min-count", "2")

@@ -1,0 +1,268 @@
+"""GloVe on a corpusforge cooccurrence dataset: the objective of glove.c, in torch, on CPU or CUDA.
+
+    corpusforge train glove -i MATRIX -o VECTORS_DIR [--dim 50] [--epochs 15]
+    corpusforge eval vectors VECTORS_DIR/vectors.txt --word 中国 --analogies questions.txt
+
+Cost of one entry (glove.c): J = f(x) (w_i . c_j + b_i + b'_j - log x)^2 / 2 with
+f(x) = min(1, (x / x_max)^alpha); AdaGrad (squared gradients start at 1, gradients clipped at 100,
+learning rate folded into the gradient as glove.c does). glove.c updates one entry at a time from
+several threads (Hogwild); here an update is a minibatch of entries that all read the parameters
+and squared gradients as they were before it (updates of a word appearing twice add up): the same
+stale reads glove.c's threads make, in bulk. The printed cost is glove.c's: the summed J of the epoch
+divided by the number of entries. Entries are visited in a new seeded random order every epoch.
+
+Writes VECTORS_DIR/vectors.txt (GloVe text: `word v1 ... vD`), vectors.w2v.txt (word2vec text format,
+a `V D` header first: gensim's KeyedVectors.load_word2vec_format reads it), params.pt and train.json.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import click
+import numpy as np
+import torch
+
+from corpusforge.dataset.cooccurrence import iter_matrix, matrix_dataset
+from corpusforge.objectives.cooccurrence import parse_vocab
+
+# defaults: glove.c's
+DIM, EPOCHS, X_MAX, ALPHA, LR, GRAD_CLIP, BATCH = 50, 15, 100.0, 0.75, 0.05, 100.0, 4096
+
+
+def load_matrix(directory: str):
+    """(rows int64, cols int64, values float64) of the whole matrix, shard by shard, and the vocabulary."""
+    manifest = matrix_dataset(directory)
+    with open(os.path.join(directory, "vocab.txt"), "rb") as f:
+        vocab = parse_vocab(f.read())
+    parts = list(iter_matrix(directory))
+    rows = np.concatenate([p[0] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64)
+    cols = np.concatenate([p[1] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64)
+    values = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
+    return manifest, vocab, rows, cols, values
+
+
+def init_params(vocab_size: int, dim: int, seed: int, device, dtype=torch.float64):
+    """glove.c's init: uniform in [-0.5, 0.5) / dim for vectors and biases; squared gradients 1."""
+    g = torch.Generator().manual_seed(seed)
+    p = {name: ((torch.rand(shape, generator=g, dtype=dtype) - 0.5) / dim).to(device)
+         for name, shape in (("W", (vocab_size, dim)), ("C", (vocab_size, dim)), ("bw", (vocab_size,)),
+                             ("bc", (vocab_size,)))}
+    for name in ("W", "C", "bw", "bc"):
+        p["g" + name] = torch.ones_like(p[name])
+    return p
+
+
+def train_step(p, i, j, logx, fx, lr: float, clip: float = GRAD_CLIP) -> float:
+    """One minibatch of entries (word i, context j): AdaGrad update in place; returns the summed cost."""
+    w, c = p["W"].index_select(0, i), p["C"].index_select(0, j)
+    diff = (w * c).sum(1) + p["bw"].index_select(0, i) + p["bc"].index_select(0, j) - logx
+    fdiff = fx * diff
+    cost = 0.5 * float(fdiff.dot(diff))
+    g = fdiff.mul_(lr)
+    gw = c.mul_(g[:, None]).clamp_(-clip, clip)  # c and w are copies: reuse their memory for the gradients
+    gc = w.mul_(g[:, None]).clamp_(-clip, clip)
+    p["W"].index_add_(0, i, gw * p["gW"].index_select(0, i).rsqrt_(), alpha=-1)
+    p["C"].index_add_(0, j, gc * p["gC"].index_select(0, j).rsqrt_(), alpha=-1)
+    p["gW"].index_add_(0, i, gw.mul_(gw))
+    p["gC"].index_add_(0, j, gc.mul_(gc))
+    p["bw"].index_add_(0, i, g * p["gbw"].index_select(0, i).rsqrt_(), alpha=-1)
+    p["bc"].index_add_(0, j, g * p["gbc"].index_select(0, j).rsqrt_(), alpha=-1)
+    g2 = g.mul_(g)
+    p["gbw"].index_add_(0, i, g2)
+    p["gbc"].index_add_(0, j, g2)
+    return cost
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """A permutation of the entries from (seed, epoch, "glove-order"): no dependence on anything else."""
+    g = torch.Generator().manual_seed(hash_seed(seed, epoch, "glove-order"))
+    return torch.randperm(n, generator=g)
+
+
+def hash_seed(*parts) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=8).digest(), "big") >> 1
+
+
+def train_glove(rows, cols, values, vocab_size: int, dim: int = DIM, epochs: int = EPOCHS, x_max: float = X_MAX,
+                alpha: float = ALPHA, lr: float = LR, batch_size: int = BATCH, seed: int = 12345, device="cpu",
+                dtype=torch.float64, log=print):
+    """Trains; returns (params, [cost per epoch], [seconds per epoch])."""
+    device = torch.device(device)
+    i_all = torch.from_numpy(rows).to(device)
+    j_all = torch.from_numpy(cols).to(device)
+    x = torch.from_numpy(values)
+    logx_all = torch.log(x).to(device, dtype)
+    fx_all = torch.where(x > x_max, torch.ones_like(x), (x / x_max) ** alpha).to(device, dtype)
+    p = init_params(vocab_size, dim, hash_seed(seed, "glove-init"), device, dtype)
+    costs, seconds = [], []
+    n = len(values)
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        order = epoch_order(n, seed, epoch).to(device)
+        total = 0.0
+        for a in range(0, n, batch_size):
+            k = order[a:a + batch_size]
+            total += train_step(p, i_all[k], j_all[k], logx_all[k], fx_all[k], lr)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - started)
+        costs.append(total / max(n, 1))
+        log(f"iter: {epoch + 1:03d}, cost: {costs[-1]:.6f}  ({seconds[-1]:.1f} s)")
+    return p, costs, seconds
+
+
+def save_vectors(p, vocab, out: str, save: str = "sum") -> dict:
+    """vectors.txt (GloVe text) and vectors.w2v.txt (word2vec text); `sum` = W + C (glove.c -model 2), `word` = W."""
+    vectors = (p["W"] + p["C"]) if save == "sum" else p["W"]
+    vectors = vectors.detach().cpu().numpy()
+    words = [w for w, _ in vocab]
+    lines = [w + " " + " ".join(f"{v:.6f}" for v in vec) + "\n" for w, vec in zip(words, vectors)]
+    with open(os.path.join(out, "vectors.txt"), "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    with open(os.path.join(out, "vectors.w2v.txt"), "w", encoding="utf-8") as f:
+        f.write(f"{len(words)} {vectors.shape[1]}\n")
+        f.writelines(lines)
+    return {"vectors": "vectors.txt", "word2vec": "vectors.w2v.txt"}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--input", "-i", "matrix", required=True, help="A cooccurrence dataset (from `build cooccurrence`).")
+@click.option("--output", "-o", required=True, help="Directory for vectors.txt, vectors.w2v.txt, params.pt.")
+@click.option("--dim", type=click.IntRange(min=1), default=DIM, show_default=True, help="Vector size.")
+@click.option("--epochs", type=click.IntRange(min=1), default=EPOCHS, show_default=True, help="Passes over the matrix.")
+@click.option("--x-max", type=click.FloatRange(min=0, min_open=True), default=X_MAX, show_default=True,
+              help="f(x) = min(1, (x/x_max)^alpha).")
+@click.option("--alpha", type=click.FloatRange(min=0), default=ALPHA, show_default=True, help="f's exponent.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=LR, show_default=True,
+              help="AdaGrad learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH, show_default=True,
+              help="Entries per update (each reads the parameters as they were before it, like Hogwild threads).")
+@click.option("--save", type=click.Choice(["sum", "word"]), default="sum", show_default=True,
+              help="Save word + context vectors (glove.c -model 2) or the word vectors only.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N; auto = cuda when available.")
+@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
+              help="CPU threads for torch; 0 = torch's default. The ops are small (a minibatch of rows): on a "
+                   "loaded machine more threads spin and wait, 30-100x slower (measured on 2 shared cores).")
+@click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the init and the entry order.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files in --output.")
+def main(matrix, output, dim, epochs, x_max, alpha, lr, batch_size, save, device, threads, seed, overwrite):
+    """Train GloVe word vectors on a co-occurrence matrix; prints the cost per epoch like glove.c."""
+    try:
+        manifest, vocab, rows, cols, values = load_matrix(matrix)
+    except (FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    if not len(values):
+        raise click.ClickException(f"{matrix} has no nonzero entries to train on")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise click.ClickException(f"--device {device}: this torch has no CUDA device")
+    if os.path.exists(os.path.join(output, "vectors.txt")) and not overwrite:
+        raise click.ClickException(f"{output} already holds vectors.txt; pass --overwrite to replace it")
+    if threads:
+        torch.set_num_threads(threads)
+    os.makedirs(output, exist_ok=True)
+    click.echo(f"{matrix}: {len(vocab)} words, {len(values)} entries; dim {dim}, {epochs} epochs, x_max {x_max}, "
+               f"alpha {alpha}, lr {lr}, batch {batch_size}, {device}")
+    p, costs, seconds = train_glove(rows, cols, values, len(vocab), dim, epochs, x_max, alpha, lr, batch_size, seed,
+                                    device, log=click.echo)
+    files = save_vectors(p, vocab, output, save)
+    torch.save({k: v.cpu() for k, v in p.items()}, os.path.join(output, "params.pt"))
+    info = {"matrix": os.path.abspath(matrix), "matrix_shards": [s["sha256"] for s in manifest["shards"]],
+            "vocab_size": len(vocab), "entries": len(values), "dim": dim, "epochs": epochs, "x_max": x_max,
+            "alpha": alpha, "lr": lr, "batch_size": batch_size, "save": save, "device": device, "seed": seed,
+            "cost_per_epoch": costs, "seconds_per_epoch": seconds, "files": files}
+    with open(os.path.join(output, "train.json"), "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+    click.echo(f"wrote {output}/vectors.txt and vectors.w2v.txt: {len(vocab)} x {dim}; final cost {costs[-1]:.6f}, "
+               f"{sum(seconds) / len(seconds):.2f} s per epoch")
+
+
+# -- evaluation -----------------------------------------------------------------------------
+
+
+def read_vectors(path: str) -> tuple[list[str], np.ndarray]:
+    """GloVe text or word2vec text vectors (a `V D` header line is recognised and skipped)."""
+    words, rows = [], []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f):
+            parts = line.rstrip("\n").split(" ")
+            if n == 0 and len(parts) == 2 and all(x.isdigit() for x in parts):
+                continue
+            words.append(parts[0])
+            rows.append(np.asarray(parts[1:], dtype=np.float64))
+    if not rows:
+        raise ValueError(f"{path} holds no vectors")
+    if len({len(r) for r in rows}) != 1:
+        raise ValueError(f"{path}: lines have different numbers of values")
+    return words, np.stack(rows)
+
+
+def unit_rows(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+
+def nearest(words, unit, word: str, k: int) -> list[tuple[str, float]]:
+    index = {w: i for i, w in enumerate(words)}
+    sims = unit @ unit[index[word]]
+    sims[index[word]] = -np.inf
+    top = np.argsort(-sims, kind="stable")[:k]
+    return [(words[t], float(sims[t])) for t in top]
+
+
+def analogies(words, unit, lines) -> dict:
+    """`a b c d` lines (':' lines are section names): d = argmax cos(x, b - a + c) over words other than a, b, c."""
+    index = {w: i for i, w in enumerate(words)}
+    questions = covered = correct = 0
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4 or parts[0].startswith(":"):
+            continue
+        questions += 1
+        if not all(p in index for p in parts):
+            continue
+        covered += 1
+        a, b, c, d = (index[p] for p in parts)
+        sims = unit @ (unit[b] - unit[a] + unit[c])
+        sims[[a, b, c]] = -np.inf
+        correct += int(np.argmax(sims) == d)
+    return {"questions": questions, "covered": covered, "correct": correct}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("vectors", type=click.Path(dir_okay=False))
+@click.option("--word", "-w", "query", multiple=True, help="Print this word's nearest neighbours (repeatable).")
+@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Neighbours per word.")
+@click.option("--analogies", "analogy_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A file of `a b c d` analogy lines (word2vec's questions-words.txt format; ':' lines are "
+                   "section names); prints accuracy over the questions whose four words are all known.")
+def eval_vectors(vectors, query, k, analogy_files):
+    """Nearest neighbours (cosine) and analogy accuracy of word vectors (GloVe or word2vec text format)."""
+    if not os.path.exists(vectors):
+        raise click.ClickException(f"{vectors} does not exist")
+    try:
+        words, m = read_vectors(vectors)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise click.ClickException(str(e)) from None
+    unit = unit_rows(m)
+    known = set(words)
+    for word in query:
+        if word not in known:
+            click.echo(f"{word}: not in the vocabulary")
+            continue
+        click.echo(f"{word}: " + ", ".join(f"{w} {s:.3f}" for w, s in nearest(words, unit, word, k)))
+    for path in analogy_files:
+        if not os.path.exists(path):
+            raise click.ClickException(f"--analogies {path} does not exist")
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        result = analogies(words, unit, lines)
+        covered = result["covered"]
+        acc = result["correct"] / covered if covered else 0.0
+        click.echo(f"{path}: {result['correct']}/{covered} correct ({acc:.1%}); {result['questions']} questions, "
+                   f"{covered} with all four words known")
