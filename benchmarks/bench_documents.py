@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,6 +58,7 @@ def run_once(corpus: Path, workers: int, extra: list[str], command: str = "docum
     if workers > 1:
         args.append("--direct_running_mode=multi_processing")
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     ps, peak, peak_anon = psutil.Process(proc.pid), 0, 0
     while proc.poll() is None:
@@ -67,12 +69,14 @@ def run_once(corpus: Path, workers: int, extra: list[str], command: str = "docum
             pass
         time.sleep(0.02)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the whole process tree, workers included
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     output = proc.stdout.read()
     if proc.returncode:
         raise SystemExit(f"build failed:\n{output}")
     pipeline_s = float(re.search(r" in ([\d.]+) s ", output).group(1))
     read = int(re.search(r"read (\d+) =", output).group(1))
-    return {"wall": wall, "pipeline": pipeline_s, "rss": peak, "anon": peak_anon, "read": read}
+    return {"wall": wall, "pipeline": pipeline_s, "rss": peak, "anon": peak_anon, "read": read, "cpu": cpu}
 
 
 def main():

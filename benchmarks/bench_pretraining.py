@@ -52,8 +52,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=1)
     a = parser.parse_args()
     print("| input | scale | input MB | workers | instances | pipeline s | instances/s | x Google | M tokens/s "
-          "| peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| CPU s (all processes) | instances per CPU s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for scale in map(int, a.scales.split(",")):
         raw = wiki_news(a.corpus, scale)
         tok = tokenized(scale, a.corpus)
@@ -65,10 +65,11 @@ def main():
                 stats = json.loads((WORK / "out" / "manifest.json").read_text())["statistics"]
                 pipe = statistics.median(r["pipeline"] for r in runs)
                 rss = statistics.median(r["rss"] for r in runs) / 2**20
+                cpu = statistics.median(r["cpu"] for r in runs)
                 rate = stats["instances"] / pipe
                 print(f"| {name} | {scale}x | {size:.1f} | {workers} | {stats['instances']:,} | {pipe:.1f} | "
-                      f"{rate:,.0f} | {rate / GOOGLE:.1f} | {stats['tokens'] / pipe / 1e6:.2f} | {rss:.0f} |",
-                      flush=True)
+                      f"{rate:,.0f} | {rate / GOOGLE:.1f} | {stats['tokens'] / pipe / 1e6:.2f} | {cpu:.1f} | "
+                      f"{stats['instances'] / cpu:,.0f} | {rss:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

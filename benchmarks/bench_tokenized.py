@@ -32,8 +32,8 @@ def documents(scale: int, corpus: Path) -> Path:
     return out
 
 
-def raw_rates(docs: Path) -> tuple[int, float, float]:
-    """(characters, encode_batch chars/s, segmentation chars/s) on one core, in this process."""
+def raw_rates(docs: Path) -> tuple[int, float, float, float]:
+    """(characters, encode_batch chars/s, segmentation chars/s, encode_batch chars per CPU second) in this process."""
     from corpusforge.dataset import load_table
     from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, get_segmenter
     from corpusforge.tokenization.tokenizer import TextTokenizer
@@ -41,17 +41,18 @@ def raw_rates(docs: Path) -> tuple[int, float, float]:
     sentences = [s for doc in load_table(str(docs)).column("sentences").to_pylist() for s in doc]
     chars = sum(map(len, sentences))
     tokenizer = TextTokenizer(str(VOCAB))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(sentences), 1000):
         tokenizer.impl.encode_batch(sentences[i:i + 1000], add_special_tokens=False)
     encode = chars / (time.perf_counter() - started)
+    encode_cpu = chars / (time.process_time() - cpu)
     segmenter = get_segmenter(DEFAULT_SEGMENTER)
     segmenter.spans("预热")
     started = time.perf_counter()
     for s in sentences:
         segmenter.spans(s)
     segment = chars / (time.perf_counter() - started)
-    return chars, encode, segment
+    return chars, encode, segment, encode_cpu
 
 
 def raw_in_subprocess(docs: Path, threads: int | None) -> tuple[int, float, float]:
@@ -77,22 +78,26 @@ def main():
         print(json.dumps(raw_rates(a.raw)))
         return
     docs1 = documents(1, a.corpus)
-    chars1, encode1, segment = raw_in_subprocess(docs1, 1)
-    _, encode, _ = raw_in_subprocess(docs1, None)
+    chars1, encode1, segment, encode_cpu = raw_in_subprocess(docs1, 1)
+    _, encode, _, _ = raw_in_subprocess(docs1, None)
     print(f"raw, {chars1:,} characters of sentences (1x), 1,000 sentences per call: tokenizers encode_batch "
           f"{encode / 1e6:.2f} M chars/s with its default thread pool (all {os.cpu_count()} cores), "
           f"{encode1 / 1e6:.2f} M chars/s on one thread; segmentation {segment / 1e6:.2f} M chars/s (one thread)\n")
-    print("| scale | characters | workers | pipeline s | M chars/s | vs raw encode_batch (all cores) | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"CPU cost: raw encode_batch {encode_cpu / 1e6:.2f} M chars per CPU second (one thread).\n")
+    print("| scale | characters | workers | pipeline s | M chars/s | vs raw encode_batch (all cores) | CPU s (all "
+          "processes) | M chars per CPU s | vs raw encode_batch per CPU s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for scale in map(int, a.scales.split(",")):
         docs = documents(scale, a.corpus)
         chars = chars1 * scale
         for workers in map(int, a.workers.split(",")):
             runs = [run_once(docs, workers, ["-t", str(VOCAB)], command="tokenized") for _ in range(a.repeats)]
             pipe = statistics.median(r["pipeline"] for r in runs)
+            cpu = statistics.median(r["cpu"] for r in runs)
             rss = statistics.median(r["rss"] for r in runs) / 2**20
             print(f"| {scale}x | {chars:,} | {workers} | {pipe:.1f} | {chars / pipe / 1e6:.2f} | "
-                  f"{chars / pipe / encode:.0%} | {rss:.0f} |", flush=True)
+                  f"{chars / pipe / encode:.0%} | {cpu:.1f} | {chars / cpu / 1e6:.2f} | {chars / cpu / encode_cpu:.0%} "
+                  f"| {rss:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
