@@ -83,43 +83,43 @@ def sentence_pairs(sentences: list[Sentence], mode: str, max_num_tokens: int, sh
     while i < n:
         chunk.append(sentences[i])
         length += len(sentences[i][0])
-        if i == n - 1 or length >= target:
-            a_end = int(rng.integers(1, len(chunk))) if len(chunk) >= 2 else 1
-            want_random = mode == "nsp" and rng.random() < 0.5
-            swap = mode == "sop" and rng.random() < 0.5
-            b_sentences, source, forced = None, None, False
-            if not want_random and len(chunk) == 1:
-                if i + 1 < n:  # the true continuation is the next sentence
-                    i += 1
-                    chunk.append(sentences[i])
-                elif len(chunk[0][0]) >= 2:  # the document's last sentence: cut it in two
-                    cut = int(rng.integers(1, len(chunk[0][0])))
-                    ids, words = chunk[0]
-                    chunk = [(ids[:cut], words[:cut]), (ids[cut:], words[cut:])]
-                elif mode == "nsp":
-                    want_random = forced = True
-                else:
-                    chunk, length = [], 0
-                    i += 1
-                    continue  # a one-token document has no order to predict
-            if want_random:
-                a = concat(chunk[:a_end])
-                b_sentences, source = random_segment(target - len(a[0]), rng)
-                if b_sentences:
-                    i -= len(chunk) - a_end  # the chunk's unused sentences are used again
-                    b = concat(b_sentences)
-                elif len(chunk) >= 2:  # no other document to draw from
-                    want_random = forced = False
-                else:
-                    chunk, length = [], 0
-                    i += 1
-                    continue
-            if not want_random:
-                a, b = concat(chunk[:a_end]), concat(chunk[a_end:])
+        if i < n - 1 and length < target:
+            i += 1
+            continue
+        a_end = int(rng.integers(1, len(chunk))) if len(chunk) >= 2 else 1
+        want_random = mode == "nsp" and rng.random() < 0.5
+        swap = mode == "sop" and rng.random() < 0.5
+        forced = False
+        if not want_random and len(chunk) == 1:
+            chunk, i = _with_continuation(chunk, sentences, i, rng)
+            if len(chunk) == 1:  # a one-token chunk at the end of its document
+                want_random = forced = mode == "nsp"
+        source = None
+        if want_random:
+            b_sentences, source = random_segment(target - sum(len(s[0]) for s in chunk[:a_end]), rng)
+            if b_sentences:
+                a, b = concat(chunk[:a_end]), concat(b_sentences)
+                i -= len(chunk) - a_end  # the chunk's unused sentences are used again
+            else:  # no other document to draw from: the true continuation, if there is one
+                want_random = forced = False
+        if not want_random and len(chunk) >= 2:
+            a, b = concat(chunk[:a_end]), concat(chunk[a_end:])
+        if want_random or len(chunk) >= 2:
             a, b = truncate_pair(a, b, max_num_tokens, rng, outer_only=mode == "sop")
             if swap:
                 a, b = b, a
-            label = 1 if (want_random or swap) else 0
-            yield a, b, label, source, forced
-            chunk, length = [], 0
+            yield a, b, int(want_random or swap), source, forced
+        chunk, length = [], 0
         i += 1
+
+
+def _with_continuation(chunk: list[Sentence], sentences: list[Sentence], i: int, rng) -> tuple[list, int]:
+    """A one-sentence chunk made into two parts of adjacent text: the next sentence joins it, or at
+    the end of the document the sentence is cut in two at a random token (unchanged if it has one)."""
+    if i + 1 < len(sentences):
+        return [chunk[0], sentences[i + 1]], i + 1
+    ids, words = chunk[0]
+    if len(ids) < 2:
+        return chunk, i
+    cut = int(rng.integers(1, len(ids)))
+    return [(ids[:cut], words[:cut]), (ids[cut:], words[cut:])], i
