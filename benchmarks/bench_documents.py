@@ -74,9 +74,11 @@ def run_once(corpus: Path, workers: int, extra: list[str], command: str = "docum
     output = proc.stdout.read()
     if proc.returncode:
         raise SystemExit(f"build failed:\n{output}")
-    pipeline_s = float(re.search(r" in ([\d.]+) s ", output).group(1))
+    timed = re.search(r" in ([\d.]+) s \(", output)  # "wrote OUT: ... in 12.3 s (..."; else the wall time
+    pipeline_s = float(timed.group(1)) if timed else wall
     read = int(re.search(r"read (\d+) =", output).group(1))
-    return {"wall": wall, "pipeline": pipeline_s, "rss": peak, "anon": peak_anon, "read": read, "cpu": cpu}
+    return {"wall": wall, "pipeline": pipeline_s, "rss": peak, "anon": peak_anon, "read": read, "cpu": cpu,
+            "output": output}
 
 
 def main():
