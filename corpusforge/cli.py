@@ -25,6 +25,8 @@ def main():
     corpusforge build tokenized -i DOCS -t VOCAB -o OUT   token ids + word boundaries per sentence
     corpusforge build vocab -i DOCS --model M -o OUT      train WordPiece / byte-level BPE / unigram
     corpusforge build pretraining -i TOK -o OUT     NSP/SOP pairs or RoBERTa packing, masked (token/wwm/ngram/span)
+    corpusforge train bert --data PRE -o RUN        pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
+    corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
     corpusforge inspect OUT                         schema, rows, shards, parameters, a few rows
     corpusforge verify OUT                          re-check checksums and counts (exit 1 on mismatch)
     """
@@ -45,6 +47,26 @@ def _add_pipelines():
 
 
 _add_pipelines()
+
+
+@main.group(context_settings=CONTEXT)
+def train():
+    """Train a model on a built dataset (thin PyTorch trainers)."""
+
+
+@main.group(context_settings=CONTEXT)
+def export():
+    """Write a dataset or a trained model in another tool's format."""
+
+
+def _add_trainers():
+    from trainers import commands
+
+    train.add_command(commands.train_bert, "bert")
+    export.add_command(commands.export_hf, "hf")
+
+
+_add_trainers()
 
 
 def _dataset_dir(path: str) -> str:
