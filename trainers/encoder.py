@@ -43,7 +43,8 @@ class EncoderConfig:
     @classmethod
     def preset(cls, name: str, vocab_size: int, **kw) -> "EncoderConfig":
         layers, hidden, heads = PRESETS[name]
-        return cls(vocab_size=vocab_size, layers=layers, hidden=hidden, heads=heads, intermediate=4 * hidden, **kw)
+        return cls(**{"vocab_size": vocab_size, "layers": layers, "hidden": hidden, "heads": heads,
+                      "intermediate": 4 * hidden, **kw})
 
     @property
     def embed(self) -> int:
