@@ -67,11 +67,12 @@ class TrainConfig:
     init_from: str | None = None
     tokenizer: str | None = None  # the vocab file for OUT/hf (default: found through the manifests)
     device: str = "auto"
+    threads: int = 0  # CPU intra-op threads (0: torch's default, one per core)
     stop_after: int | None = None  # stop after this step without a final checkpoint (as if interrupted)
 
 
 # options that may change between an interrupted run and its resumption
-RESUMABLE_CHANGES = {"out", "num_workers", "log_every", "save_every", "eval_every", "stop_after", "device", "tokenizer"}
+RESUMABLE_CHANGES = {"out", "threads", "num_workers", "log_every", "save_every", "eval_every", "stop_after", "device", "tokenizer"}
 
 
 def find_vocab(info: DatasetInfo, explicit: str | None) -> str | None:
@@ -196,6 +197,8 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet
         info = DatasetInfo.read(cfg.data)
     except NotPretrainingData as e:
         raise TrainError(str(e)) from None
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     d = setup_distributed(cfg.device)
     try:
         return _train(cfg, info, d, resume, overwrite, quiet)

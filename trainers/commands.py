@@ -48,6 +48,8 @@ PRESET_NAMES = ("tiny", "mini", "small", "medium", "base", "large")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
               help="auto: bf16 autocast on CUDA, fp32 on CPU.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="CPU threads per process (0: one per core; on a shared machine 1-2 is often faster).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Weights, data order, masking, dropout.")
 @click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader workers.")
 @click.option("--eval-rows", type=click.IntRange(min=0), default=0, show_default=True,
