@@ -171,3 +171,28 @@ def test_bad_arguments_fail_with_one_sentence(sample_nsp64, sample_tokenized, tm
     save_hf(tmp_path / "other", c, Encoder(c).state_dict(), {"pad": 0}, None)
     assert "different vocabulary" in error(sample_nsp64, "--init-from", tmp_path / "other")
     shutil.rmtree(tmp_path / "other")
+
+
+def test_ddp_on_cpu_with_torchrun_resumes_exactly(sample_nsp64, tmp_path):
+    """Two processes (gloo): every rank's dropout stream and data share survive an interruption."""
+    import os
+    import subprocess
+    import sys
+
+    def torchrun(out, *args):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "corpusforge.cli", "train", "bert", "--data", str(sample_nsp64), "--out", str(out), *FAST,
+               "--threads", "1", "--max-steps", "4", "--log-every", "1", "--save-every", "2", "--lr", "1e-3", *args]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    torchrun(tmp_path / "full")
+    torchrun(tmp_path / "cut", "--stop-after", "3")
+    torchrun(tmp_path / "cut", "--resume")
+    want = read_metrics(tmp_path / "full" / "metrics.jsonl")
+    got = read_metrics(tmp_path / "cut" / "metrics.jsonl")
+    assert [r["step"] for r in want] == [1, 2, 3, 4]
+    assert [(r["loss"], r["mlm_acc"], r["sentence_acc"]) for r in got] == \
+           [(r["loss"], r["mlm_acc"], r["sentence_acc"]) for r in want]
+    assert json.loads((tmp_path / "full" / "train_config.json").read_text())["world_size"] == 2
