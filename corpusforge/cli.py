@@ -29,6 +29,8 @@ def main():
     corpusforge export cooccurrence OUT -o FILE     the matrix in GloVe's binary format
     corpusforge train glove -i MATRIX -o VECTORS    train GloVe vectors (torch, CPU or CUDA)
     corpusforge eval vectors VECTORS ...            nearest neighbours, analogies
+    corpusforge train bert --data PRE -o RUN        pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
+    corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
     corpusforge inspect OUT                         schema, rows, shards, parameters, a few rows
     corpusforge verify OUT                          re-check checksums and counts (exit 1 on mismatch)
     """
@@ -64,14 +66,16 @@ def evaluate():
 
 @main.group(context_settings=CONTEXT)
 def export():
-    """Write a dataset in another tool's format."""
+    """Write a dataset or a trained model in another tool's format."""
 
 
 def _add_trainers():
-    from trainers import glove
+    from trainers import commands, glove
 
     train.add_command(glove.main, "glove")
+    train.add_command(commands.train_bert, "bert")
     evaluate.add_command(glove.eval_vectors, "vectors")
+    export.add_command(commands.export_hf, "hf")
 
 
 _add_trainers()

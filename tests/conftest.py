@@ -55,3 +55,23 @@ def sample_documents(sample_tokenized):
     table = load_table(str(sample_tokenized))
     keys = [seeded_key(12345, d) for d in table.column("doc_id").to_pylist()]
     return table_documents(table.append_column(KEY, pa.array(keys, pa.binary())))
+
+
+def build_pretraining(tmp_path_factory, tokenized, name, *args):
+    out = tmp_path_factory.mktemp("built") / name
+    run_cli("build", "pretraining", "--input", tokenized, "--output", out, *args)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_nsp64(tmp_path_factory, sample_tokenized):
+    """BERT NSP instances of the sample (64 tokens, static token masking): small enough for CPU training tests."""
+    return build_pretraining(tmp_path_factory, sample_tokenized, "nsp64", "--mode", "nsp", "--max-seq-length", "64",
+                             "--max-predictions-per-seq", "10")
+
+
+@pytest.fixture(scope="session")
+def sample_full64(tmp_path_factory, sample_tokenized):
+    """RoBERTa FULL-SENTENCES blocks of the sample (64 tokens), unmasked: the trainer masks dynamically."""
+    return build_pretraining(tmp_path_factory, sample_tokenized, "full64", "--mode", "full-sentences", "--masking",
+                             "none", "--max-seq-length", "64", "--max-predictions-per-seq", "10")

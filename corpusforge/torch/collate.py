@@ -1,0 +1,96 @@
+"""Collators: pad a batch of instances to its longest member and build the MLM labels.
+
+A statically masked dataset is used as written (labels from masked_lm_positions / masked_lm_labels).
+A `--masking none` dataset is masked here with the pipeline's own `mask_batch`, a new mask every time
+an instance is seen (RoBERTa's dynamic masking): the generator is seeded by (seed, epoch, the rows'
+indices), so a batch is masked the same way whichever worker builds it and after a resume.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from corpusforge.objectives.masking import MaskingConfig, mask_batch
+
+IGNORE = -100  # label of positions without an MLM target (torch's cross_entropy ignore_index)
+
+
+def masking_config(info, scheme: str, masked_lm_prob: float | None = None, max_predictions: int | None = None,
+                   ) -> MaskingConfig:
+    """The dynamic masking for a dataset: its vocabulary's [MASK] and random-replacement ids; the share,
+    the cap per instance and the n-gram / span parameters default to the dataset's build parameters."""
+    special, p = info.special_ids, info.params
+    random_ids = np.setdiff1d(np.arange(info.vocab_size), list(special.values()))
+    return MaskingConfig(scheme=scheme, mask_id=special["mask"], random_ids=random_ids,
+                         masked_lm_prob=masked_lm_prob or p.get("masked_lm_prob", 0.15),
+                         max_predictions=max_predictions or p.get("max_predictions_per_seq", 20),
+                         max_ngram=p.get("max_ngram", 3), span_p=p.get("span_p", 0.2), max_span=p.get("max_span", 10))
+
+
+class PretrainingCollator:
+    """rows (dicts from PretrainingDataset / PretrainingStream) -> a dict of padded tensors.
+
+    Output: input_ids, token_type_ids, attention_mask (B, T) int64; labels (B, T) with IGNORE where
+    nothing is predicted; `sentence_label` (B,) for nsp / sop data; with `spans=True` also the
+    SpanBERT boundaries of every predicted token, in the order of labels[labels != IGNORE]:
+    span_left, span_right (positions in the flattened (B*T) batch) and span_offset (0.. within the span).
+    """
+
+    def __init__(self, pad_id: int = 0, label: str | None = None, masking: MaskingConfig | None = None,
+                 seed: int = 0, epoch: int = 0, spans: bool = False, pad_to_multiple_of: int = 8):
+        self.pad_id, self.label, self.masking = pad_id, label, masking
+        self.seed, self.epoch, self.spans, self.multiple = seed, epoch, spans, pad_to_multiple_of
+
+    def __call__(self, rows: list[dict]) -> dict:
+        lengths = np.array([len(r["input_ids"]) for r in rows], dtype=np.int64)
+        n = len(rows)
+        width = int(lengths.max())
+        width = -(-width // self.multiple) * self.multiple
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        ids = np.concatenate([r["input_ids"] for r in rows]).astype(np.int64)
+        if self.masking is not None:
+            special = np.concatenate([r["special_tokens_mask"] for r in rows]).astype(bool)
+            word_ids = np.concatenate([r["word_ids"] for r in rows])
+            rng = np.random.default_rng([self.seed, self.epoch, *(int(r["index"]) for r in rows)])
+            m = mask_batch(ids, special, word_ids, lengths, rng, self.masking)
+            ids, positions, counts, targets = m.input_ids, m.positions, m.counts, m.labels
+        else:
+            positions = np.concatenate([r["masked_lm_positions"] for r in rows]).astype(np.int64)
+            counts = np.array([len(r["masked_lm_positions"]) for r in rows])
+            targets = np.concatenate([r["masked_lm_labels"] for r in rows]).astype(np.int64)
+        row = np.repeat(np.arange(n), lengths)
+        col = np.arange(len(ids)) - offsets[row]
+        batch_ids = np.full((n, width), self.pad_id, dtype=np.int64)
+        batch_ids[row, col] = ids
+        types = np.zeros((n, width), dtype=np.int64)
+        types[row, col] = np.concatenate([r["token_type_ids"] for r in rows])
+        attention = np.zeros((n, width), dtype=np.int64)
+        attention[row, col] = 1
+        labels = np.full((n, width), IGNORE, dtype=np.int64)
+        label_row = np.repeat(np.arange(n), counts)
+        labels[label_row, positions] = targets
+        out = {"input_ids": batch_ids, "token_type_ids": types, "attention_mask": attention, "labels": labels}
+        if self.label:
+            out["sentence_label"] = np.array([r[self.label] for r in rows], dtype=np.int64)
+        if self.spans:
+            out.update(span_boundaries(labels != IGNORE))
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+
+
+def span_boundaries(predicted: np.ndarray) -> dict:
+    """SpanBERT's boundary tokens for each predicted token: a span is a run of adjacent predicted
+    positions (specials are never predicted, so both boundaries exist: [CLS] / [SEP] at worst)."""
+    n, width = predicted.shape
+    flat = predicted.ravel()
+    where = np.flatnonzero(flat)
+    if not len(where):
+        return {k: np.zeros(0, dtype=np.int64) for k in ("span_left", "span_right", "span_offset")}
+    new = np.ones(len(where), dtype=bool)
+    new[1:] = where[1:] != where[:-1] + 1
+    new |= where % width == 0  # a run never continues into the next row
+    run = np.cumsum(new) - 1
+    starts = where[new]
+    ends = np.append(where[np.flatnonzero(new)[1:] - 1], where[-1]) + 1  # exclusive
+    left = starts[run] - 1
+    right = ends[run]
+    return {"span_left": left, "span_right": right, "span_offset": where - starts[run]}

@@ -1,0 +1,380 @@
+"""BERT / ALBERT / RoBERTa / SpanBERT-style pretraining from a corpusforge pretraining dataset.
+
+    corpusforge train bert --data DIR --out OUT [--preset tiny] [--arch bert|albert] ...
+    torchrun --nproc_per_node 8 -m corpusforge.cli train bert ...     (DDP, one process per GPU)
+
+The objective follows the data: an nsp dataset trains MLM + NSP (BERT), sop MLM + SOP (ALBERT, with
+`--arch albert`), full-/doc-sentences MLM only (RoBERTa, with dynamic masking when the dataset was
+built with `--masking none`); `--sbo` adds SpanBERT's span-boundary loss on span-masked data.
+Writes OUT/metrics.jsonl, OUT/checkpoint.pt (everything needed to resume exactly: model, optimiser,
+schedule, generator states, data position) and, at the end, OUT/hf/ for transformers.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+from corpusforge.torch import (DatasetInfo, EpochSampler, NotPretrainingData, PretrainingCollator,
+                               PretrainingDataset, masking_config)
+from trainers.common import (MetricsLog, Progress, gather_rng_states, load_checkpoint, save_checkpoint,
+                             set_rng_state, setup_distributed, teardown_distributed)
+from trainers.encoder import PRESETS, SHARING, Encoder, EncoderConfig, Lamb, count_parameters, lr_factor, parameter_groups
+from trainers.hf import file_sha256, load_hf, save_hf
+
+CHECKPOINT = "checkpoint.pt"
+EVAL_EPOCH = 2**31 - 1  # the masking "epoch" of the held-out rows: the same masks at every evaluation
+
+
+class TrainError(ValueError):
+    """A bad argument or unusable input: one sentence, raised before any training."""
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    preset: str = "tiny"
+    arch: str = "bert"
+    embedding_size: int = 128  # albert
+    share: str | None = None  # albert: all (default) | attention | ffn | none
+    masking: str | None = None  # dynamic masking of a --masking none dataset (default token)
+    masked_lm_prob: float | None = None  # dynamic masking; default: the dataset's build parameter
+    sbo: bool = False
+    sentence_loss: bool = True  # NSP / SOP when the data has the label
+    optimizer: str = "adamw"  # adamw | lamb
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_steps: int | None = None  # default: 6% of max_steps
+    max_steps: int = 1000
+    batch_size: int = 32  # sequences per micro-batch per process
+    grad_accum: int = 1
+    clip: float = 1.0
+    dropout: float = 0.1
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    seed: int = 0
+    num_workers: int = 0
+    eval_rows: int = 0  # hold out the dataset's first N rows (its row order is already a seeded shuffle)
+    eval_every: int = 0
+    log_every: int = 10
+    save_every: int = 500
+    init_from: str | None = None
+    tokenizer: str | None = None  # the vocab file for OUT/hf (default: found through the manifests)
+    device: str = "auto"
+    threads: int = 0  # CPU intra-op threads (0: torch's default, one per core)
+    stop_after: int | None = None  # stop after this step without a final checkpoint (as if interrupted)
+
+
+# options that may change between an interrupted run and its resumption
+RESUMABLE_CHANGES = {"out", "threads", "num_workers", "log_every", "save_every", "eval_every", "stop_after", "device", "tokenizer"}
+
+
+def find_vocab(info: DatasetInfo, explicit: str | None) -> str | None:
+    """The vocab file whose sha256 is the dataset's tokenizer fingerprint: --tokenizer, or the path
+    recorded in this dataset's (or its tokenized input's) build parameters."""
+    want = info.tokenizer.get("sha256")
+    if explicit:
+        if not os.path.exists(explicit):
+            raise TrainError(f"--tokenizer {explicit} does not exist")
+        if file_sha256(explicit) != want:
+            raise TrainError(f"--tokenizer {explicit} is not the vocabulary the dataset was tokenized with "
+                             f"(sha256 differs from the manifest's {info.tokenizer.get('file')})")
+        return explicit
+    candidates = [info.params.get("tokenizer")]
+    for d in info.params.get("inputs") or []:
+        try:
+            with open(os.path.join(d, "manifest.json"), encoding="utf-8") as f:
+                candidates.append(json.load(f)["params"].get("tokenizer"))
+        except (OSError, ValueError, KeyError):
+            pass
+    for c in filter(None, candidates):
+        for path in (c, os.path.join(info.directory, c)):
+            if os.path.isfile(path) and file_sha256(path) == want:
+                return path
+    return None
+
+
+def validate(cfg: TrainConfig, info: DatasetInfo, world: int) -> None:
+    if cfg.preset not in PRESETS:
+        raise TrainError(f"--preset {cfg.preset} is not one of {', '.join(PRESETS)}")
+    if cfg.arch == "bert" and cfg.share not in (None, "none"):
+        raise TrainError("--share is ALBERT's cross-layer sharing; use it with --arch albert")
+    if cfg.share is not None and cfg.share not in SHARING:
+        raise TrainError(f"--share {cfg.share} is not one of {', '.join(SHARING)}")
+    if cfg.masking and info.masking != "none":
+        raise TrainError(f"{cfg.data} is statically masked ({info.masking}); --masking applies to datasets built "
+                         "with --masking none")
+    scheme = cfg.masking or (info.masking if info.masking != "none" else "token")
+    if cfg.sbo and scheme != "span":
+        raise TrainError("--sbo needs span-masked data: build with --masking span, or with --masking none and train "
+                         "with --masking span")
+    if info.max_seq_length > 512:
+        raise TrainError(f"the dataset's instances are up to {info.max_seq_length} tokens; the model has 512 positions")
+    need = (cfg.batch_size * world) * cfg.grad_accum
+    if info.rows - cfg.eval_rows < need:
+        raise TrainError(f"{cfg.data} has {info.rows - cfg.eval_rows} training rows, fewer than one step's "
+                         f"{need} sequences")
+    if cfg.eval_every and not cfg.eval_rows:
+        raise TrainError("--eval-every needs --eval-rows (held-out rows)")
+
+
+def model_config(cfg: TrainConfig, info: DatasetInfo) -> tuple[EncoderConfig, dict | None]:
+    """The architecture: from --init-from when given (its vocabulary must be the dataset's), else the preset."""
+    sentence = bool(info.label) and cfg.sentence_loss
+    if not cfg.init_from:
+        return EncoderConfig.preset(cfg.preset, info.vocab_size, arch=cfg.arch, embedding_size=cfg.embedding_size,
+                                    share=(cfg.share or "all") if cfg.arch == "albert" else "none", sentence_head=sentence,
+                                    sbo=cfg.sbo, dropout=cfg.dropout, pad_id=info.special_ids.get("pad", 0)), None
+    path = cfg.init_from
+    if os.path.isfile(path):  # one of our checkpoints
+        ckpt = load_checkpoint(path)
+        c, state, vocab_sha = EncoderConfig(**ckpt["model_config"]), ckpt["model"], ckpt["data"]["tokenizer"].get("sha256")
+    elif os.path.isfile(os.path.join(path, "config.json")):
+        try:
+            c, state = load_hf(path)
+        except (ValueError, KeyError, OSError) as e:
+            raise TrainError(f"--init-from {path} is not a loadable BERT / ALBERT export ({e})") from None
+        vocab = os.path.join(path, "vocab.txt")
+        vocab_sha = file_sha256(vocab) if os.path.exists(vocab) else None
+    else:
+        raise TrainError(f"--init-from {path} is neither a checkpoint file nor a directory with config.json")
+    if c.vocab_size != info.vocab_size or (vocab_sha and vocab_sha != info.tokenizer.get("sha256")):
+        raise TrainError(f"--init-from {path} has a different vocabulary ({c.vocab_size} entries) than the dataset "
+                         f"({info.vocab_size} entries, {info.tokenizer.get('file')})")
+    if c.max_position < info.max_seq_length:
+        raise TrainError(f"--init-from {path} has {c.max_position} positions, the data needs {info.max_seq_length}")
+    c.sentence_head, c.sbo, c.dropout = sentence, cfg.sbo, cfg.dropout
+    return c, state
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "lamb":
+        return Lamb(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-6)
+
+
+def new_window(device) -> dict:
+    return {k: torch.zeros((), dtype=torch.float64, device=device)
+            for k in ("loss", "steps", "mlm_loss", "mlm_correct", "mlm_count", "sentence_loss", "sentence_correct",
+                      "sentence_count", "sbo_loss", "tokens", "sequences")}
+
+
+@torch.no_grad()
+def evaluate(model: Encoder, dataset, collator_args: dict, rows: int, batch_size: int, device, autocast) -> dict:
+    """MLM and NSP/SOP accuracy on the held-out rows, with fixed masks."""
+    was = model.training
+    model.eval()
+    collate = PretrainingCollator(**{**collator_args, "epoch": EVAL_EPOCH})
+    totals = new_window(device)
+    for start in range(0, rows, batch_size):
+        batch = collate([dataset[i] for i in range(start, min(rows, start + batch_size))])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast():
+            out = model(batch)
+        n = out["mlm_count"]
+        totals["mlm_loss"] += out["mlm_loss"] * n
+        for k in ("mlm_correct", "mlm_count", "sentence_correct", "sentence_count"):
+            if k in out:
+                totals[k] += out[k]
+    model.train(was)
+    result = {"eval_mlm_loss": (totals["mlm_loss"] / totals["mlm_count"].clamp(min=1)).item(),
+              "eval_mlm_acc": (totals["mlm_correct"] / totals["mlm_count"].clamp(min=1)).item()}
+    if totals["sentence_count"] > 0:
+        result["eval_sentence_acc"] = (totals["sentence_correct"] / totals["sentence_count"]).item()
+    return result
+
+
+def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet: bool = False) -> dict:
+    """Runs (or resumes) a training run; returns the last logged metrics."""
+    try:
+        info = DatasetInfo.read(cfg.data)
+    except NotPretrainingData as e:
+        raise TrainError(str(e)) from None
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    d = setup_distributed(cfg.device)
+    try:
+        return _train(cfg, info, d, resume, overwrite, quiet)
+    finally:
+        teardown_distributed(d)
+
+
+def _train(cfg, info, d, resume, overwrite, quiet):
+    validate(cfg, info, d.world_size)
+    ckpt_path = os.path.join(cfg.out, CHECKPOINT)
+    existing = os.path.exists(ckpt_path) or os.path.exists(os.path.join(cfg.out, "metrics.jsonl"))
+    if existing and not (resume or overwrite):
+        raise TrainError(f"{cfg.out} already holds a training run; pass --resume to continue it or --overwrite to "
+                         "start again")
+    ckpt = load_checkpoint(ckpt_path) if resume and os.path.exists(ckpt_path) else None
+    if ckpt:
+        changed = [f.name for f in fields(TrainConfig) if f.name not in RESUMABLE_CHANGES
+                   and ckpt["config"].get(f.name) != getattr(cfg, f.name)]
+        if changed:
+            raise TrainError(f"--resume with different {', '.join('--' + c.replace('_', '-') for c in changed)} "
+                             f"than the checkpoint's run")
+    vocab_file = find_vocab(info, cfg.tokenizer)
+    mcfg, init_state = model_config(cfg, info)
+    device = d.device
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = Encoder(mcfg)
+    if init_state is not None:
+        missing, unexpected = model.load_state_dict(init_state, strict=False)
+        heads = ("pooler", "sentence", "sbo")  # heads the new objective may add are trained from scratch
+        bad = [k for k in missing if not k.startswith(heads)]
+        if bad or unexpected:
+            raise TrainError(f"--init-from {cfg.init_from} does not fit the model: missing {bad[:3]}, "
+                             f"unexpected {unexpected[:3]}")
+    model.to(device)
+    raw = model
+    if d.enabled:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[d.local_rank] if device.type == "cuda" else None)
+    optimizer = make_optimizer(cfg, raw)
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, int(0.06 * cfg.max_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, cfg.max_steps))
+
+    dataset = PretrainingDataset(cfg.data)
+    scheme = cfg.masking or "token"
+    dynamic = masking_config(info, scheme, cfg.masked_lm_prob) if info.masking == "none" else None
+    collator_args = dict(pad_id=info.special_ids.get("pad", 0), label=info.label if mcfg.sentence_head else None,
+                         masking=dynamic, seed=cfg.seed, spans=cfg.sbo)
+    micro_per_epoch = (len(dataset) - cfg.eval_rows) // d.world_size // cfg.batch_size
+
+    step, epoch, micro = 0, 0, 0
+    window = new_window(device)
+    torch.manual_seed(cfg.seed + 1 + d.rank)  # dropout: a different stream per rank
+    if ckpt:
+        raw.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        step, epoch, micro = ckpt["step"], ckpt["epoch"], ckpt["micro"]
+        window = {k: v.to(device) for k, v in ckpt["window"].items()}
+        set_rng_state(ckpt["rng"][d.rank], device)
+    if d.main:
+        os.makedirs(cfg.out, exist_ok=True)
+        metrics = MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=step if ckpt else None)
+        with open(os.path.join(cfg.out, "train_config.json"), "w", encoding="utf-8") as f:
+            json.dump({"train": asdict(cfg), "model": mcfg.to_dict(), "parameters": count_parameters(raw),
+                       "world_size": d.world_size, "dynamic_masking": scheme if dynamic else None}, f, indent=2)
+        progress = Progress(cfg.max_steps, step, quiet=quiet)
+        if not quiet:
+            print(f"{'resuming at step ' + str(step) if ckpt else 'training'}: {mcfg.arch} {cfg.preset}, "
+                  f"{count_parameters(raw) / 1e6:.1f}M parameters, {info.rows} rows ({info.mode}, masking "
+                  f"{info.masking if not dynamic else 'dynamic ' + scheme}), {d.world_size} process(es) on {device}"
+                  f"{', bf16' if bf16 else ''}", flush=True)
+
+    def checkpoint():
+        rng = gather_rng_states(d)
+        if d.main:
+            save_checkpoint(ckpt_path, {
+                "model": raw.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "step": step, "epoch": epoch, "micro": micro, "rng": rng,
+                "window": {k: v.cpu() for k, v in window.items()}, "config": asdict(cfg),
+                "model_config": mcfg.to_dict(),
+                "data": {"tokenizer": info.tokenizer, "special_ids": info.special_ids, "rows": info.rows},
+                "vocab_file": os.path.abspath(vocab_file) if vocab_file else None})
+
+    last: dict = {}
+    t_window = time.monotonic()
+    model.train()
+    done = step >= cfg.max_steps
+    while not done:
+        sampler = EpochSampler(len(dataset), cfg.seed, epoch, start=micro * cfg.batch_size, rank=d.rank,
+                               world_size=d.world_size, exclude=cfg.eval_rows)
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+                            collate_fn=PretrainingCollator(**collator_args, epoch=epoch), num_workers=cfg.num_workers,
+                            pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed))
+        k = 0
+        for batch in loader:
+            micro += 1
+            k += 1
+            batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
+            sync = k % cfg.grad_accum == 0
+            with model.no_sync() if d.enabled and not sync else contextlib.nullcontext():
+                with autocast():
+                    out = model(batch)
+                (out["loss"] / cfg.grad_accum).backward()
+            window["loss"] += out["loss"].detach() / cfg.grad_accum
+            window["mlm_loss"] += out["mlm_loss"] / cfg.grad_accum
+            for key in ("mlm_correct", "mlm_count", "sentence_correct", "sentence_count"):
+                if key in out:
+                    window[key] += out[key]
+            if "sentence_loss" in out:
+                window["sentence_loss"] += out["sentence_loss"] / cfg.grad_accum
+            if "sbo_loss" in out:
+                window["sbo_loss"] += out["sbo_loss"] / cfg.grad_accum
+            window["tokens"] += batch["attention_mask"].sum()
+            window["sequences"] += len(batch["input_ids"])
+            if not sync:
+                continue
+            if cfg.clip:
+                torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            window["steps"] += 1
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                last = log_window(window, d, step, scheduler.get_last_lr()[0], time.monotonic() - t_window)
+                if d.main:
+                    metrics.write(last)
+                    progress.update(step, f"loss {last['loss']:.4f} mlm_acc {last['mlm_acc']:.3f}"
+                                    + (f" sent_acc {last['sentence_acc']:.3f}" if "sentence_acc" in last else "")
+                                    + f" {last['tokens_per_s']:.0f} tok/s")
+                window, t_window = new_window(device), time.monotonic()
+            if cfg.eval_every and step % cfg.eval_every == 0 and d.main:
+                result = evaluate(raw, dataset, collator_args, cfg.eval_rows, cfg.batch_size, device, autocast)
+                metrics.write({"step": step, **result})
+                last.update(result)
+            if cfg.stop_after is not None and step >= cfg.stop_after:
+                if d.main:
+                    progress.close()
+                return last
+            if step % cfg.save_every == 0 or step == cfg.max_steps:
+                checkpoint()
+            if step >= cfg.max_steps:
+                done = True
+                break
+        else:  # the epoch ran out
+            epoch, micro = epoch + 1, 0
+            if micro_per_epoch < cfg.grad_accum:
+                raise TrainError("an epoch is shorter than one optimizer step")
+    if d.main:
+        progress.close()
+        save_hf(os.path.join(cfg.out, "hf"), mcfg, raw.state_dict(), info.special_ids, vocab_file,
+                info.tokenizer.get("lowercase", True))
+        if not quiet:
+            print(f"wrote {cfg.out}/metrics.jsonl, {ckpt_path} and {cfg.out}/hf/"
+                  + ("" if vocab_file else " (no vocab file found: pass --tokenizer to include it)"), flush=True)
+    return last
+
+
+def log_window(w: dict, d, step: int, lr: float, seconds: float) -> dict:
+    keys = list(w)
+    values = torch.stack([w[k] for k in keys])
+    if d.enabled:
+        dist.all_reduce(values)
+    v = dict(zip(keys, values.tolist()))
+    steps = max(1.0, v["steps"] / d.world_size)  # every rank counted the same steps
+    record = {"step": step, "loss": v["loss"] / d.world_size / steps, "mlm_loss": v["mlm_loss"] / d.world_size / steps,
+              "mlm_acc": v["mlm_correct"] / max(1.0, v["mlm_count"]), "lr": lr}
+    if v["sentence_count"]:
+        record["sentence_loss"] = v["sentence_loss"] / d.world_size / steps
+        record["sentence_acc"] = v["sentence_correct"] / v["sentence_count"]
+    if v["sbo_loss"]:
+        record["sbo_loss"] = v["sbo_loss"] / d.world_size / steps
+    record["tokens_per_s"] = v["tokens"] / max(seconds, 1e-9)
+    record["sequences_per_s"] = v["sequences"] / max(seconds, 1e-9)
+    return record
