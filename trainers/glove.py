@@ -12,12 +12,13 @@ stale reads glove.c's threads make, in bulk. The printed cost is glove.c's: the 
 divided by the number of entries. Entries are visited in a new seeded random order every epoch.
 
 Writes VECTORS_DIR/vectors.txt (GloVe text: `word v1 ... vD`), vectors.w2v.txt (word2vec text format,
-a `V D` header first: gensim's KeyedVectors.load_word2vec_format reads it), params.pt and train.json.
+a `V D` header first: gensim's KeyedVectors.load_word2vec_format reads it), params.pt and train.json;
+like `train bert` (trainers/common.py, shared) metrics.jsonl (one line per epoch: step, loss = cost)
+and checkpoint.pt after every epoch, so `--resume` continues an interrupted run exactly.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 
@@ -27,6 +28,8 @@ import torch
 
 from corpusforge.dataset.cooccurrence import iter_matrix, matrix_dataset
 from corpusforge.objectives.cooccurrence import parse_vocab
+from trainers.common import MetricsLog, Progress, load_checkpoint, save_checkpoint
+from trainers.common import read_metrics as _read_metrics
 
 # defaults: glove.c's
 DIM, EPOCHS, X_MAX, ALPHA, LR, GRAD_CLIP, BATCH = 50, 15, 100.0, 0.75, 0.05, 100.0, 4096
@@ -90,18 +93,22 @@ def hash_seed(*parts) -> int:
 
 def train_glove(rows, cols, values, vocab_size: int, dim: int = DIM, epochs: int = EPOCHS, x_max: float = X_MAX,
                 alpha: float = ALPHA, lr: float = LR, batch_size: int = BATCH, seed: int = 12345, device="cpu",
-                dtype=torch.float64, log=print):
-    """Trains; returns (params, [cost per epoch], [seconds per epoch])."""
+                dtype=torch.float64, log=print, params=None, start_epoch: int = 0, on_epoch=None):
+    """Trains; returns (params, [cost per epoch], [seconds per epoch]) for the epochs run here.
+
+    params/start_epoch resume a run (the entry order of an epoch depends only on seed and epoch, so
+    a resumed run repeats the uninterrupted one exactly); on_epoch(epoch, cost, seconds, params)
+    is called after each epoch (metrics, checkpoints)."""
     device = torch.device(device)
     i_all = torch.from_numpy(rows).to(device)
     j_all = torch.from_numpy(cols).to(device)
     x = torch.from_numpy(values)
     logx_all = torch.log(x).to(device, dtype)
     fx_all = torch.where(x > x_max, torch.ones_like(x), (x / x_max) ** alpha).to(device, dtype)
-    p = init_params(vocab_size, dim, hash_seed(seed, "glove-init"), device, dtype)
+    p = params if params is not None else init_params(vocab_size, dim, hash_seed(seed, "glove-init"), device, dtype)
     costs, seconds = [], []
     n = len(values)
-    for epoch in range(epochs):
+    for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
         order = epoch_order(n, seed, epoch).to(device)
         total = 0.0
@@ -113,6 +120,8 @@ def train_glove(rows, cols, values, vocab_size: int, dim: int = DIM, epochs: int
         seconds.append(time.perf_counter() - started)
         costs.append(total / max(n, 1))
         log(f"iter: {epoch + 1:03d}, cost: {costs[-1]:.6f}  ({seconds[-1]:.1f} s)")
+        if on_epoch:
+            on_epoch(epoch, costs[-1], seconds[-1], p)
     return p, costs, seconds
 
 
@@ -150,7 +159,9 @@ def save_vectors(p, vocab, out: str, save: str = "sum") -> dict:
                    "loaded machine more threads spin and wait, 30-100x slower (measured on 2 shared cores).")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the init and the entry order.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files in --output.")
-def main(matrix, output, dim, epochs, x_max, alpha, lr, batch_size, save, device, threads, seed, overwrite):
+@click.option("--resume", is_flag=True, help="Continue from --output/checkpoint.pt (written after every epoch); "
+                                             "the result equals an uninterrupted run's.")
+def main(matrix, output, dim, epochs, x_max, alpha, lr, batch_size, save, device, threads, seed, overwrite, resume):
     """Train GloVe word vectors on a co-occurrence matrix; prints the cost per epoch like glove.c."""
     try:
         manifest, vocab, rows, cols, values = load_matrix(matrix)
@@ -162,15 +173,41 @@ def main(matrix, output, dim, epochs, x_max, alpha, lr, batch_size, save, device
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise click.ClickException(f"--device {device}: this torch has no CUDA device")
-    if os.path.exists(os.path.join(output, "vectors.txt")) and not overwrite:
-        raise click.ClickException(f"{output} already holds vectors.txt; pass --overwrite to replace it")
+    checkpoint_path = os.path.join(output, "checkpoint.pt")
+    settings = {"matrix_shards": [s["sha256"] for s in manifest["shards"]], "dim": dim, "epochs": epochs,
+                "x_max": x_max, "alpha": alpha, "lr": lr, "batch_size": batch_size, "seed": seed}
+    params, start = None, 0
+    if resume:
+        if not os.path.exists(checkpoint_path):
+            raise click.ClickException(f"--resume: {checkpoint_path} does not exist")
+        state = load_checkpoint(checkpoint_path)
+        changed = sorted(k for k, v in settings.items() if state["settings"].get(k) != v and k != "epochs")
+        if changed:
+            raise click.ClickException(f"--resume: the checkpoint was trained with other {', '.join(changed)}; "
+                                       "resume with the same settings")
+        params, start = state["params"], state["epoch"] + 1
+    elif (os.path.exists(os.path.join(output, "vectors.txt")) or os.path.exists(checkpoint_path)) and not overwrite:
+        raise click.ClickException(f"{output} already holds a run; pass --overwrite to replace it or --resume")
     if threads:
         torch.set_num_threads(threads)
     os.makedirs(output, exist_ok=True)
     click.echo(f"{matrix}: {len(vocab)} words, {len(values)} entries; dim {dim}, {epochs} epochs, x_max {x_max}, "
                f"alpha {alpha}, lr {lr}, batch {batch_size}, {device}")
+    metrics = MetricsLog(os.path.join(output, "metrics.jsonl"), resume_step=start if resume else None)
+    progress = Progress(epochs, start, quiet=True)  # glove.c's "iter: ..., cost: ..." lines are the progress
+
+    def on_epoch(epoch, cost, secs, p):
+        metrics.write({"step": epoch + 1, "loss": cost, "seconds": secs, "entries_per_s": len(values) / secs})
+        save_checkpoint(checkpoint_path, {"params": {k: v.cpu() for k, v in p.items()}, "epoch": epoch,
+                                          "settings": settings})
+        progress.update(epoch + 1, f"cost {cost:.6f}")
+
+    if params is not None:
+        params = {k: v.to(device) for k, v in params.items()}
     p, costs, seconds = train_glove(rows, cols, values, len(vocab), dim, epochs, x_max, alpha, lr, batch_size, seed,
-                                    device, log=click.echo)
+                                    device, log=click.echo, params=params, start_epoch=start, on_epoch=on_epoch)
+    costs = [m["loss"] for m in _read_metrics(os.path.join(output, "metrics.jsonl"))]
+    seconds = [m["seconds"] for m in _read_metrics(os.path.join(output, "metrics.jsonl"))]
     files = save_vectors(p, vocab, output, save)
     torch.save({k: v.cpu() for k, v in p.items()}, os.path.join(output, "params.pt"))
     info = {"matrix": os.path.abspath(matrix), "matrix_shards": [s["sha256"] for s in manifest["shards"]],

@@ -88,6 +88,25 @@ def test_train_writes_glove_and_word2vec_files(matrix, tmp_path):
     assert "3 questions, 2 with all four words known" in shown
 
 
+def test_interrupted_and_resumed_equals_uninterrupted(matrix, tmp_path):
+    """The shared trainer machinery: metrics.jsonl per epoch, checkpoint.pt, exact --resume."""
+    from trainers.common import read_metrics
+
+    args = ["-i", matrix, "--dim", "8", "--device", "cpu", "--threads", "1"]
+    run_cli("train", "glove", *args, "-o", tmp_path / "whole", "--epochs", "4")
+    run_cli("train", "glove", *args, "-o", tmp_path / "parts", "--epochs", "2")  # stopped after epoch 2
+    run_cli("train", "glove", *args, "-o", tmp_path / "parts", "--epochs", "4", "--resume")
+    whole, parts = read_metrics(tmp_path / "whole" / "metrics.jsonl"), read_metrics(tmp_path / "parts" / "metrics.jsonl")
+    assert [m["step"] for m in parts] == [1, 2, 3, 4]
+    assert [m["loss"] for m in parts] == [m["loss"] for m in whole]
+    assert (tmp_path / "parts" / "vectors.txt").read_bytes() == (tmp_path / "whole" / "vectors.txt").read_bytes()
+    r = run_cli("train", "glove", *args, "-o", tmp_path / "parts", "--epochs", "4", ok=False)
+    assert "pass --overwrite" in r.output
+    r = run_cli("train", "glove", *args[:-2], "--threads", "1", "--lr", "0.1", "-o", tmp_path / "parts", "--resume",
+                ok=False)
+    assert "other lr" in r.output
+
+
 def test_bad_arguments(matrix, sample_dataset, tmp_path):
     r = run_cli("train", "glove", "-i", sample_dataset, "-o", tmp_path / "v", ok=False)
     assert r.exit_code != 0 and "not a cooccurrence dataset" in r.output
