@@ -35,11 +35,12 @@ def build():
 
 
 def _add_pipelines():
-    from pipelines import documents, tokenized, vocab
+    from pipelines import documents, ngrams, tokenized, vocab
 
     build.add_command(documents.main, "documents")
     build.add_command(tokenized.main, "tokenized")
     build.add_command(vocab.main, "vocab")
+    build.add_command(ngrams.main, "ngrams")
 
 
 _add_pipelines()
