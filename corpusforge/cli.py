@@ -24,6 +24,10 @@ def main():
     corpusforge build documents -i CORPUS -o OUT    raw corpora -> cleaned, sentence-split documents
     corpusforge build tokenized -i DOCS -t VOCAB -o OUT   token ids + word boundaries per sentence
     corpusforge build vocab -i DOCS --model M -o OUT      train WordPiece / byte-level BPE / unigram
+    corpusforge build ngrams -i CORPUS --order N -o OUT   exact 1..N-gram counts + count-of-counts
+    corpusforge build lm -i NGRAMS --smoothing S -o LM    smoothed n-gram LM as ARPA
+    corpusforge build stats -i CORPUS -o OUT         Zipf / Heaps / lengths: tables, plots, report.md
+    corpusforge eval lm LM TEXT                     perplexity with and without OOVs
     corpusforge inspect OUT                         schema, rows, shards, parameters, a few rows
     corpusforge verify OUT                          re-check checksums and counts (exit 1 on mismatch)
     """
@@ -34,13 +38,20 @@ def build():
     """Build a dataset with an Apache Beam pipeline (Beam options pass through)."""
 
 
+@main.group("eval", context_settings=CONTEXT)
+def evaluate():
+    """Evaluate a built model on text (e.g. an n-gram LM's perplexity)."""
+
+
 def _add_pipelines():
-    from pipelines import documents, ngrams, tokenized, vocab
+    from pipelines import documents, lm, ngrams, tokenized, vocab
 
     build.add_command(documents.main, "documents")
     build.add_command(tokenized.main, "tokenized")
     build.add_command(vocab.main, "vocab")
     build.add_command(ngrams.main, "ngrams")
+    build.add_command(lm.build_lm, "lm")
+    evaluate.add_command(lm.eval_lm, "lm")
 
 
 _add_pipelines()

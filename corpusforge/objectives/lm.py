@@ -34,6 +34,7 @@ SMOOTHING = ("additive", "good-turing", "katz", "jelinek-mercer", "witten-bell",
              "kneser-ney", "modified-kneser-ney")
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback defaults
 LOG_ZERO = -99.0
+RESERVED_WORDS = frozenset((BOS, EOS))  # dropped from text to score: every sentence gets them anyway
 
 
 class LMError(ValueError):
