@@ -44,13 +44,14 @@ def evaluate():
 
 
 def _add_pipelines():
-    from pipelines import documents, lm, ngrams, tokenized, vocab
+    from pipelines import documents, lm, ngrams, statistics, tokenized, vocab
 
     build.add_command(documents.main, "documents")
     build.add_command(tokenized.main, "tokenized")
     build.add_command(vocab.main, "vocab")
     build.add_command(ngrams.main, "ngrams")
     build.add_command(lm.build_lm, "lm")
+    build.add_command(statistics.main, "stats")
     evaluate.add_command(lm.eval_lm, "lm")
 
 
