@@ -10,6 +10,7 @@ count_of_counts (n_r per order, r = 1..10, before --min-count), totals (tokens, 
 """
 from __future__ import annotations
 
+import math
 import sys
 
 import apache_beam as beam
@@ -26,6 +27,7 @@ from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, 
 # and none is merged with a duplicate unless asked (--min-chars N, --dedup).
 COUNT_COMMAND = {**COMMAND, "context_settings": {**COMMAND["context_settings"],
                                                   "default_map": {"min_chars": 0, "dedup": False}}}
+NGRAM_SHARD_BYTES = 32 << 20
 UNITS_HELP = ("Tokens: words (from --segmenter) or chars (every non-whitespace character). "
               "Sentences get <s> and </s>.")
 SEGMENTER_HELP = (f"Word segmenter for --units words: one of {', '.join(SEGMENTERS)}, or module:Class; "
@@ -88,13 +90,16 @@ def main(order, min_count, units, segmenter, user_dict, **kw):
 
     --input is raw corpora, a documents dataset, or --format pretokenized text (KenLM / SRILM input:
     one sentence per line, tokens separated by spaces, taken as written). Unlike build documents,
-    the defaults here are --min-chars 0 and --no-dedup, so no line is dropped or merged silently.
+    the defaults here are --min-chars 0 and --no-dedup, so no line is dropped or merged silently,
+    and --num-shards 0 means one shard per 32 MiB of input times the order.
     """
     try:
         min_counts = parse_min_counts(min_count, order)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--min-count") from None
     job = prepare_job(kw)
+    if not kw["num_shards"]:  # distinct n-grams grow with the order: one range per 32 MiB of input x order
+        job.num_shards = job.params["num_shards"] = max(1, math.ceil(job.input_bytes * order / NGRAM_SHARD_BYTES))
     unit_rule, unit_name = make_units(units, segmenter, user_dict, kw.get("fmt") or job.params["format"])
     job.params.update(kind="ngrams", order=order, min_count=min_counts, units=units, segmenter=unit_name,
                       user_dict=user_dict)

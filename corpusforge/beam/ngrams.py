@@ -32,7 +32,7 @@ from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_na
 from corpusforge.objectives.ngrams import COUNTS_SCHEMA, RESERVED, count_ngrams, count_of_counts, ngram_hash
 
 BATCH_TOKENS = 400_000  # tokens per vectorised counting call
-SPILL_ROWS = 3_000_000  # distinct rows a worker holds before it writes a sorted spill file
+SPILL_ROWS = 1_500_000  # distinct rows a worker holds before it writes a sorted spill file
 SAMPLE_PER_SHARD = 256  # sampled distinct n-grams per output shard, for the range boundaries
 HEAPS_BUCKETS = 1024  # documents fall in these buckets by their seeded key (for the Heaps curve)
 LENGTH_CAP = 4096  # length histograms: longer sentences / documents are counted at this length
