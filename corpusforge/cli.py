@@ -31,6 +31,10 @@ def main():
     corpusforge eval vectors VECTORS ...            nearest neighbours, analogies
     corpusforge train bert --data PRE -o RUN        pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
     corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
+    corpusforge build ngrams -i CORPUS --order N -o OUT   exact 1..N-gram counts + count-of-counts
+    corpusforge build lm -i NGRAMS --smoothing S -o LM    smoothed n-gram LM as ARPA
+    corpusforge build stats -i CORPUS -o OUT         Zipf / Heaps / lengths: tables, plots, report.md
+    corpusforge eval lm LM TEXT                     perplexity with and without OOVs
     corpusforge inspect OUT                         schema, rows, shards, parameters, a few rows
     corpusforge verify OUT                          re-check checksums and counts (exit 1 on mismatch)
     """
@@ -41,14 +45,23 @@ def build():
     """Build a dataset with an Apache Beam pipeline (Beam options pass through)."""
 
 
+@main.group(name="eval", context_settings=CONTEXT)
+def evaluate():
+    """Evaluate a built model: an n-gram LM's perplexity, word vectors' neighbours and analogies."""
+
+
 def _add_pipelines():
-    from pipelines import cooccurrence, documents, pretraining, tokenized, vocab
+    from pipelines import cooccurrence, documents, lm, ngrams, pretraining, statistics, tokenized, vocab
 
     build.add_command(documents.main, "documents")
     build.add_command(tokenized.main, "tokenized")
     build.add_command(vocab.main, "vocab")
     build.add_command(pretraining.main, "pretraining")
     build.add_command(cooccurrence.main, "cooccurrence")
+    build.add_command(ngrams.main, "ngrams")
+    build.add_command(lm.build_lm, "lm")
+    build.add_command(statistics.main, "stats")
+    evaluate.add_command(lm.eval_lm, "lm")
 
 
 _add_pipelines()
@@ -57,11 +70,6 @@ _add_pipelines()
 @main.group(context_settings=CONTEXT)
 def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
-
-
-@main.group(name="eval", context_settings=CONTEXT)
-def evaluate():
-    """Evaluate trained models."""
 
 
 @main.group(context_settings=CONTEXT)

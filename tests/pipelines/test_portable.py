@@ -65,9 +65,10 @@ def outputs(path):
 
 
 def build_both(tmp_path, portable_args, *args):
-    run_cli("build", *args, "--output", tmp_path / "embedded")
-    run_cli("build", *args, "--output", tmp_path / "portable", *portable_args)
-    embedded, portable = outputs(tmp_path / "embedded"), outputs(tmp_path / "portable")
+    # the same output name in two places: some outputs (stats' report) carry the dataset's name
+    run_cli("build", *args, "--output", tmp_path / "embedded" / "out")
+    run_cli("build", *args, "--output", tmp_path / "portable" / "out", *portable_args)
+    embedded, portable = outputs(tmp_path / "embedded" / "out"), outputs(tmp_path / "portable" / "out")
     assert embedded and embedded == portable
 
 
@@ -96,3 +97,11 @@ def test_vocab(tmp_path, portable_args):
 
 def test_cooccurrence(tmp_path, portable_args):
     build_both(tmp_path, portable_args, "cooccurrence", "--input", WIKI, "--units", "chars", "--min-count", "2")
+
+
+def test_ngrams(tmp_path, portable_args):
+    build_both(tmp_path, portable_args, "ngrams", "--input", WIKI, "--order", "3", "--units", "chars")
+
+
+def test_stats(tmp_path, portable_args):
+    build_both(tmp_path, portable_args, "stats", "--input", WIKI, "--units", "chars")

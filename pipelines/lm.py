@@ -1,0 +1,199 @@
+"""lm: n-gram counts (from build ngrams) -> a smoothed back-off language model in ARPA format.
+
+    corpusforge build lm --input NGRAMS --smoothing modified-kneser-ney --output LM
+    corpusforge eval lm LM TEXT [--scores scores.arrow]
+
+Estimation runs on the launcher, not in a Beam step: the model is as large as the distinct n-grams
+and the ARPA file is one sequential file, so a single process with whole orders as numpy arrays is
+both simplest and fastest (the counting, which scales with the corpus, is the Beam pipeline).
+
+LM/model.arpa       the standard ARPA text (loads in KenLM, SRILM, ...)
+LM/manifest.json    kind "lm", files with sha256, smoothing and its parameters (discounts, lambdas),
+                    n-grams per order, the counts it came from, and how text is tokenized (units)
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+import uuid
+
+import click
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpusforge import __version__
+from corpusforge.dataset.reader import load_table, read_manifest
+from corpusforge.dataset.writer import commit, remove_tree, write_json
+from corpusforge.objectives import lm
+from corpusforge.tokenization.segment import SegmenterError, get_segmenter
+from pipelines.common import COMMAND, check_output, configure_logging
+
+log = logging.getLogger("corpusforge")
+ARPA = "model.arpa"
+PLAIN = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tokenizer_for(manifest: dict | None):
+    """The units the counts were made of, to tokenize evaluation / held-out text the same way."""
+    units = (manifest or {}).get("params", {}).get("units", "words")
+    name = (manifest or {}).get("params", {}).get("segmenter", "presegmented")
+    seg = get_segmenter("chars" if units == "chars" else name)
+    if getattr(seg, "name", "") == "presegmented":
+        return str.split
+    return lambda s: [s[a:b] for a, b in seg.spans(s)]
+
+
+def read_sentences(path: str, tokenize) -> tuple[list[list[str]], list[int]]:
+    """One sentence per non-blank line; returns the token lists and their line numbers."""
+    sentences, lines = [], []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                sentences.append([t for t in tokenize(line.strip()) if t not in lm.RESERVED_WORDS])
+                lines.append(number)
+    return sentences, lines
+
+
+@click.command(**COMMAND)
+@click.option("--input", "-i", "counts_dir", required=True, help="An ngrams dataset (from build ngrams).")
+@click.option("--smoothing", "-s", type=click.Choice(lm.SMOOTHING), default="modified-kneser-ney",
+              show_default=True, help="The estimator; modified-kneser-ney reproduces KenLM lmplz (unpruned).")
+@click.option("--order", "-n", type=click.IntRange(1, 10), default=None,
+              help="Model order (default: the order of the counts).")
+@click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="additive: the δ added to every count (1 = add-one / Laplace).")
+@click.option("--heldout", default=None,
+              help="jelinek-mercer: held-out text (one sentence per line, tokenized like the counts) to tune λ "
+                   "per order.")
+@click.option("--discount-fallback", is_flag=True,
+              help="Kneser-Ney / absolute discounting: where count-of-counts leave a discount undefined (tiny "
+                   "corpora), use lmplz's fallback 0.5, 1, 1.5 instead of failing.")
+@click.option("--output", "-o", required=True, help="Directory to create (model.arpa + manifest.json).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model at --output.")
+def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, output, overwrite):
+    """Estimate a smoothed n-gram language model from exact counts and write it as ARPA.
+
+    Smoothing: additive (add-δ), good-turing, katz (Good-Turing below k=5, back-off),
+    jelinek-mercer (λ per order tuned on --heldout), witten-bell, absolute-discounting, kneser-ney
+    (interpolated, one discount per order), modified-kneser-ney (interpolated, three discounts per
+    order from count-of-counts, Chen & Goodman; equal to KenLM lmplz's estimates).
+    """
+    configure_logging()
+    try:
+        manifest = read_manifest(counts_dir)
+    except FileNotFoundError as e:
+        raise click.ClickException(str(e)) from None
+    if manifest.get("kind") != "ngrams":
+        raise click.ClickException(f"input {counts_dir} is a {manifest.get('kind')} dataset; give the output of "
+                                   "build ngrams")
+    if order and order > manifest["order"]:
+        raise click.ClickException(f"--order {order} is higher than the counts' order {manifest['order']}")
+    if smoothing == "jelinek-mercer" and not heldout:
+        raise click.ClickException("jelinek-mercer needs --heldout text to tune its λ per order")
+    if heldout and not os.path.isfile(heldout):
+        raise click.ClickException(f"held-out text {heldout} does not exist")
+    if any(m > 1 for m in manifest["params"].get("min_count", [1])):
+        raise click.ClickException(f"the counts in {counts_dir} were pruned with --min-count; build lm needs "
+                                   "every n-gram (count again without --min-count)")
+    check_output(output, overwrite)
+    started = time.monotonic()
+    table = load_table(counts_dir)
+    if order:
+        table = table.filter(pc.less_equal(table.column("order"), order))
+    try:
+        counts = lm.counts_from_table(table, order)
+        kw = {"delta": delta, "discount_fallback": discount_fallback}
+        if smoothing == "jelinek-mercer":
+            sentences, _ = read_sentences(heldout, tokenizer_for(manifest))
+            kw["lambdas"] = lm.tune_jelinek_mercer(counts, sentences)
+        model = lm.build_model(counts, smoothing, **kw)
+    except lm.LMError as e:
+        raise click.ClickException(str(e)) from None
+    estimated = time.monotonic() - started
+    parent, name = os.path.split(os.path.abspath(output))
+    tmp = os.path.join(parent, f".{name}.incomplete-{uuid.uuid4().hex[:8]}")
+    os.makedirs(tmp)
+    try:
+        lm.write_arpa(model, os.path.join(tmp, ARPA))
+        sizes = {str(n): len(p) for n, p in enumerate(model.logprob, 1)}
+        write_json(os.path.join(tmp, "manifest.json"), {
+            "kind": "lm", "corpusforge_version": __version__,
+            "files": [{"file": ARPA, "bytes": os.path.getsize(os.path.join(tmp, ARPA)),
+                       "sha256": _sha256(os.path.join(tmp, ARPA))}],
+            "order": model.order, "ngrams": sizes, "estimate": model.info,
+            "counts": {"path": os.path.abspath(counts_dir), "shards_sha256": [s["sha256"] for s in manifest["shards"]],
+                       "totals": manifest.get("totals", {})},
+            "params": {"input": counts_dir, "smoothing": smoothing, "order": model.order, "delta": delta,
+                       "heldout": heldout, "discount_fallback": discount_fallback,
+                       "units": manifest["params"].get("units", "words"),
+                       "segmenter": manifest["params"].get("segmenter", "presegmented")},
+        })
+        commit(tmp, output)
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    total = time.monotonic() - started
+    click.echo(f"wrote {output}/{ARPA}: {smoothing}, order {model.order}, "
+               + ", ".join(f"{v} {k}-grams" for k, v in sizes.items())
+               + f" in {total:.1f} s (estimate {estimated:.1f} s)")
+
+
+@click.command(context_settings=PLAIN)
+@click.argument("model_path", metavar="MODEL")
+@click.argument("text", type=click.Path(dir_okay=False))
+@click.option("--scores", default=None, help="Write per-sentence scores here (Arrow IPC stream: line, tokens, oov, "
+                                              "log10_prob, perplexity).")
+@click.option("--units", type=click.Choice(["model", "presegmented"]), default="model", show_default=True,
+              help="How TEXT is tokenized: as the model's counts were (its manifest), or split on whitespace.")
+def eval_lm(model_path, text, scores, units):
+    """Perplexity of TEXT (one sentence per line) under MODEL (a build lm directory or an ARPA file).
+
+    Prints perplexity including and excluding OOV words (as KenLM's query reports them: every word
+    and </s> is scored; OOVs are scored as <unk>).
+    """
+    configure_logging()
+    arpa = os.path.join(model_path, ARPA) if os.path.isdir(model_path) else model_path
+    if not os.path.isfile(arpa):
+        raise click.ClickException(f"model {model_path} is neither a build lm directory nor an ARPA file")
+    if not os.path.isfile(text):
+        raise click.ClickException(f"text {text} does not exist")
+    manifest = read_manifest(model_path) if os.path.isdir(model_path) else None
+    try:
+        tokenize = str.split if units == "presegmented" else tokenizer_for(manifest)
+    except SegmenterError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        model = lm.read_arpa(arpa)
+    except (lm.LMError, ValueError) as e:
+        raise click.ClickException(f"cannot read {arpa}: {e}") from None
+    sentences, lines = read_sentences(text, tokenize)
+    scored = lm.score(model, sentences)
+    result = lm.perplexity(scored)
+    click.echo(f"{text}: {len(sentences)} sentences, {result['tokens']} tokens (words + </s>), {result['oov']} OOV")
+    click.echo(f"perplexity including OOVs: {result['perplexity']:.4f}")
+    click.echo(f"perplexity excluding OOVs: {result['perplexity_excluding_oov']:.4f}")
+    if scores:
+        oov = np.bincount(scored["sentence"], weights=scored["oov"], minlength=len(sentences)).astype(np.int64)
+        n = scored["tokens_per_sentence"]
+        table = pa.table({"line": pa.array(lines, pa.int64()), "tokens": pa.array(n, pa.int64()),
+                          "oov": pa.array(oov), "log10_prob": pa.array(scored["per_sentence"]),
+                          "perplexity": pa.array(10 ** (-scored["per_sentence"] / np.maximum(n, 1)))})
+        with pa.OSFile(scores, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=1000)
+        click.echo(f"per-sentence scores: {scores}")
+
+
+if __name__ == "__main__":
+    sys.exit(build_lm())

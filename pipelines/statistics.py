@@ -1,0 +1,224 @@
+"""stats: a corpus -> unigram frequencies, Zipf and Heaps fits, length distributions, plots and a report.
+
+    python -m pipelines.statistics --input CORPUS_OR_DOCS --output OUT [--compare OTHER_STATS]
+    corpusforge build stats  (the same command)
+
+A Beam pass counts every token exactly (with the first Heaps bucket it occurs in) and the length
+histograms; the launcher then fits and draws (the frequency table is one row per type, small next
+to the corpus). OUT holds:
+
+    data-*.arrow        unigram counts sorted by token (order, ngram, count, first: Heaps bucket)
+    frequencies.arrow   rank, token, count (rank 1 = most frequent; ties by token)
+    summary.json        tokens, types, hapax share, type/token ratio, Zipf fits, Heaps fit and curve, lengths
+    rank_frequency.png, heaps.png, lengths.png, report.md   (with --compare: both corpora)
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+
+import click
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpusforge.beam.ngrams import HEAPS_BUCKETS, LENGTH_CAP, CountWords, WriteCounts
+from corpusforge.dataset.reader import load_table, read_manifest
+from corpusforge.dataset.writer import commit, remove_tree, write_json
+from corpusforge.objectives import zipf
+from pipelines.common import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.lm import _sha256
+from pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
+
+FILES = ("frequencies.arrow", "summary.json", "rank_frequency.png", "heaps.png", "lengths.png", "report.md")
+
+
+def build_stats(pipeline, source, units, output, num_shards, params, extra):
+    """ReadDocuments -> CountWords (partial counts per worker) -> unigram shards sorted by token."""
+    docs = read_for_counting(pipeline, source)
+    counter = CountWords(units, spill_dir="", sample_size=256 * num_shards)
+    return docs | "WriteCounts" >> WriteCounts(counter, output, "stats", num_shards, params, 1, None, extra)
+
+
+def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[dict, pa.Table]:
+    manifest = read_manifest(directory)
+    table = load_table(directory)
+    counts = table.column("count").to_numpy()
+    order = np.lexsort((np.arange(len(counts)), -counts))  # count descending; ties stay in token order
+    freq = pa.table({"rank": pa.array(np.arange(1, len(counts) + 1, dtype=np.int64)),
+                     "token": table.column("ngram").take(pa.array(order)),
+                     "count": pa.array(counts[order])})
+    hist = manifest.get("histograms", {})
+    tokens_per_bucket = np.zeros(HEAPS_BUCKETS, np.int64)
+    for bucket, n in hist.get("heaps", {}).items():
+        tokens_per_bucket[int(bucket)] = n
+    heaps_tokens, heaps_types = zipf.heaps_curve(tokens_per_bucket, table.column("first").to_numpy())
+    lengths = {what: {int(k): v for k, v in h.items()} for what, h in hist.get("len", {}).items()}
+    length_stats = {}
+    for what, h in lengths.items():
+        values, weights = np.array(list(h.keys())), np.array(list(h.values()))
+        if weights.sum():
+            cdf = np.cumsum(weights[np.argsort(values)]) / weights.sum()
+            sorted_values = np.sort(values)
+            length_stats[what] = {"count": int(weights.sum()), "mean": float((values * weights).sum() / weights.sum()),
+                                  "median": int(sorted_values[np.searchsorted(cdf, 0.5)]),
+                                  "p99": int(sorted_values[np.searchsorted(cdf, 0.99)]),
+                                  "capped_at": LENGTH_CAP}
+    summary = {
+        "name": name, **zipf.summary(counts),
+        "units": manifest["params"].get("units"), "segmenter": manifest["params"].get("segmenter"),
+        "documents": manifest["input"]["kept"], "sentences": manifest.get("totals", {}).get("sentences", 0),
+        "characters": manifest.get("totals", {}).get("characters", 0),
+        "zipf_least_squares": zipf.fit_zipf_least_squares(counts, ranks),
+        "zipf_mle": zipf.fit_power_law_mle(counts, 1),
+        "heaps": {**zipf.fit_heaps(heaps_tokens, heaps_types), "tokens": heaps_tokens.tolist(),
+                  "types": heaps_types.tolist()},
+        "lengths": length_stats,
+        "length_histograms": {what: {str(k): v for k, v in sorted(h.items())} for what, h in lengths.items()},
+    }
+    return summary, freq
+
+
+def draw(out: str, runs: list[tuple[dict, np.ndarray]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for s, freqs in runs:
+        r = np.arange(1, len(freqs) + 1)
+        ax.loglog(r, freqs, ".", markersize=2, label=f"{s['name']}")
+        fit = s["zipf_least_squares"]
+        lo, hi = fit["rank_range"]
+        x = np.array([lo, hi], dtype=float)
+        ax.loglog(x, 10 ** fit["log10_c"] * x ** -fit["exponent"], "-",
+                  label=f"{s['name']} fit s={fit['exponent']:.3f} (ranks {lo}-{hi})")
+    ax.set(xlabel="rank", ylabel="frequency", title="Rank-frequency (Zipf)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "rank_frequency.png"), dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for s, _ in runs:
+        h = s["heaps"]
+        ax.plot(h["tokens"], h["types"], label=f"{s['name']}: K={h['k']:.2f}, β={h['beta']:.3f}")
+    ax.set(xlabel="tokens", ylabel="types", title="Heaps: vocabulary growth along the corpus")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "heaps.png"), dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    whats = ["sentence_tokens", "sentence_chars", "document_tokens", "document_chars"]
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6))
+    for ax, what in zip(axes.flat, whats):
+        for s, _ in runs:
+            h = {int(k): v for k, v in s["length_histograms"].get(what, {}).items()}
+            if h:
+                x = np.array(sorted(h))
+                ax.step(x, np.array([h[k] for k in x]) / sum(h.values()), where="mid", label=s["name"])
+        ax.set(title=what.replace("_", " "), xscale="symlog")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "lengths.png"), dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def report(summaries: list[dict]) -> str:
+    def row(label, fn):
+        return f"| {label} | " + " | ".join(fn(s) for s in summaries) + " |\n"
+
+    head = "| | " + " | ".join(s["name"] for s in summaries) + " |\n|---|" + "---|" * len(summaries) + "\n"
+    body = "".join([
+        row("units", lambda s: f"{s['units']} ({s['segmenter']})"),
+        row("documents / sentences", lambda s: f"{s['documents']:,} / {s['sentences']:,}"),
+        row("tokens / types", lambda s: f"{s['tokens']:,} / {s['types']:,}"),
+        row("type/token ratio", lambda s: f"{s['type_token_ratio']:.4f}"),
+        row("hapax (share of types / tokens)", lambda s: f"{s['hapax']:,} ({s['hapax_share_of_types']:.1%} / "
+                                                        f"{s['hapax_share_of_tokens']:.2%})"),
+        row("Zipf s, least squares (ranks, R²)", lambda s: f"{s['zipf_least_squares']['exponent']:.3f} "
+                                                           f"({s['zipf_least_squares']['rank_range'][0]}-"
+                                                           f"{s['zipf_least_squares']['rank_range'][1]}, "
+                                                           f"{s['zipf_least_squares']['r2']:.3f})"),
+        row("power-law MLE α ± se (KS) → s = 1/(α-1)", lambda s: f"{s['zipf_mle']['alpha']:.3f} ± "
+                                                                  f"{s['zipf_mle']['alpha_stderr']:.3f} "
+                                                                  f"({s['zipf_mle']['ks']:.3f}) → "
+                                                                  f"{s['zipf_mle']['zipf_exponent']:.3f}"),
+        row("Heaps K, β (R²)", lambda s: f"{s['heaps']['k']:.2f}, {s['heaps']['beta']:.3f} ({s['heaps']['r2']:.3f})"),
+        *[row(f"{w.replace('_', ' ')}: mean / median / p99", lambda s, w=w: (
+            f"{s['lengths'][w]['mean']:.1f} / {s['lengths'][w]['median']} / {s['lengths'][w]['p99']}"
+            if w in s["lengths"] else "-")) for w in ("sentence_tokens", "sentence_chars", "document_tokens",
+                                                      "document_chars")],
+    ])
+    return ("# Corpus statistics\n\n" + head + body +
+            "\nZipf least squares: log10 frequency on log10 rank over the stated rank range. Power-law MLE: "
+            "discrete MLE of P(count = k) ~ k^-α for k ≥ 1 (Clauset et al. 2009), KS = Kolmogorov-Smirnov "
+            "distance of the fit. Heaps: types = K · tokens^β along the corpus in seeded document order. "
+            f"Lengths above {LENGTH_CAP} are counted at {LENGTH_CAP}.\n\n"
+            "![rank-frequency](rank_frequency.png)\n\n![Heaps](heaps.png)\n\n![lengths](lengths.png)\n")
+
+
+@click.command(**COUNT_COMMAND, epilog=BEAM_HELP)
+@click.option("--zipf-ranks", default="10:10000", show_default=True,
+              help="Rank range LO:HI of the least-squares Zipf fit (clipped to the vocabulary).")
+@click.option("--compare", "compare_dir", default=None, help="Another build stats output to put beside this one.")
+@click.option("--name", default=None, help="This corpus's name in the report (default: the output's name).")
+@count_options
+@input_options
+@output_options
+def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
+    """Corpus statistics: frequencies, Zipf and Heaps fits, lengths, hapax share; plots and report.md.
+
+    Defaults are --min-chars 0 and --no-dedup, as in build ngrams: the corpus is measured as given.
+    """
+    try:
+        lo, hi = (int(x) for x in zipf_ranks.split(":"))
+        if not 1 <= lo < hi:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"{zipf_ranks!r} is not LO:HI with 1 <= LO < HI", param_hint="--zipf-ranks") from None
+    if compare_dir and not os.path.exists(os.path.join(compare_dir, "summary.json")):
+        raise click.ClickException(f"--compare {compare_dir} is not a build stats output (no summary.json)")
+    job = prepare_job(kw)
+    unit_rule, unit_name = make_units(units, segmenter, user_dict, kw.get("fmt") or job.params["format"])
+    job.params.update(kind="stats", units=units, segmenter=unit_name, user_dict=user_dict, zipf_ranks=[lo, hi],
+                      compare=compare_dir)
+    final = job.output.rstrip("/")
+    parent, base = os.path.split(os.path.abspath(final))
+    job.output = os.path.join(parent, f".{base}.stats-{uuid.uuid4().hex[:8]}")
+    extra = {"units": units, "segmenter": unit_rule.segmenter.fingerprint()}
+    try:
+        run_job(job, lambda p: build_stats(p, job.source, unit_rule, job.output, job.num_shards, job.params, extra))
+        summary, freq = compute_summary(job.output, (lo, hi), name or base)
+        with pa.OSFile(os.path.join(job.output, "frequencies.arrow"), "wb") as sink, \
+                pa.ipc.new_stream(sink, freq.schema) as writer:
+            writer.write_table(freq, max_chunksize=1000)
+        write_json(os.path.join(job.output, "summary.json"), summary)
+        runs = [(summary, freq.column("count").to_numpy())]
+        summaries = [summary]
+        if compare_dir:
+            with open(os.path.join(compare_dir, "summary.json"), encoding="utf-8") as f:
+                other = json.load(f)
+            other_freq = pa.ipc.open_stream(pa.memory_map(os.path.join(compare_dir, "frequencies.arrow"))).read_all()
+            runs.append((other, other_freq.column("count").to_numpy()))
+            summaries.append(other)
+        draw(job.output, runs)
+        with open(os.path.join(job.output, "report.md"), "w", encoding="utf-8") as f:
+            f.write(report(summaries))
+        manifest = read_manifest(job.output)
+        manifest["files"] = [{"file": n, "bytes": os.path.getsize(os.path.join(job.output, n)),
+                              "sha256": _sha256(os.path.join(job.output, n))} for n in FILES]
+        manifest["summary"] = {k: v for k, v in summary.items() if k not in ("heaps", "length_histograms")}
+        write_json(os.path.join(job.output, "manifest.json"), manifest)
+        commit(job.output, final)
+    finally:
+        remove_tree(job.output)
+    click.echo(f"stats in {final}: {summary['tokens']:,} tokens, {summary['types']:,} types, Zipf s = "
+               f"{summary['zipf_least_squares']['exponent']:.3f} (least squares), "
+               f"{summary['zipf_mle']['zipf_exponent']:.3f} (MLE), Heaps β = {summary['heaps']['beta']:.3f}; "
+               f"{final}/report.md")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""build ngrams / build lm / eval lm on real text: counts, determinism on 1 and 2 workers, bad input, bad arguments."""
+import json
+
+import pyarrow as pa
+import pytest
+
+from corpusforge.dataset import load_table
+from corpusforge.dataset.reader import verify_dataset
+from tests.conftest import DATA, run_cli
+from tests.objectives.test_ngrams import as_counter, naive_counts
+
+TRAIN = DATA / "lm" / "news_medium.txt"
+TWO_WORKERS = ("--direct_num_workers=2", "--direct_running_mode=multi_processing")
+
+
+def shard_bytes(path):
+    return {p.name: p.read_bytes() for p in sorted(path.glob("data-*.arrow"))}
+
+
+def test_counts_of_pretokenized_text_are_exact_sorted_and_kept_whole(tmp_path):
+    text = tmp_path / "in.txt"
+    lines = TRAIN.read_text(encoding="utf-8").splitlines() + ["短 句", "短 句", "", "<s> a </s>"]
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "ng"
+    run_cli("build", "ngrams", "-i", text, "--format", "pretokenized", "--order", 3, "-o", out, "--num-shards", 3)
+    table = load_table(out)
+    keys = list(zip(table.column("order").to_pylist(), table.column("ngram").to_pylist()))
+    assert keys == sorted(keys)  # shards are ranges: in name order, all n-grams sorted
+    sentences = [line.split() for line in lines if line.strip()]
+    sentences[-1] = ["a"]  # reserved tokens are dropped (and counted)
+    assert as_counter(table) == naive_counts(sentences, 3)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input"]["read"] == manifest["input"]["kept"] == len(sentences)  # short lines and duplicates kept
+    assert manifest["totals"]["reserved_tokens_dropped"] == 2
+    assert manifest["ngrams"]["1"] == sum(1 for o, _ in keys if o == 1)
+    assert sum(manifest["count_of_counts"]["3"].values()) <= manifest["ngrams"]["3"]
+    assert verify_dataset(str(out)) == []
+
+
+def test_one_and_two_workers_and_many_spills_give_identical_shards(tmp_path, monkeypatch):
+    args = ("build", "ngrams", "-i", DATA / "text", "--order", 4, "--num-shards", 3)
+    run_cli(*args, "-o", tmp_path / "one")
+    run_cli(*args, "-o", tmp_path / "two", *TWO_WORKERS)
+    import corpusforge.beam.ngrams as glue
+    monkeypatch.setattr(glue, "BATCH_TOKENS", 50)
+    monkeypatch.setattr(glue, "SPILL_ROWS", 400)
+    run_cli(*args, "-o", tmp_path / "spilled")
+    one = shard_bytes(tmp_path / "one")
+    assert len(one) == 3 and one == shard_bytes(tmp_path / "two") == shard_bytes(tmp_path / "spilled")
+
+
+def test_bad_input_is_counted_and_kept_with_a_reason(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"text": "\xe4\xb8\xad\xe6\x96\x87 ok"}\n{not json\n\xff\xfe\n')
+    out = tmp_path / "ng"
+    run_cli("build", "ngrams", "-i", bad, "--format", "jsonl", "-o", out, "--units", "chars")
+    acc = json.loads((out / "manifest.json").read_text())["input"]
+    assert acc["rejected"] >= 1 and acc["read"] == acc["kept"] + acc["filtered"] + acc["rejected"]
+    assert (out / "rejects" / "rejects.jsonl").read_text().strip()
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--order", "0"), "--order"),
+    (("--min-count", "1,x"), "--min-count"),
+    (("--units", "chars", "--segmenter", "jieba-rs"), "--segmenter applies to --units words"),
+])
+def test_bad_arguments_fail_in_one_sentence(tmp_path, args, message):
+    result = run_cli("build", "ngrams", "-i", TRAIN, "--format", "pretokenized", "-o", tmp_path / "x", *args, ok=False)
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_build_lm_writes_arpa_that_kenlm_loads_and_eval_prints_perplexity(tmp_path):
+    counts = tmp_path / "ng"
+    run_cli("build", "ngrams", "-i", DATA / "lm" / "news_train.txt", "--format", "pretokenized", "--order", 3,
+            "-o", counts)
+    out = tmp_path / "lm"
+    run_cli("build", "lm", "-i", counts, "--smoothing", "modified-kneser-ney", "-o", out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "lm" and manifest["ngrams"]["1"] == json.loads(
+        (counts / "manifest.json").read_text())["ngrams"]["1"] + 1  # + <unk>
+    assert verify_dataset(str(out)) == []
+    scores = tmp_path / "scores.arrow"
+    result = run_cli("eval", "lm", out, DATA / "lm" / "news_heldout.txt", "--scores", scores)
+    assert "perplexity including OOVs" in result.output and "perplexity excluding OOVs" in result.output
+    table = pa.ipc.open_stream(pa.memory_map(str(scores))).read_all()
+    assert table.num_rows == 21 and table.column("tokens").to_pylist()[0] > 0
+    kenlm = pytest.importorskip("kenlm")
+    model = kenlm.Model(str(out / "model.arpa"))
+    first = (DATA / "lm" / "news_heldout.txt").read_text(encoding="utf-8").splitlines()[0]
+    assert model.score(first) == pytest.approx(table.column("log10_prob")[0].as_py(), abs=1e-3)
+    heldout = DATA / "lm" / "news_heldout.txt"
+    run_cli("build", "lm", "-i", counts, "--smoothing", "jelinek-mercer", "--heldout", heldout, "-o", tmp_path / "jm")
+    assert json.loads((tmp_path / "jm" / "manifest.json").read_text())["estimate"]["lambdas"]
+
+
+def test_build_lm_bad_arguments(tmp_path):
+    counts = tmp_path / "ng"
+    run_cli("build", "ngrams", "-i", DATA / "lm" / "news_small.txt", "--format", "pretokenized", "-o", counts)
+    for args, message in [(("--smoothing", "jelinek-mercer"), "needs --heldout"),
+                          (("--smoothing", "modified-kneser-ney"), "--discount-fallback"),
+                          (("--order", "5"), "higher than the counts' order")]:
+        result = run_cli("build", "lm", "-i", counts, "-o", tmp_path / "lm", *args, ok=False)
+        assert message in result.output and "Traceback" not in result.output
+    run_cli("build", "lm", "-i", counts, "-o", tmp_path / "lm", "--discount-fallback")
+    result = run_cli("build", "lm", "-i", tmp_path / "nowhere", "-o", tmp_path / "lm2", ok=False)
+    assert "no manifest.json" in result.output
