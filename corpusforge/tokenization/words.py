@@ -39,10 +39,14 @@ def tokenize_documents(docs: list[list[str]], tokenizer, segmenter) -> list[tupl
     lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=n)
     base = np.zeros(n, dtype=np.int64)  # where each sentence starts in the laid-out batch
     np.cumsum(lengths[:-1] + 1, out=base[1:])
-    spans = [segmenter.spans(s) or [(0, len(s))] for s in sentences]
-    span_counts = np.fromiter(map(len, spans), dtype=np.int64, count=n)
-    span_starts = np.fromiter(chain.from_iterable(chain.from_iterable(spans)), dtype=np.int64,
-                              count=2 * int(span_counts.sum()))[::2] + np.repeat(base, span_counts)
+    starts_of = getattr(segmenter, "span_starts", None)  # optional: the starts alone, without tuples
+    if starts_of:
+        starts_per = [starts_of(s) or [0] for s in sentences]
+    else:
+        starts_per = [[a for a, _ in segmenter.spans(s)] or [0] for s in sentences]
+    span_counts = np.fromiter(map(len, starts_per), dtype=np.int64, count=n)
+    span_starts = np.fromiter(chain.from_iterable(starts_per), dtype=np.int64,
+                              count=int(span_counts.sum())) + np.repeat(base, span_counts)
     first_span = np.zeros(n, dtype=np.int64)
     np.cumsum(span_counts[:-1], out=first_span[1:])
     token_sentence = np.repeat(np.arange(n), counts)
