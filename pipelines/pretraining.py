@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from corpusforge.beam.instances import BuildInstances
-from corpusforge.beam.read import ReadDocuments
+from corpusforge.beam.read import ReadDocuments, dataset_units
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
@@ -37,8 +37,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
                            from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
                            schema=schema, out_dir=f"{tmp}/_spill", num_shards=job.num_shards)
     if tokenizer is None:  # a tokenized dataset: its shards are bucketed Arrow to Arrow
-        shards = [f"{d}/{s['file']}" for d in job.source.datasets for s in read_manifest(d)["shards"]]
-        paths = (pipeline | "ListShards" >> beam.Create(shards) | "SpreadShards" >> beam.Reshuffle())
+        paths = (pipeline | "ListShards" >> beam.Create(dataset_units(job.source.datasets))
+                 | "SpreadShards" >> beam.Reshuffle())
         rows, counts = paths | "BuildInstances" >> build
         rejects = pipeline | "NoRejects" >> beam.Create([])
     else:

@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
+from corpusforge.beam.read import read_unit
 from corpusforge.beam.sink import GROUP_BYTES, KEY, SpillRows, open_arrow, seeded_key, shard_of, write_spill
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.objectives.instances import Document, InstanceBuilder
@@ -40,16 +41,16 @@ def table_documents(table: pa.Table) -> list[Document]:
 
 
 class SpillTokenizedShard(CountingDoFn):
-    """A tokenized dataset shard -> (bucket, spill path) pairs, Arrow to Arrow (rows are never Python objects)."""
+    """A unit of a tokenized dataset shard (read.dataset_units) -> (bucket, spill path) pairs, Arrow to
+    Arrow (rows are never Python objects)."""
 
     def __init__(self, spill_dir: str, num_buckets: int, seed: int):
         self.spill_dir, self.num_buckets, self.seed = spill_dir, num_buckets, seed
 
-    def process(self, path: str):
+    def process(self, unit: tuple[str, int, int]):
         import uuid
 
-        with FileSystems.open(path) as f:
-            table = pa.ipc.open_stream(f).read_all()
+        table = pa.Table.from_batches(list(read_unit(unit)))
         self.count("read", table.num_rows)
         keys = [seeded_key(self.seed, doc_id) for doc_id in table.column("doc_id").to_pylist()]
         table = table.append_column(KEY, pa.array(keys, pa.binary()))

@@ -93,20 +93,47 @@ class DocumentInput:
     prepare: PrepareOptions = field(default_factory=PrepareOptions)
 
 
+UNIT_ROWS = 4096  # a dataset is read in units of this many rows, so many workers share even a one-shard input
+
+
+def dataset_units(datasets: list[str], rows: int = UNIT_ROWS) -> list[tuple[str, int, int]]:
+    """(shard path, first row, end row) units covering every shard of the datasets."""
+    units = []
+    for d in datasets:
+        for shard in read_manifest(d)["shards"]:
+            path = f"{d}/{shard['file']}"
+            units += [(path, start, min(start + rows, shard["rows"])) for start in range(0, shard["rows"], rows)]
+    return units
+
+
+def read_unit(unit: tuple[str, int, int]):
+    """The record batches of rows [first, end) of a shard (an Arrow IPC stream: earlier batches are
+    skipped, not decoded, and a local shard is memory-mapped)."""
+    path, first, end = unit
+    source = pa.memory_map(path) if "://" not in path else FileSystems.open(path)
+    with source:
+        at = 0
+        for batch in pa.ipc.open_stream(source):
+            if at >= end:
+                break
+            if at + batch.num_rows > first:
+                yield batch.slice(max(first - at, 0), min(end, at + batch.num_rows) - max(first, at))
+            at += batch.num_rows
+
+
 class ReadDatasetShard(CountingDoFn):
-    """A documents shard -> its rows, one record batch at a time, keyed as PrepareDocuments keys them."""
+    """A unit of a documents shard -> its rows, one record batch at a time, keyed as PrepareDocuments keys them."""
 
     def __init__(self, seed: int, dedup: bool):
         self.seed, self.dedup = seed, dedup
 
-    def process(self, path: str):
-        with FileSystems.open(path) as f:
-            for batch in pa.ipc.open_stream(f):
-                for row in batch.to_pylist():
-                    self.count("read")
-                    content = content_hash(row["sentences"]) if self.dedup else None
-                    row[KEY] = seeded_key(self.seed, row["doc_id"], content)
-                    yield row
+    def process(self, unit: tuple[str, int, int]):
+        for batch in read_unit(unit):
+            for row in batch.to_pylist():
+                self.count("read")
+                content = content_hash(row["sentences"]) if self.dedup else None
+                row[KEY] = seeded_key(self.seed, row["doc_id"], content)
+                yield row
 
 
 class ReadDocuments(beam.PTransform):
@@ -118,9 +145,8 @@ class ReadDocuments(beam.PTransform):
 
     def expand(self, pbegin):
         if self.source.datasets:
-            shards = [f"{d}/{s['file']}" for d in self.source.datasets for s in read_manifest(d)["shards"]]
             rows = (pbegin
-                    | "ListShards" >> beam.Create(shards)
+                    | "ListShards" >> beam.Create(dataset_units(self.source.datasets))
                     | "SpreadShards" >> beam.Reshuffle()
                     | "ReadShards" >> beam.ParDo(ReadDatasetShard(self.source.prepare.seed, self.source.prepare.dedup)).with_outputs(
                         COUNTS, main="rows"))
