@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 
 import click
+from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
-from corpusforge.dataset.reader import read_manifest
+from corpusforge.dataset.reader import is_dataset, read_manifest
 from corpusforge.sources.files import InputError, expand_inputs
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
@@ -104,7 +105,7 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     configure_logging()
     try:
         options = pipeline_options(list(kw.pop("beam_args")))
-        datasets = [p for p in kw["inputs"] if os.path.exists(os.path.join(p, "manifest.json"))]
+        datasets = [p.rstrip("/") for p in kw["inputs"] if is_dataset(p)]
         if datasets and len(datasets) != len(kw["inputs"]):
             raise InputError("give either documents datasets or raw files as --input, not both")
         files = [] if datasets else expand_inputs(list(kw["inputs"]))
@@ -127,7 +128,7 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
                                filter=DocumentFilter(kw["min_chars"], kw["max_chars"], kw["min_sentences"],
                                                      kw["min_cjk_ratio"]))
     if datasets:
-        input_bytes = sum(os.path.getsize(f) for d in datasets for f in glob.glob(os.path.join(d, "*.arrow")))
+        input_bytes = sum(m.size_in_bytes for d in datasets for m in FileSystems.match([f"{d}/*.arrow"])[0].metadata_list)
     else:
         input_bytes = sum(f.size for f in files)
     num_shards = kw["num_shards"] or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES))
@@ -136,13 +137,15 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     params["num_shards"] = num_shards
     params["normalize"] = normalize
     params["format"] = params.pop("fmt")
-    source = DocumentInput(files=files, datasets=[os.path.abspath(d) for d in datasets], read=read_opts,
+    source = DocumentInput(files=files, datasets=[d if "://" in d else os.path.abspath(d) for d in datasets], read=read_opts,
                            prepare=prep_opts)
     return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes)
 
 
 def check_output(output: str, overwrite: bool) -> None:
     if "://" in output:
+        if is_dataset(output) and not overwrite:
+            raise click.ClickException(f"output {output} already exists; pass --overwrite to replace it")
         return
     if os.path.exists(output) and not overwrite:
         raise click.ClickException(f"output {output} already exists; pass --overwrite to replace it")

@@ -14,6 +14,8 @@ to the corpus). OUT holds:
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import sys
@@ -22,18 +24,14 @@ import uuid
 import click
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.ngrams import HEAPS_BUCKETS, LENGTH_CAP, CountWords, WriteCounts
 from corpusforge.dataset.reader import load_table, read_manifest
-from corpusforge.dataset.writer import commit, remove_tree, write_json
+from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf
 from pipelines.common import BEAM_HELP, input_options, output_options, prepare_job, run_job
-from pipelines.lm import _sha256
 from pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
-
-FILES = ("frequencies.arrow", "summary.json", "rank_frequency.png", "heaps.png", "lengths.png", "report.md")
-
 
 def build_stats(pipeline, source, units, output, num_shards, params, extra):
     """ReadDocuments -> CountWords (partial counts per worker) -> unigram shards sorted by token."""
@@ -81,11 +79,18 @@ def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[
     return summary, freq
 
 
-def draw(out: str, runs: list[tuple[dict, np.ndarray]]) -> None:
+def draw(runs: list[tuple[dict, np.ndarray]]) -> dict[str, bytes]:
+    """The three plots as PNG bytes (written through FileSystems by the caller, so OUT may be gs://)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+
+    def png(fig) -> bytes:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+        plt.close(fig)
+        return buf.getvalue()
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for s, freqs in runs:
@@ -99,8 +104,7 @@ def draw(out: str, runs: list[tuple[dict, np.ndarray]]) -> None:
     ax.set(xlabel="rank", ylabel="frequency", title="Rank-frequency (Zipf)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "rank_frequency.png"), dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    pngs = {"rank_frequency.png": png(fig)}
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for s, _ in runs:
         h = s["heaps"]
@@ -108,8 +112,7 @@ def draw(out: str, runs: list[tuple[dict, np.ndarray]]) -> None:
     ax.set(xlabel="tokens", ylabel="types", title="Heaps: vocabulary growth along the corpus")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "heaps.png"), dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    pngs["heaps.png"] = png(fig)
     whats = ["sentence_tokens", "sentence_chars", "document_tokens", "document_chars"]
     fig, axes = plt.subplots(2, 2, figsize=(9, 6))
     for ax, what in zip(axes.flat, whats):
@@ -121,8 +124,8 @@ def draw(out: str, runs: list[tuple[dict, np.ndarray]]) -> None:
         ax.set(title=what.replace("_", " "), xscale="symlog")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "lengths.png"), dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    pngs["lengths.png"] = png(fig)
+    return pngs
 
 
 def report(summaries: list[dict]) -> str:
@@ -178,39 +181,46 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
             raise ValueError
     except ValueError:
         raise click.BadParameter(f"{zipf_ranks!r} is not LO:HI with 1 <= LO < HI", param_hint="--zipf-ranks") from None
-    if compare_dir and not os.path.exists(os.path.join(compare_dir, "summary.json")):
+    if compare_dir and not FileSystems.exists(f"{compare_dir}/summary.json"):
         raise click.ClickException(f"--compare {compare_dir} is not a build stats output (no summary.json)")
     job = prepare_job(kw)
     unit_rule, unit_name = make_units(units, segmenter, user_dict, kw.get("fmt") or job.params["format"])
     job.params.update(kind="stats", units=units, segmenter=unit_name, user_dict=user_dict, zipf_ranks=[lo, hi],
                       compare=compare_dir)
     final = job.output.rstrip("/")
-    parent, base = os.path.split(os.path.abspath(final))
-    job.output = os.path.join(parent, f".{base}.stats-{uuid.uuid4().hex[:8]}")
+    parent, base = final.rsplit("/", 1) if "://" in final else os.path.split(os.path.abspath(final))
+    job.output = f"{parent}/.{base}.stats-{uuid.uuid4().hex[:8]}"
     extra = {"units": units, "segmenter": unit_rule.segmenter.fingerprint()}
+    files = []
+
+    def put(name: str, data: bytes) -> None:
+        write_bytes(f"{job.output}/{name}", data)
+        files.append({"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+
     try:
         run_job(job, lambda p: build_stats(p, job.source, unit_rule, job.output, job.num_shards, job.params, extra))
         summary, freq = compute_summary(job.output, (lo, hi), name or base)
-        with pa.OSFile(os.path.join(job.output, "frequencies.arrow"), "wb") as sink, \
-                pa.ipc.new_stream(sink, freq.schema) as writer:
+        stream = pa.BufferOutputStream()
+        with pa.ipc.new_stream(stream, freq.schema) as writer:
             writer.write_table(freq, max_chunksize=1000)
-        write_json(os.path.join(job.output, "summary.json"), summary)
+        put("frequencies.arrow", stream.getvalue().to_pybytes())
+        put("summary.json", json_bytes(summary))
         runs = [(summary, freq.column("count").to_numpy())]
         summaries = [summary]
         if compare_dir:
-            with open(os.path.join(compare_dir, "summary.json"), encoding="utf-8") as f:
+            with FileSystems.open(f"{compare_dir}/summary.json") as f:
                 other = json.load(f)
-            other_freq = pa.ipc.open_stream(pa.memory_map(os.path.join(compare_dir, "frequencies.arrow"))).read_all()
+            with FileSystems.open(f"{compare_dir}/frequencies.arrow") as f:
+                other_freq = pa.ipc.open_stream(f.read()).read_all()
             runs.append((other, other_freq.column("count").to_numpy()))
             summaries.append(other)
-        draw(job.output, runs)
-        with open(os.path.join(job.output, "report.md"), "w", encoding="utf-8") as f:
-            f.write(report(summaries))
+        for png_name, data in draw(runs).items():
+            put(png_name, data)
+        put("report.md", report(summaries).encode())
         manifest = read_manifest(job.output)
-        manifest["files"] = [{"file": n, "bytes": os.path.getsize(os.path.join(job.output, n)),
-                              "sha256": _sha256(os.path.join(job.output, n))} for n in FILES]
+        manifest["files"] = files
         manifest["summary"] = {k: v for k, v in summary.items() if k not in ("heaps", "length_histograms")}
-        write_json(os.path.join(job.output, "manifest.json"), manifest)
+        write_json(f"{job.output}/manifest.json", manifest)
         commit(job.output, final)
     finally:
         remove_tree(job.output)

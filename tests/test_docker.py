@@ -42,3 +42,19 @@ def test_dockerfile_passes_hadolint():
 
 def test_dataflow_launcher_is_valid_bash():
     assert subprocess.run(["bash", "-n", str(DOCKER / "launch-dataflow.sh")]).returncode == 0
+
+
+def test_setup_file_stages_every_package_workers_import(tmp_path):
+    """`--setup_file pyproject.toml` (how Dataflow/Flink workers get corpusforge without a custom image):
+    Beam's own stager builds the sdist, and it holds every package a worker unpickles DoFns from."""
+    pytest.importorskip("build")
+    import tarfile
+
+    from apache_beam.runners.portability.stager import Stager
+
+    sdist = Stager._build_setup_package(str(ROOT / "pyproject.toml"), str(tmp_path), None)
+    names = tarfile.open(sdist).getnames()
+    packages = {n.split("/")[1] for n in names if n.count("/") >= 2 and n.endswith("__init__.py")}
+    assert {"corpusforge", "pipelines", "trainers"} <= packages
+    for module in ("corpusforge/beam/sink.py", "corpusforge/tokenization/segment.py", "pipelines/pretraining.py"):
+        assert any(n.endswith(module) for n in names), module

@@ -1,4 +1,8 @@
-"""Reading datasets back: manifest, memory-mapped tables, and verification."""
+"""Reading datasets back: manifest, memory-mapped tables, and verification.
+
+Manifests and shards are read through Beam's FileSystems where the path is a URL (gs://, s3://), so a
+pipeline can take a dataset in an object store as its input.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,18 +10,26 @@ import json
 import os
 
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+
+
+def is_dataset(directory: str) -> bool:
+    return FileSystems.exists(f"{directory.rstrip('/')}/manifest.json")
 
 
 def read_manifest(directory: str) -> dict:
-    path = os.path.join(directory, "manifest.json")
-    if not os.path.exists(path):
+    if not is_dataset(directory):
         raise FileNotFoundError(f"{directory} is not a corpusforge dataset: it has no manifest.json")
-    with open(path, encoding="utf-8") as f:
+    with FileSystems.open(f"{directory.rstrip('/')}/manifest.json") as f:
         return json.load(f)
 
 
 def open_shard(path: str) -> pa.Table:
-    """One shard, memory-mapped: the buffers point into the file, nothing is copied."""
+    """One shard, memory-mapped: the buffers point into the file, nothing is copied (an object store's
+    shard is read into memory)."""
+    if "://" in path:
+        with FileSystems.open(path) as f:
+            return pa.ipc.open_stream(f.read()).read_all()
     with pa.memory_map(path) as source:
         return pa.ipc.open_stream(source).read_all()
 
@@ -25,7 +37,7 @@ def open_shard(path: str) -> pa.Table:
 def load_table(directory: str) -> pa.Table:
     """All shards of a dataset as one (zero-copy, memory-mapped) Arrow table, in manifest order."""
     manifest = read_manifest(directory)
-    tables = [open_shard(os.path.join(directory, s["file"])) for s in manifest["shards"]]
+    tables = [open_shard(f"{directory.rstrip('/')}/{s['file']}") for s in manifest["shards"]]
     return pa.concat_tables(tables) if tables else pa.table({})
 
 

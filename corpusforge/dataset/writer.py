@@ -53,8 +53,12 @@ def write_shard(batches, schema: pa.Schema, path: str) -> dict:
     return {"file": path.rsplit("/", 1)[-1], "rows": rows, "sha256": out.sha256.hexdigest()}
 
 
+def json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
+
+
 def write_json(path: str, obj) -> None:
-    write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode())
+    write_bytes(path, json_bytes(obj))
 
 
 def write_metadata(directory: str, *, kind: str, schema: pa.Schema, shards: list[dict], input_counts: dict,
