@@ -7,7 +7,9 @@ For each pipeline: wall and CPU seconds (the whole process tree), bytes moved be
 input byte (spill files: this design's shuffle; Beam's own shuffle carries only their names), the
 largest key group (shard or bucket), and a projection of vCPU-hours and wall time for 10 GB and 1 TB
 of the same kind of input from the measured CPU cost (linear cost, as the 1x -> 10x -> 30x runs in
-BENCHMARKS.md show). Prints Markdown for BENCHMARKS.md.
+BENCHMARKS.md show), and the wall time that gives on 8 and on 100 vCPUs (assuming the runner keeps them
+busy: the work units are 64 MiB splits, 4,096-row dataset units, buckets and shards, so 1 TB offers
+far more units than 100 workers). Prints Markdown for BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ PIPELINES = {  # name -> (input kind, extra arguments)
     "pretraining": ("tokenized", ["--dupe-factor", "5"]),
     "vocab": ("documents", ["--model", "wordpiece"]),
     "cooccurrence": ("raw", ["--no-dedup", "--min-count", "5"]),
+    "ngrams": ("raw", ["--order", "5"]),
+    "stats": ("raw", []),
 }
 
 
@@ -60,8 +64,9 @@ def main():
     inputs = {"raw": lambda: scaled_corpus(a.corpus, a.scale), "documents": lambda: documents(a.scale, a.corpus),
               "tokenized": lambda: tokenized_dataset(a.scale, a.corpus)}
     print("| pipeline | input | input MB | workers | wall s | pipeline s | CPU s | speed-up | MB per CPU s | "
-          "moved bytes per input byte | largest group | vCPU-h per 10 GB | vCPU-h per 1 TB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "moved bytes per input byte | largest group | vCPU-h per 10 GB | vCPU-h per 1 TB | 10 GB on 8 vCPUs (h) | "
+          "1 TB on 100 vCPUs (h) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in a.only.split(","):
         kind, extra = PIPELINES[name]
         source = inputs[kind]()
@@ -74,7 +79,8 @@ def main():
             per_cpu = size / r["cpu"]  # MB of input per CPU second
             print(f"| {name} | {kind} {a.scale}x | {size:.0f} | {workers} | {r['wall']:.1f} | {r['pipeline']:.1f} | "
                   f"{r['cpu']:.1f} | {first / r['pipeline']:.2f}x | {per_cpu:.2f} | {moved:.2f} | {hot or '-'} | "
-                  f"{1e4 / per_cpu / 3600:.2f} | {1e6 / per_cpu / 3600:.0f} |", flush=True)
+                  f"{1e4 / per_cpu / 3600:.2f} | {1e6 / per_cpu / 3600:.0f} | {1e4 / per_cpu / 3600 / 8:.2f} | "
+                  f"{1e6 / per_cpu / 3600 / 100:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

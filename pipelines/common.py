@@ -190,16 +190,21 @@ def print_data_movement(result, input_bytes: int) -> None:
     counters: dict = {}
     for m in metrics["counters"]:  # one result per step: sum them
         counters[m.key.metric.name] = counters.get(m.key.metric.name, 0) + (m.committed or m.attempted or 0)
-    dists = {m.key.metric.name: m.committed or m.attempted for m in metrics["distributions"]}
+    dists: dict = {}  # one result per step too (the rejects sink merges shards as well): combine them
+    for m in metrics["distributions"]:
+        d = m.committed or m.attempted
+        if d and d.count:
+            mx, total, count = dists.get(m.key.metric.name, (0, 0, 0))
+            dists[m.key.metric.name] = (max(mx, d.max), total + d.sum, count + d.count)
     spilled = counters.get("spill_bytes", 0)
     if not spilled:
         return
     line = (f"  data movement: {spilled / 1e6:.1f} MB in {counters.get('spill_files', 0)} spill files "
             f"({spilled / max(input_bytes, 1):.2f} bytes per input byte; the Beam shuffle carries only file names)")
     for name, label in (("shard_group_bytes", "shard"), ("bucket_bytes", "bucket")):
-        d = dists.get(name)
-        if d and d.count:
-            line += f"; largest {label} {d.max / 1e6:.1f} MB (mean {d.sum / d.count / 1e6:.1f} MB of {d.count})"
+        if name in dists:
+            mx, total, count = dists[name]
+            line += f"; largest {label} {mx / 1e6:.1f} MB (mean {total / count / 1e6:.1f} MB of {count})"
     click.echo(line)
 
 

@@ -130,7 +130,8 @@ class MergeShard(beam.DoFn):
         paths = sorted(p for p in paths if p)
         tables = [open_arrow(p) for p in paths]
         table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        Metrics.distribution("corpusforge", "shard_group_bytes").update(table.nbytes)  # the largest key group
+        if table.num_rows:  # the largest key group (an empty rejects shard is no group)
+            Metrics.distribution("corpusforge", "shard_group_bytes").update(table.nbytes)
         batches, duplicates = sorted_batches(table, self.dedup, BATCH_ROWS)
         info = self.write(batches, self.schema.remove(self.schema.get_field_index(KEY)), shard)
         del table, tables, batches
