@@ -36,6 +36,7 @@ def bucket():
     for p in (SAMPLE / "wiki_zh").rglob("*"):
         if p.is_file():
             memfs.STORE[f"{BUCKET}/corpus/{p.relative_to(SAMPLE / 'wiki_zh').as_posix()}"] = p.read_bytes()
+    memfs.STORE[f"{BUCKET}/{VOCAB.name}"] = VOCAB.read_bytes()
     yield BUCKET
     memfs.STORE.clear()
 
@@ -52,7 +53,8 @@ def build(name: str, bucket: str, here) -> None:
         build(source, bucket, here)
     remote_in = f"{bucket}/{source}" if source else f"{bucket}/corpus/"  # a URL folder is a prefix ending in /
     local_in = here / source if source else SAMPLE / "wiki_zh"
-    run_cli("build", command, "-i", remote_in, "-o", f"{bucket}/{name}", *args)
+    remote_args = [f"{bucket}/{VOCAB.name}" if a == VOCAB else a for a in args]  # the tokenizer from the store too
+    run_cli("build", command, "-i", remote_in, "-o", f"{bucket}/{name}", *remote_args)
     run_cli("build", command, "-i", local_in, "-o", here / name, *args)
 
 
