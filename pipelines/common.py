@@ -20,7 +20,7 @@ from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
 from corpusforge.dataset.reader import is_dataset, read_manifest
-from corpusforge.sources.files import InputError, expand_inputs
+from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
 
@@ -122,8 +122,6 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
         raise click.ClickException(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
     check_output(kw["output"], kw["overwrite"])
     normalize = "none" if kw["normalize"].lower() == "none" else kw["normalize"].upper()
-    read_opts = ReadOptions(fmt=kw["fmt"], text_field=kw["text_field"], title_field=kw["title_field"],
-                            side=kw["side"], max_record_bytes=int(kw["max_record_mb"] * (1 << 20)))
     prep_opts = PrepareOptions(normalize=normalize, t2s=kw["t2s"], lang=kw["lang"], dedup=kw["dedup"], seed=kw["seed"],
                                filter=DocumentFilter(kw["min_chars"], kw["max_chars"], kw["min_sentences"],
                                                      kw["min_cjk_ratio"]))
@@ -131,6 +129,9 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
         input_bytes = sum(m.size_in_bytes for d in datasets for m in FileSystems.match([f"{d}/*.arrow"])[0].metadata_list)
     else:
         input_bytes = sum(f.size for f in files)
+    read_opts = ReadOptions(fmt=kw["fmt"], text_field=kw["text_field"], title_field=kw["title_field"],
+                            side=kw["side"], max_record_bytes=int(kw["max_record_mb"] * (1 << 20)),
+                            split_bytes=split_bytes_for(input_bytes))
     num_shards = kw["num_shards"] or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES))
     params = {k: v for k, v in kw.items() if k not in ("overwrite", "output")}
     params["inputs"] = list(kw["inputs"])

@@ -82,3 +82,38 @@ def test_doc_ids_do_not_depend_on_where_the_corpus_lives(tmp_path):
     copy = tmp_path / "elsewhere"
     shutil.copytree(SAMPLE, copy)
     assert sorted(r.doc_id for r in read_all([copy])) == sorted(r.doc_id for r in read_all([SAMPLE]))
+
+
+def test_split_size_follows_the_input_size():
+    from corpusforge.sources.files import MIN_SPLIT_BYTES, SPLIT_BYTES, byte_ranges, split_bytes_for
+
+    assert split_bytes_for(10_000) == MIN_SPLIT_BYTES and split_bytes_for(10 << 40) == SPLIT_BYTES
+    # 143 MB (10x the shared corpora) in one file: enough ranges to keep several workers busy
+    assert len(byte_ranges(143_000_000, split_bytes_for(143_000_000))) >= 32
+
+
+def test_ranges_inside_one_long_line_read_only_their_own_bytes(tmp_path):
+    """A range that starts inside a line running past its end owns no record and must not read the
+    rest of that line (with small ranges over a 4 MB line that was quadratic)."""
+    import io
+
+    from corpusforge.sources.files import byte_ranges, iter_lines
+
+    data = b'{"text": "short"}\n' + b"x" * (4 << 20) + b"\n" + b'{"text": "after"}\n'
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(data)
+
+    class Counting(io.FileIO):
+        read_bytes = 0
+
+        def readinto(self, b):
+            n = super().readinto(b)
+            Counting.read_bytes += n or 0
+            return n
+
+    lines = []
+    for start, end in byte_ranges(len(data), 64 << 10):
+        with io.BufferedReader(Counting(path), 8192) as f:
+            lines += [line for _, line in iter_lines(f, start, end, 16 << 20)]
+    assert [len(x) for x in lines] == [18, (4 << 20) + 1, 18]
+    assert Counting.read_bytes < 3 * len(data)
