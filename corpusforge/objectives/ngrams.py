@@ -22,6 +22,8 @@ RESERVED = frozenset((BOS, EOS, UNK))
 COUNTS_SCHEMA = pa.schema([pa.field("order", pa.uint8()), pa.field("ngram", pa.string()),
                            pa.field("count", pa.int64())])
 MAX_ORDER = 10
+K1, K2, K3 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # ngram_hash's multipliers
+HASH_CHUNK_BYTES = 1 << 18  # ngram_hash works through the string bytes this many at a time (cache-sized)
 COUNT_OF_COUNTS_MAX = 10  # n_r is kept for r = 1..10 (Good-Turing / Katz use up to r = k + 1 = 6)
 
 
@@ -96,7 +98,10 @@ def sort_counts(table: pa.Table) -> pa.Table:
 def ngram_hash(table: pa.Table) -> np.ndarray:
     """A stable 64-bit hash of every (order, n-gram) row, vectorised over the string buffer.
 
-    Used to draw a content-defined sample of distinct n-grams (the same on any worker count).
+    Used to draw a content-defined sample of distinct n-grams (the same on any worker count). Its
+    values are fixed (range boundaries, hence shard contents, depend on them): every byte b at
+    position p of the string adds b * ((p * K1) | 1) + p, mod 2**64; then order and length are mixed
+    in and splitmix64's finaliser is applied.
     """
     strings = table.column("ngram").combine_chunks()
     if isinstance(strings, pa.ChunkedArray):
@@ -104,28 +109,40 @@ def ngram_hash(table: pa.Table) -> np.ndarray:
     n = len(strings)
     if n == 0:
         return np.zeros(0, dtype=np.uint64)
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=n + 1, offset=strings.offset * 4)
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=n + 1, offset=strings.offset * 4).astype(np.int64)
     data = np.frombuffer(strings.buffers()[2], dtype=np.uint8) if strings.buffers()[2] else np.zeros(0, np.uint8)
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    data = data[lo:hi].astype(np.uint64)
-    rel = offsets - lo
-    position = np.arange(hi - lo, dtype=np.int64) - np.repeat(rel[:-1], np.diff(rel))
+    lengths = np.diff(offsets).astype(np.uint64)
+    # sum_p b_p * ((p * K1) | 1) + p over a string's bytes (p: position in the string); since K1 is
+    # odd, (p * K1) | 1 = p * K1 + [p even], so the sum is K1 * sum(b_p * p) + sum(b_p, p even) + L(L-1)/2:
+    # three prefix sums over the bytes, taken HASH_CHUNK_BYTES at a time so the temporaries stay in cache.
+    weighted = np.zeros(n, np.uint64)  # sum b_p * p
+    even = np.zeros(n, np.uint64)  # sum of the bytes at even p
+    first = 0
     with np.errstate(over="ignore"):
-        # each byte weighted by a position-dependent odd multiplier; sums wrap mod 2**64
-        weight = (position.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
-        mixed = data * weight + position.astype(np.uint64)
-        h = np.zeros(n, dtype=np.uint64)
-        nonempty = np.diff(rel) > 0
-        if len(mixed):
-            sums = np.add.reduceat(mixed, rel[:-1][nonempty])
-            h[nonempty] = sums
-        h ^= table.column("order").to_numpy().astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= np.diff(rel).astype(np.uint64) << np.uint64(40)
-        # splitmix64 finaliser
+        while first < n:
+            last = int(np.searchsorted(offsets, offsets[first] + HASH_CHUNK_BYTES, side="right")) - 1
+            last = min(max(last, first + 1), n)
+            lo, hi = int(offsets[first]), int(offsets[last])
+            b = data[lo:hi].astype(np.uint64)
+            i = np.arange(hi - lo, dtype=np.uint64)
+            cb, cbi, ce = (np.zeros(hi - lo + 1, np.uint64) for _ in range(3))  # prefix sums, 0 first
+            np.cumsum(b, out=cb[1:])
+            np.cumsum(b * i, out=cbi[1:])
+            b[1::2] = 0
+            np.cumsum(b, out=ce[1:])
+            start, end = offsets[first:last] - lo, offsets[first + 1:last + 1] - lo
+            s_b = cb[end] - cb[start]
+            weighted[first:last] = cbi[end] - cbi[start] - start.astype(np.uint64) * s_b
+            s_e = ce[end] - ce[start]
+            even[first:last] = np.where(start % 2 == 0, s_e, s_b - s_e)
+            first = last
+        h = np.uint64(K1) * weighted + even + lengths * (lengths - np.uint64(1)) // np.uint64(2)
+        h ^= table.column("order").to_numpy().astype(np.uint64) * np.uint64(K2)
+        h ^= lengths << np.uint64(40)
         h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h *= np.uint64(K2)
         h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
+        h *= np.uint64(K3)
         h ^= h >> np.uint64(31)
     return h
 

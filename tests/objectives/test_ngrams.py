@@ -1,6 +1,7 @@
 from collections import Counter
 
 import numpy as np
+import pyarrow as pa
 
 from corpusforge.objectives.ngrams import count_ngrams, count_of_counts, merge_counts, ngram_hash, sort_counts
 from tests.conftest import DATA
@@ -55,3 +56,28 @@ def test_hash_is_stable_and_spread():
 def test_count_of_counts():
     coc = count_of_counts(np.array([1, 1, 1, 2, 2]), np.array([1, 1, 3, 1, 12]), 2, max_r=10)
     assert coc[0].tolist()[:3] == [2, 0, 1] and coc[1].tolist()[0] == 1 and coc[1].sum() == 1
+
+
+def reference_hash(order, text):
+    """ngram_hash's definition, one byte at a time (its values fix the range boundaries of every dataset)."""
+    mask, data = (1 << 64) - 1, text.encode()
+    h = sum(b * ((p * 0x9E3779B97F4A7C15 & mask) | 1) + p for p, b in enumerate(data)) & mask
+    h ^= order * 0xBF58476D1CE4E5B9 & mask
+    h ^= len(data) << 40
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, 1)):
+        h ^= h >> shift
+        h = h * mult & mask
+    return h
+
+
+def test_hash_equals_its_definition_on_any_chunking(monkeypatch):
+    import corpusforge.objectives.ngrams as objective
+    rng = np.random.default_rng(5)
+    alphabet = ["a", "的", "中国", " ", "\x01", "é", "<s>", "xyz" * 40]
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 9))) for _ in range(300)]
+    table = pa.table({"order": pa.array(rng.integers(1, 6, len(texts)), pa.uint8()), "ngram": texts})
+    expected = [reference_hash(o, t) for o, t in zip(table.column("order").to_pylist(), texts)]
+    for chunk in (1, 7, 1 << 18):
+        monkeypatch.setattr(objective, "HASH_CHUNK_BYTES", chunk)
+        assert ngram_hash(table).tolist() == expected
+        assert ngram_hash(table.slice(11, 40)).tolist() == expected[11:51]
