@@ -3,7 +3,8 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from corpusforge.objectives.ngrams import count_ngrams, count_of_counts, merge_counts, ngram_hash, sort_counts
+from corpusforge.objectives.ngrams import count_ngram_ids, count_ngrams, count_of_counts, id_counts_to_strings, \
+    id_ngram_hash, id_sort_indices, merge_counts, merge_id_counts, ngram_hash, sort_counts
 from tests.conftest import DATA
 
 SEED_NOTES = ["BROWN READ HOLY BIBLE", "MARK READ A TEXT BOOK", "HE READ A BOOK BY DAVID"]
@@ -81,3 +82,24 @@ def test_hash_equals_its_definition_on_any_chunking(monkeypatch):
         monkeypatch.setattr(objective, "HASH_CHUNK_BYTES", chunk)
         assert ngram_hash(table).tolist() == expected
         assert ngram_hash(table.slice(11, 40)).tolist() == expected[11:51]
+
+
+def test_id_counts_sort_and_hash_like_the_text():
+    """Counting, merging, sorting and hashing on word ids give what the joined strings give, also for
+    words that are prefixes of others followed by a byte below " " (which sort after "a b")."""
+    words = ["a", "ab", "a\x01", "的", "中国", "é", "xyz" * 10, "b", "a!", "\x1b", "<s>", "</s>"]
+    vocab, rng = pa.array(words), np.random.default_rng(3)
+    lengths = rng.integers(0, 12, 400)
+    ids = rng.integers(0, len(words) - 2, int(lengths.sum())).astype(np.uint32)
+    bos, eos = len(words) - 2, len(words) - 1
+    table = count_ngram_ids(ids, lengths, 5, bos, eos)
+    text = id_counts_to_strings(table, vocab)
+    assert as_counter(text) == as_counter(count_ngrams([words[i] for i in ids], lengths, 5))
+    assert id_ngram_hash(table, vocab).tolist() == ngram_hash(text).tolist()
+    ordered = text.take(pa.array(id_sort_indices(table, vocab)))
+    expected = sort_counts(text)
+    assert ordered.column("ngram").to_pylist() == expected.column("ngram").to_pylist()
+    assert ordered.column("order").to_pylist() == expected.column("order").to_pylist()
+    cut, half = int(lengths[:200].sum()), 200
+    parts = [count_ngram_ids(ids[:cut], lengths[:half], 5, bos, eos), count_ngram_ids(ids[cut:], lengths[half:], 5, bos, eos)]
+    assert as_counter(id_counts_to_strings(merge_id_counts(parts), vocab)) == as_counter(text)
