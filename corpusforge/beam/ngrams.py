@@ -3,11 +3,13 @@
 1. CountNgrams / CountWords (per worker): sentences -> units -> vectorised partial counts
    (corpusforge.objectives.ngrams), combined in memory and spilled as sorted Arrow files when a
    size bound is reached; hot n-grams (的, "the", "<s> 的") are summed inside the worker before
-   anything is shuffled, and only spill file names travel.
+   anything is shuffled, and only spill file names travel. CountNgrams counts, merges and sorts
+   word ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords, strings.
 2. A content-defined sample of distinct n-grams (the k smallest stable hashes, a combiner that
    never holds more than 2k) gives num_shards - 1 range boundaries: the same on any worker count.
 3. Every spill is cut at the boundaries (it is sorted: a binary search per boundary), and one task
-   per range merges its slices, sums equal n-grams, sorts and writes the shard. Concatenating the
+   per range merges its slices (id slices: mapped onto the union of their vocabularies), sums
+   equal n-grams, sorts and writes the shard; n-gram strings are made here, once per row written. Concatenating the
    shards in name order gives every n-gram once, sorted by (order, n-gram).
 4. Finalize checks the accounting, adds count-of-counts and totals to the manifest, and renames
    the temporary directory to the output.

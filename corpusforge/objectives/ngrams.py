@@ -5,11 +5,12 @@ every window of 1..N tokens inside that (so `<s>` is a unigram once per sentence
 every sentence); an empty sentence counts nothing. An n-gram is its tokens joined by one space.
 
 No Python object is made per n-gram occurrence: a batch of sentences becomes one flat array of
-token ids (dictionary-encoded by Arrow), the windows of each order are columns of that array, and
-Arrow's hash aggregation (`group_by`) counts them; strings are rebuilt only for the distinct
-n-grams of the batch. Partial tables of many batches combine with `merge_counts` (same
-hash aggregation on the n-gram string), which is what the Beam pipeline does per worker and then
-per output shard.
+word ids, the windows of each order are columns of that array, and Arrow's hash aggregation
+(`group_by`) counts them (count_ngram_ids). The Beam pipeline keeps the counts as ids: partial
+tables merge on the id columns (merge_id_counts), sort in text order from word ranks
+(id_sort_indices) and hash as their text would (id_ngram_hash); the text is joined only for the
+rows written (id_counts_to_strings). count_ngrams / merge_counts / sort_counts / ngram_hash are
+the same on string tables.
 """
 from __future__ import annotations
 
