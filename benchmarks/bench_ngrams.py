@@ -1,10 +1,13 @@
 """`build ngrams --order 5` + `build lm --smoothing modified-kneser-ney`, side by side with KenLM lmplz.
 
-    python benchmarks/bench_ngrams.py [--scales 1,10] [--workers 2] [--lmplz PATH]
+    python benchmarks/bench_ngrams.py [--scales 1,10] [--workers 2] [--lmplz PATH] [--code DIR]
 
 Input: every document of ../shared/corpora (build documents --min-chars 0 --no-dedup), segmented
 with jieba-rs, one document per line, words separated by spaces (KenLM's input), repeated k times
-for scale k. Tokens/s count words (without <s> / </s>). Peak RSS is of the whole process tree.
+for scale k. Tokens/s count words (without <s> / </s>). Peak RSS is of the whole process tree (anon:
+less file-backed pages, i.e. memory-mapped spills and shards); CPU s is user + system of the tree, the
+figure to compare on a shared machine. --code DIR runs the corpusforge of another checkout (e.g. an
+older commit from `git archive`), for before / after measured side by side.
 Both estimators get --discount-fallback: in k copies of a text every count is a multiple of k, so at
 scales above 1 no n-gram has count 1 and the highest order's modified-KN discounts are undefined
 (lmplz and build lm both stop without it; at 1x the flag changes nothing).
@@ -13,7 +16,9 @@ Prints Markdown for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -57,19 +62,24 @@ def scaled(text: Path, scale: int) -> Path:
     return out
 
 
-def measure(args: list[str], stdin=None) -> dict:
+def measure(args: list[str], stdin=None, cwd=ROOT) -> dict:
     started = time.perf_counter()
-    proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    ps, peak = psutil.Process(proc.pid), 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=cwd)
+    ps, peak, peak_anon = psutil.Process(proc.pid), 0, 0
     while proc.poll() is None:
         try:
-            peak = max(peak, tree_rss(ps)[0])
+            rss, anon = tree_rss(ps)
+            peak, peak_anon = max(peak, rss), max(peak_anon, anon)
         except psutil.Error:
             pass
         time.sleep(0.02)
     if proc.returncode:
         raise SystemExit(f"failed: {' '.join(args)}")
-    return {"wall": time.perf_counter() - started, "rss": peak, "out": proc.stdout.read()}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the whole process tree, workers included
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": time.perf_counter() - started, "cpu": cpu, "rss": peak, "anon": peak_anon,
+            "out": proc.stdout.read()}
 
 
 def main():
@@ -77,6 +87,7 @@ def main():
     p.add_argument("--scales", default="1,10")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--lmplz", default=None, help="KenLM's lmplz binary, to run beside")
+    p.add_argument("--code", type=Path, default=ROOT, help="the checkout whose corpusforge runs (its root)")
     a = p.parse_args()
     text, tokens = words_text()
     rows = []
@@ -86,13 +97,14 @@ def main():
         beam = ["--direct_num_workers=%d" % a.workers] + (["--direct_running_mode=multi_processing"]
                                                          if a.workers > 1 else [])
         count = measure([sys.executable, "-m", "corpusforge.cli", "build", "ngrams", "-i", str(corpus), "--format",
-                         "pretokenized", "--order", "5", "-o", str(WORK / "ngrams"), "--overwrite", *beam])
+                         "pretokenized", "--order", "5", "-o", str(WORK / "ngrams"), "--overwrite", *beam], cwd=a.code)
         build = measure([sys.executable, "-m", "corpusforge.cli", "build", "lm", "-i", str(WORK / "ngrams"),
                          "--smoothing", "modified-kneser-ney", "-o", str(WORK / "lm"), "--overwrite",
-                         "--discount-fallback"])
+                         "--discount-fallback"], cwd=a.code)
         total = count["wall"] + build["wall"]
         row = {"scale": scale, "tokens": n, "count_s": count["wall"], "lm_s": build["wall"], "total_s": total,
-               "rate": n / total, "count_rss": count["rss"], "lm_rss": build["rss"]}
+               "rate": n / total, "count_rss": count["rss"], "lm_rss": build["rss"], "count_cpu": count["cpu"],
+               "lm_cpu": build["cpu"], "count_anon": count["anon"], "lm_anon": build["anon"]}
         if a.lmplz:
             with open(corpus, "rb") as f:
                 ken = measure([a.lmplz, "-o", "5", "-S", "40%", "-T", str(WORK), "--arpa", str(WORK / "lmplz.arpa"),
@@ -103,14 +115,19 @@ def main():
         row["ngrams"] = " / ".join(f"{int(c):,}" for c, _ in ngrams)
         rows.append(row)
         print(row, file=sys.stderr, flush=True)
-    print("| scale | tokens | build ngrams s | build lm s | total s | M tokens/s | peak RSS ngrams / lm (MB) "
+    print(f"code: {a.code}; {a.workers} workers; {time.strftime('%Y-%m-%d %H:%M')}, load average before: "
+          f"{os.getloadavg()[0]:.1f}\n")
+    print("| scale | tokens | build ngrams s | build lm s | total s | M tokens/s | CPU s ngrams / lm "
+          "| peak RSS ngrams / lm (MB) | peak anon RSS ngrams / lm (MB) "
           "| lmplz s | lmplz M tokens/s | lmplz peak RSS (MB) | ratio (ours / lmplz rate) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ken = (f"{r['lmplz_s']:.1f} | {r['lmplz_rate'] / 1e6:.2f} | {r['lmplz_rss'] / 1e6:.0f} | "
                f"{r['rate'] / r['lmplz_rate']:.2f}") if "lmplz_s" in r else "- | - | - | -"
         print(f"| {r['scale']}x | {r['tokens'] / 1e6:.2f} M | {r['count_s']:.1f} | {r['lm_s']:.1f} | {r['total_s']:.1f} "
-              f"| {r['rate'] / 1e6:.2f} | {r['count_rss'] / 1e6:.0f} / {r['lm_rss'] / 1e6:.0f} | {ken} |")
+              f"| {r['rate'] / 1e6:.2f} | {r['count_cpu']:.1f} / {r['lm_cpu']:.1f} "
+              f"| {r['count_rss'] / 1e6:.0f} / {r['lm_rss'] / 1e6:.0f} "
+              f"| {r['count_anon'] / 1e6:.0f} / {r['lm_anon'] / 1e6:.0f} | {ken} |")
     print(f"\nunique 1- to 5-grams (with <unk>): {rows[0]['ngrams']}")
 
 

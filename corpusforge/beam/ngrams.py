@@ -3,11 +3,13 @@
 1. CountNgrams / CountWords (per worker): sentences -> units -> vectorised partial counts
    (corpusforge.objectives.ngrams), combined in memory and spilled as sorted Arrow files when a
    size bound is reached; hot n-grams (的, "the", "<s> 的") are summed inside the worker before
-   anything is shuffled, and only spill file names travel.
+   anything is shuffled, and only spill file names travel. CountNgrams counts, merges and sorts
+   word ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords, strings.
 2. A content-defined sample of distinct n-grams (the k smallest stable hashes, a combiner that
    never holds more than 2k) gives num_shards - 1 range boundaries: the same on any worker count.
 3. Every spill is cut at the boundaries (it is sorted: a binary search per boundary), and one task
-   per range merges its slices, sums equal n-grams, sorts and writes the shard. Concatenating the
+   per range merges its slices (id slices: mapped onto the union of their vocabularies), sums
+   equal n-grams, sorts and writes the shard; n-gram strings are made here, once per row written. Concatenating the
    shards in name order gives every n-gram once, sorted by (order, n-gram).
 4. Finalize checks the accounting, adds count-of-counts and totals to the manifest, and renames
    the temporary directory to the output.
@@ -29,7 +31,8 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards,
     reject_row, write_jsonl
 from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_bytes, write_metadata, \
     write_shard
-from corpusforge.objectives.ngrams import COUNTS_SCHEMA, RESERVED, count_ngrams, count_of_counts, ngram_hash
+from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_ids, count_of_counts, \
+    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash
 
 BATCH_TOKENS = 400_000  # tokens per vectorised counting call
 SPILL_ROWS = 1_500_000  # distinct rows a worker holds before it writes a sorted spill file
@@ -90,7 +93,7 @@ class SpillingCounter(CountingDoFn):
         out = []
         for sentence in row["sentences"]:
             units = self.units.split(sentence)
-            if any(u in RESERVED for u in units):
+            if not RESERVED.isdisjoint(units):  # one C-level set probe per token, not a Python generator
                 kept = [u for u in units if u not in RESERVED]
                 self.count("reserved_tokens_dropped", len(units) - len(kept))
                 units = kept
@@ -100,6 +103,9 @@ class SpillingCounter(CountingDoFn):
     def count_batch(self):  # -> partial table of self.tokens / self.lengths
         raise NotImplementedError
 
+    def merge(self, tables: list[pa.Table]) -> pa.Table:
+        return merge_tables(tables, self.schema)
+
     def add_partial(self):
         if self.lengths:
             table = self.count_batch()
@@ -107,7 +113,7 @@ class SpillingCounter(CountingDoFn):
             self.partials.append(table)
             self.partial_rows += table.num_rows
             if self.partial_rows >= SPILL_ROWS:
-                merged = merge_tables(self.partials, self.schema)
+                merged = self.merge(self.partials)
                 self.partials, self.partial_rows = [merged], merged.num_rows
                 if merged.num_rows >= SPILL_ROWS // 2:  # still big after merging: spill it
                     return [self.spill()]
@@ -139,11 +145,21 @@ class SpillingCounter(CountingDoFn):
 
 
 class CountNgrams(SpillingCounter):
-    """Document rows -> spill records of exact 1..order-gram counts (with <s> / </s>)."""
+    """Document rows -> spill records of exact 1..order-gram counts (with <s> / </s>).
+
+    Counting runs on word ids of a worker vocabulary (a dict, emptied after every spill), so the
+    merges in memory and the sort before a spill compare integers; a spill file holds the ids
+    sorted in text order (id_sort_indices) and names its vocabulary file. Strings are made only
+    for the sample and, in MergeRange, for the rows written.
+    """
 
     def __init__(self, units: Units, order: int, spill_dir: str, sample_size: int):
         super().__init__(units, spill_dir, sample_size)
         self.order = order
+
+    def start_bundle(self):
+        super().start_bundle()
+        self.vocab = {BOS: 0, EOS: 1}
 
     def process(self, row):
         self.count("kept")
@@ -162,7 +178,34 @@ class CountNgrams(SpillingCounter):
             yield from self.add_partial()
 
     def count_batch(self):
-        return count_ngrams(self.tokens, self.lengths, self.order)
+        encoded = pa.array(self.tokens, pa.string()).dictionary_encode()  # distinct words of the batch
+        vocab = self.vocab
+        local = np.fromiter((vocab.setdefault(w, len(vocab)) for w in encoded.dictionary.to_pylist()), np.uint32,
+                            len(encoded.dictionary))
+        ids = local[encoded.indices.to_numpy(zero_copy_only=False)]
+        return count_ngram_ids(ids, self.lengths, self.order, vocab[BOS], vocab[EOS])
+
+    def merge(self, tables):
+        return merge_id_counts(tables)
+
+    def spill(self):
+        table = merge_id_counts(self.partials)
+        vocab = pa.array(list(self.vocab), pa.string())
+        self.partials, self.partial_rows, self.vocab = [], 0, {BOS: 0, EOS: 1}
+        table = table.take(pa.array(id_sort_indices(table, vocab))).combine_chunks()
+        name = f"{self.spill_dir}/{uuid.uuid4().hex}"
+        for path, data in ((f"{name}.arrow", table), (f"{name}.vocab.arrow", pa.table({"word": vocab}))):
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, data.schema) as writer:
+                writer.write_table(data)
+            write_bytes(path, sink.getvalue().to_pybytes())
+        hashes = id_ngram_hash(table, vocab)
+        k = min(self.sample_size, len(hashes))
+        pick = np.sort(np.argpartition(hashes, k - 1)[:k]) if k else np.zeros(0, np.int64)  # sorted: one run per order
+        picked = table.take(pa.array(pick))
+        sample = sorted(zip(hashes[pick].tolist(), picked.column("order").to_pylist(),
+                            id_ngram_strings(picked, vocab).to_pylist()))
+        return {"path": f"{name}.arrow", "vocab": f"{name}.vocab.arrow", "rows": table.num_rows, "sample": sample}
 
 
 STATS_SCHEMA = pa.schema([pa.field("order", pa.uint8()), pa.field("ngram", pa.string()),
@@ -254,8 +297,10 @@ def range_boundaries(sample: list, num_shards: int) -> list[tuple[int, str]]:
     return cuts
 
 
-def _bisect(table: pa.Table, key: tuple[int, str]) -> int:
-    orders, grams = table.column("order"), table.column("ngram")
+def _bisect(table: pa.Table, key: tuple[int, str], vocab: pa.Array | None = None) -> int:
+    orders = table.column("order")
+    # a spill of word ids: the text of the probed rows only (a binary search reads ~log2(rows) of them)
+    grams = table.column("ngram") if vocab is None else _IdText(table, vocab)
 
     class View:
         def __len__(self):
@@ -267,15 +312,53 @@ def _bisect(table: pa.Table, key: tuple[int, str]) -> int:
     return bisect.bisect_left(View(), key)
 
 
+class _IdText:
+    def __init__(self, table, vocab):
+        self.table, self.vocab = table, vocab
+
+    def __getitem__(self, i):
+        return id_ngram_strings(self.table.slice(i, 1), self.vocab)[0]
+
+
+def _vocab(path: str) -> pa.Array:
+    return open_arrow(path).column("word").combine_chunks()
+
+
 class SplitSpill(beam.DoFn):
-    """A sorted spill -> (range index, (path, start, stop)) for every non-empty range."""
+    """A sorted spill -> (range index, (path, start, stop, vocab path or "")) for every non-empty range."""
 
     def process(self, spill, boundaries):
         table = open_arrow(spill["path"])
-        cuts = [0] + [_bisect(table, b) for b in boundaries] + [table.num_rows]
+        vocab = _vocab(spill["vocab"]) if spill.get("vocab") else None
+        cuts = [0] + [_bisect(table, b, vocab) for b in boundaries] + [table.num_rows]
         for shard in range(len(cuts) - 1):
             if cuts[shard + 1] > cuts[shard]:
-                yield shard, (spill["path"], cuts[shard], cuts[shard + 1])
+                yield shard, (spill["path"], cuts[shard], cuts[shard + 1], spill.get("vocab", ""))
+
+
+def merge_id_slices(parts: list[pa.Table], vocabs: list[pa.Array]) -> pa.Table:
+    """Slices of id spills (each with its own vocabulary) -> COUNTS_SCHEMA rows, summed and sorted.
+
+    The ids are mapped onto the union of the slices' vocabularies, then summed and sorted as integers.
+    A word with a space inside (a custom segmenter's) would make different word tuples one text: then
+    the rows are merged and sorted as text, as for the string spills.
+    """
+    union = pc.unique(pa.chunked_array(vocabs, pa.string()))
+    mapped = []
+    for part, vocab in zip(parts, vocabs):
+        to_union = pc.index_in(vocab, value_set=union).to_numpy(zero_copy_only=False).astype(np.uint32)
+        orders = part.column("order").to_numpy(zero_copy_only=False)
+        columns = [part.column("order")]
+        for j in range(part.num_columns - 2):  # ids past a row's order stay 0, so equal n-grams group together
+            ids = to_union[part.column(f"w{j}").to_numpy(zero_copy_only=False)]
+            columns.append(pa.array(np.where(orders > j, ids, 0).astype(np.uint32)))
+        mapped.append(pa.table(columns + [part.column("count")], schema=part.schema))
+    table = merge_id_counts(mapped)
+    if table is None:
+        return COUNTS_SCHEMA.empty_table()
+    if pc.any(pc.match_substring(union, " ")).as_py():
+        return sort_table(merge_tables([id_counts_to_strings(table, union)], COUNTS_SCHEMA))
+    return id_counts_to_strings(table.take(pa.array(id_sort_indices(table, union))), union)
 
 
 class MergeRange(beam.DoFn):
@@ -288,8 +371,11 @@ class MergeRange(beam.DoFn):
     def process(self, shard_and_slices):
         shard, slices = shard_and_slices
         slices = sorted(s for s in slices if s)
-        parts = [open_arrow(path).slice(start, stop - start) for path, start, stop in slices]
-        table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
+        parts = [open_arrow(path).slice(start, stop - start) for path, start, stop, _ in slices]
+        if any(vocab for *_, vocab in slices):
+            table = merge_id_slices(parts, [_vocab(vocab) for *_, vocab in slices])
+        else:
+            table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
         orders = table.column("order").to_numpy(zero_copy_only=False)
         counts = table.column("count").to_numpy(zero_copy_only=False)
         coc = count_of_counts(orders, counts, self.max_order)

@@ -5,11 +5,12 @@ every window of 1..N tokens inside that (so `<s>` is a unigram once per sentence
 every sentence); an empty sentence counts nothing. An n-gram is its tokens joined by one space.
 
 No Python object is made per n-gram occurrence: a batch of sentences becomes one flat array of
-token ids (dictionary-encoded by Arrow), the windows of each order are columns of that array, and
-Arrow's hash aggregation (`group_by`) counts them; strings are rebuilt only for the distinct
-n-grams of the batch. Partial tables of many batches combine with `merge_counts` (same
-hash aggregation on the n-gram string), which is what the Beam pipeline does per worker and then
-per output shard.
+word ids, the windows of each order are columns of that array, and Arrow's hash aggregation
+(`group_by`) counts them (count_ngram_ids). The Beam pipeline keeps the counts as ids: partial
+tables merge on the id columns (merge_id_counts), sort in text order from word ranks
+(id_sort_indices) and hash as their text would (id_ngram_hash); the text is joined only for the
+rows written (id_counts_to_strings). count_ngrams / merge_counts / sort_counts / ngram_hash are
+the same on string tables.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ RESERVED = frozenset((BOS, EOS, UNK))
 COUNTS_SCHEMA = pa.schema([pa.field("order", pa.uint8()), pa.field("ngram", pa.string()),
                            pa.field("count", pa.int64())])
 MAX_ORDER = 10
+K1, K2, K3 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # ngram_hash's multipliers
+HASH_CHUNK_BYTES = 1 << 18  # ngram_hash works through the string bytes this many at a time (cache-sized)
 COUNT_OF_COUNTS_MAX = 10  # n_r is kept for r = 1..10 (Good-Turing / Katz use up to r = k + 1 = 6)
 
 
@@ -35,21 +38,38 @@ def count_ngrams(tokens: list[str], lengths: list[int] | np.ndarray, order: int)
     Each sentence is wrapped in <s> ... </s>; sentences of length 0 are skipped. Returns a table
     with COUNTS_SCHEMA, one row per distinct (order, n-gram), unsorted.
     """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    lengths = lengths[lengths > 0]
-    if not len(lengths):
+    if not any(lengths):
         return empty_counts()
     encoded = pa.array(tokens, pa.string()).dictionary_encode()
     words = encoded.dictionary
-    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    bos, eos = len(words), len(words) + 1
     vocab = pa.concat_arrays([words, pa.array([BOS, EOS], pa.string())])
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.uint32)
+    table = count_ngram_ids(ids, lengths, order, len(words), len(words) + 1)
+    return id_counts_to_strings(table, vocab)
+
+
+def id_columns(order: int) -> list[str]:
+    return [f"w{j}" for j in range(order)]
+
+
+def id_counts_schema(order: int) -> pa.Schema:
+    """Counts keyed by word ids: order, w0 .. w{order-1} (uint32; 0 past the row's own order), count."""
+    return pa.schema([pa.field("order", pa.uint8()), *(pa.field(c, pa.uint32()) for c in id_columns(order)),
+                      pa.field("count", pa.int64())])
+
+
+def count_ngram_ids(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int) -> pa.Table:
+    """count_ngrams on word ids (`bos` / `eos`: the ids of <s> / </s>): a table with id_counts_schema(order)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    lengths = lengths[lengths > 0]
+    if not len(lengths):
+        return id_counts_schema(order).empty_table()
     # padded sequence: sentence i occupies [start_i, start_i + len_i + 2)
     padded_len = lengths + 2
     starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(padded_len[:-1], out=starts[1:])
     total = int(padded_len.sum())
-    seq = np.empty(total, dtype=np.int32)
+    seq = np.empty(total, dtype=np.uint32)
     is_boundary = np.zeros(total, dtype=bool)
     is_boundary[starts] = True
     is_boundary[starts + padded_len - 1] = True
@@ -62,15 +82,89 @@ def count_ngrams(tokens: list[str], lengths: list[int] | np.ndarray, order: int)
     parts = []
     for n in range(1, order + 1):
         begin = np.nonzero(room >= n)[0]
-        columns = {f"w{j}": seq[begin + j] for j in range(n)}
-        keys = list(columns)
-        grouped = pa.table(columns).group_by(keys, use_threads=False).aggregate([([], "count_all")])
-        text = pc.take(vocab, grouped.column("w0"))
-        if n > 1:
-            text = pc.binary_join_element_wise(*[pc.take(vocab, grouped.column(k)) for k in keys], " ")
-        counts = grouped.column("count_all").cast(pa.int64())
-        parts.append(pa.table([pa.array(np.full(len(grouped), n, np.uint8)), text, counts], schema=COUNTS_SCHEMA))
+        keys = id_columns(n)
+        grouped = pa.table({k: seq[begin + j] for j, k in enumerate(keys)}).group_by(
+            keys, use_threads=False).aggregate([([], "count_all")])
+        rows = len(grouped)
+        columns = [pa.array(np.full(rows, n, np.uint8))] + [grouped.column(k) for k in keys]
+        columns += [pa.array(np.zeros(rows, np.uint32)) for _ in range(n, order)]
+        parts.append(pa.table(columns + [grouped.column("count_all").cast(pa.int64())], schema=id_counts_schema(order)))
     return pa.concat_tables(parts).combine_chunks()
+
+
+def id_order(table: pa.Table) -> int:
+    return len(table.schema) - 2
+
+
+def merge_id_counts(tables: list[pa.Table]) -> pa.Table:
+    """merge_counts for tables keyed by word ids of one vocabulary."""
+    tables = [t for t in tables if t.num_rows]
+    if len(tables) <= 1:
+        return tables[0] if tables else None
+    order = id_order(tables[0])
+    keys = ["order", *id_columns(order)]
+    summed = pa.concat_tables(tables).group_by(keys, use_threads=False).aggregate([("count", "sum")])
+    return pa.table([summed.column(k) for k in keys] + [summed.column("count_sum")], schema=id_counts_schema(order))
+
+
+def _ranks(strings: pa.Array) -> np.ndarray:
+    rank = np.empty(len(strings), np.int64)
+    rank[pc.sort_indices(strings).to_numpy()] = np.arange(len(strings))
+    return rank
+
+
+def _order_runs(orders: np.ndarray) -> list[tuple[int, int, int]]:
+    """(order, start, stop) of every run of equal orders (one per order when the rows are sorted)."""
+    cuts = [0, *(np.flatnonzero(np.diff(orders)) + 1).tolist(), len(orders)]
+    return [(int(orders[a]), a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def id_sort_indices(table: pa.Table, vocab: pa.Array) -> np.ndarray:
+    """The row order of sort_counts (order, then n-gram text), computed from word ranks, not strings.
+
+    With no space inside a word, comparing "a1 a2 .. an" with "b1 b2 .. bn" byte-wise is comparing
+    the words in turn, except that a word followed by more words is compared with " " appended
+    (so "a\x01" sorts after "a b"): all but the last word are ranked by word + " ", the last by
+    the word. Per order, the ranks are packed into as few uint64 keys as they fit.
+    """
+    orders = table.column("order").to_numpy(zero_copy_only=False)
+    mid = _ranks(pc.binary_join_element_wise(vocab, pa.scalar(""), " ")).astype(np.uint64)
+    last = _ranks(vocab).astype(np.uint64)
+    bits = np.uint64(max(1, int(len(vocab)).bit_length()))
+    out = []
+    for n in np.unique(orders).tolist():
+        rows = np.flatnonzero(orders == n)
+        keys, used = [np.zeros(len(rows), np.uint64)], 0
+        for j in range(n):
+            w = table.column(f"w{j}").to_numpy(zero_copy_only=False)[rows]
+            if used + int(bits) > 64:
+                keys.append(np.zeros(len(rows), np.uint64))
+                used = 0
+            keys[-1] = (keys[-1] << bits) | (mid if j < n - 1 else last)[w]
+            used += int(bits)
+        if len(keys) == 1:
+            pick = np.argsort(keys[0])
+        else:
+            pick = pc.sort_indices(pa.table({f"k{i}": k for i, k in enumerate(keys)}),
+                                   [(f"k{i}", "ascending") for i in range(len(keys))]).to_numpy()
+        out.append(rows[pick])
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def id_ngram_strings(table: pa.Table, vocab: pa.Array) -> pa.Array:
+    """The n-gram text of every row: its words joined by one space."""
+    orders = table.column("order").to_numpy(zero_copy_only=False)
+    parts = []
+    for n, start, stop in _order_runs(orders):
+        words = [pc.take(vocab, table.column(f"w{j}").slice(start, stop - start)) for j in range(n)]
+        parts.append(pc.binary_join_element_wise(*words, " ") if n > 1 else words[0])
+    chunks = [c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
+    return pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
+
+
+def id_counts_to_strings(table: pa.Table, vocab: pa.Array) -> pa.Table:
+    return pa.table([table.column("order"), id_ngram_strings(table, vocab), table.column("count")],
+                    schema=COUNTS_SCHEMA)
 
 
 def merge_counts(tables: list[pa.Table]) -> pa.Table:
@@ -93,41 +187,98 @@ def sort_counts(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table, [("order", "ascending"), ("ngram", "ascending")]))
 
 
+def _strings(column) -> pa.Array:
+    strings = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.chunk(0) if strings.num_chunks else pa.array([], pa.string())
+    return strings
+
+
+def _byte_sums(strings: pa.Array) -> tuple[np.ndarray, ...]:
+    """Per string (uint64, wrapping): its length L, sum b_p, sum b_p * p and sum of b_p at even p
+    (b_p: the byte at position p of the string), from prefix sums over cache-sized chunks."""
+    n = len(strings)
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=n + 1, offset=strings.offset * 4).astype(np.int64)
+    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8) if strings.buffers()[2] else np.zeros(0, np.uint8)
+    total, weighted, even = (np.zeros(n, np.uint64) for _ in range(3))
+    first = 0
+    with np.errstate(over="ignore"):
+        while first < n:
+            last = int(np.searchsorted(offsets, offsets[first] + HASH_CHUNK_BYTES, side="right")) - 1
+            last = min(max(last, first + 1), n)
+            lo, hi = int(offsets[first]), int(offsets[last])
+            b = data[lo:hi].astype(np.uint64)
+            i = np.arange(hi - lo, dtype=np.uint64)
+            cb, cbi, ce = (np.zeros(hi - lo + 1, np.uint64) for _ in range(3))  # prefix sums, 0 first
+            np.cumsum(b, out=cb[1:])
+            np.cumsum(b * i, out=cbi[1:])
+            b[1::2] = 0
+            np.cumsum(b, out=ce[1:])
+            start, end = offsets[first:last] - lo, offsets[first + 1:last + 1] - lo
+            total[first:last] = s_b = cb[end] - cb[start]
+            weighted[first:last] = cbi[end] - cbi[start] - start.astype(np.uint64) * s_b
+            s_e = ce[end] - ce[start]
+            even[first:last] = np.where(start % 2 == 0, s_e, s_b - s_e)
+            first = last
+    return np.diff(offsets).astype(np.uint64), total, weighted, even
+
+
+def _finish_hash(lengths, weighted, even, orders) -> np.ndarray:
+    # sum_p b_p * ((p * K1) | 1) + p; since K1 is odd, (p * K1) | 1 = p * K1 + [p even], so this is
+    # K1 * sum(b_p * p) + sum(b_p, p even) + L(L-1)/2
+    with np.errstate(over="ignore"):
+        h = np.uint64(K1) * weighted + even + lengths * (lengths - np.uint64(1)) // np.uint64(2)
+        h ^= orders.astype(np.uint64) * np.uint64(K2)
+        h ^= lengths << np.uint64(40)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(K2)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(K3)
+        h ^= h >> np.uint64(31)
+    return h
+
+
 def ngram_hash(table: pa.Table) -> np.ndarray:
     """A stable 64-bit hash of every (order, n-gram) row, vectorised over the string buffer.
 
-    Used to draw a content-defined sample of distinct n-grams (the same on any worker count).
+    Used to draw a content-defined sample of distinct n-grams (the same on any worker count). Its
+    values are fixed (range boundaries, hence shard contents, depend on them): every byte b at
+    position p of the string adds b * ((p * K1) | 1) + p, mod 2**64; then order and length are mixed
+    in and splitmix64's finaliser is applied.
     """
-    strings = table.column("ngram").combine_chunks()
-    if isinstance(strings, pa.ChunkedArray):
-        strings = strings.chunk(0) if strings.num_chunks else pa.array([], pa.string())
-    n = len(strings)
-    if n == 0:
+    strings = _strings(table.column("ngram"))
+    if not len(strings):
         return np.zeros(0, dtype=np.uint64)
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=n + 1, offset=strings.offset * 4)
-    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8) if strings.buffers()[2] else np.zeros(0, np.uint8)
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    data = data[lo:hi].astype(np.uint64)
-    rel = offsets - lo
-    position = np.arange(hi - lo, dtype=np.int64) - np.repeat(rel[:-1], np.diff(rel))
+    lengths, _, weighted, even = _byte_sums(strings)
+    return _finish_hash(lengths, weighted, even, table.column("order").to_numpy())
+
+
+def id_ngram_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
+    """ngram_hash of the rows' text, from per-word byte sums instead of the joined strings.
+
+    A word at offset o of the n-gram adds o * sum(b) to sum(b_p * p), and its even-position bytes are
+    its own even ones when o is even, else its odd ones; each space (byte 32) sits at o - 1.
+    """
+    length, total, weighted, even = _byte_sums(_strings(vocab)) if len(vocab) else [np.zeros(0, np.uint64)] * 4
+    orders = table.column("order").to_numpy(zero_copy_only=False)
+    h_len, h_weighted, h_even = (np.zeros(len(orders), np.uint64) for _ in range(3))
+    space, one, two = np.uint64(32), np.uint64(1), np.uint64(2)
     with np.errstate(over="ignore"):
-        # each byte weighted by a position-dependent odd multiplier; sums wrap mod 2**64
-        weight = (position.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
-        mixed = data * weight + position.astype(np.uint64)
-        h = np.zeros(n, dtype=np.uint64)
-        nonempty = np.diff(rel) > 0
-        if len(mixed):
-            sums = np.add.reduceat(mixed, rel[:-1][nonempty])
-            h[nonempty] = sums
-        h ^= table.column("order").to_numpy().astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= np.diff(rel).astype(np.uint64) << np.uint64(40)
-        # splitmix64 finaliser
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return h
+        for n, start, stop in _order_runs(orders):
+            at = np.zeros(stop - start, np.uint64)
+            hl, hw, he = h_len[start:stop], h_weighted[start:stop], h_even[start:stop]  # views
+            for j in range(n):
+                w = table.column(f"w{j}").slice(start, stop - start).to_numpy(zero_copy_only=False)
+                if j:  # the space before word j, at offset at - 1
+                    hw += space * (at - one)
+                    he += np.where(at % two == one, space, np.uint64(0))
+                    hl += one
+                hw += weighted[w] + at * total[w]
+                he += np.where(at % two == one, total[w] - even[w], even[w])
+                lw = length[w]
+                hl += lw
+                at += lw + one
+    return _finish_hash(h_len, h_weighted, h_even, orders)
 
 
 def count_of_counts(orders: np.ndarray, counts: np.ndarray, max_order: int,

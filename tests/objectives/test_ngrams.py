@@ -1,8 +1,10 @@
 from collections import Counter
 
 import numpy as np
+import pyarrow as pa
 
-from corpusforge.objectives.ngrams import count_ngrams, count_of_counts, merge_counts, ngram_hash, sort_counts
+from corpusforge.objectives.ngrams import count_ngram_ids, count_ngrams, count_of_counts, id_counts_to_strings, \
+    id_ngram_hash, id_sort_indices, merge_counts, merge_id_counts, ngram_hash, sort_counts
 from tests.conftest import DATA
 
 SEED_NOTES = ["BROWN READ HOLY BIBLE", "MARK READ A TEXT BOOK", "HE READ A BOOK BY DAVID"]
@@ -55,3 +57,49 @@ def test_hash_is_stable_and_spread():
 def test_count_of_counts():
     coc = count_of_counts(np.array([1, 1, 1, 2, 2]), np.array([1, 1, 3, 1, 12]), 2, max_r=10)
     assert coc[0].tolist()[:3] == [2, 0, 1] and coc[1].tolist()[0] == 1 and coc[1].sum() == 1
+
+
+def reference_hash(order, text):
+    """ngram_hash's definition, one byte at a time (its values fix the range boundaries of every dataset)."""
+    mask, data = (1 << 64) - 1, text.encode()
+    h = sum(b * ((p * 0x9E3779B97F4A7C15 & mask) | 1) + p for p, b in enumerate(data)) & mask
+    h ^= order * 0xBF58476D1CE4E5B9 & mask
+    h ^= len(data) << 40
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, 1)):
+        h ^= h >> shift
+        h = h * mult & mask
+    return h
+
+
+def test_hash_equals_its_definition_on_any_chunking(monkeypatch):
+    import corpusforge.objectives.ngrams as objective
+    rng = np.random.default_rng(5)
+    alphabet = ["a", "的", "中国", " ", "\x01", "é", "<s>", "xyz" * 40]
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 9))) for _ in range(300)]
+    table = pa.table({"order": pa.array(rng.integers(1, 6, len(texts)), pa.uint8()), "ngram": texts})
+    expected = [reference_hash(o, t) for o, t in zip(table.column("order").to_pylist(), texts)]
+    for chunk in (1, 7, 1 << 18):
+        monkeypatch.setattr(objective, "HASH_CHUNK_BYTES", chunk)
+        assert ngram_hash(table).tolist() == expected
+        assert ngram_hash(table.slice(11, 40)).tolist() == expected[11:51]
+
+
+def test_id_counts_sort_and_hash_like_the_text():
+    """Counting, merging, sorting and hashing on word ids give what the joined strings give, also for
+    words that are prefixes of others followed by a byte below " " (which sort after "a b")."""
+    words = ["a", "ab", "a\x01", "的", "中国", "é", "xyz" * 10, "b", "a!", "\x1b", "<s>", "</s>"]
+    vocab, rng = pa.array(words), np.random.default_rng(3)
+    lengths = rng.integers(0, 12, 400)
+    ids = rng.integers(0, len(words) - 2, int(lengths.sum())).astype(np.uint32)
+    bos, eos = len(words) - 2, len(words) - 1
+    table = count_ngram_ids(ids, lengths, 5, bos, eos)
+    text = id_counts_to_strings(table, vocab)
+    assert as_counter(text) == as_counter(count_ngrams([words[i] for i in ids], lengths, 5))
+    assert id_ngram_hash(table, vocab).tolist() == ngram_hash(text).tolist()
+    ordered = text.take(pa.array(id_sort_indices(table, vocab)))
+    expected = sort_counts(text)
+    assert ordered.column("ngram").to_pylist() == expected.column("ngram").to_pylist()
+    assert ordered.column("order").to_pylist() == expected.column("order").to_pylist()
+    cut, half = int(lengths[:200].sum()), 200
+    parts = [count_ngram_ids(ids[:cut], lengths[:half], 5, bos, eos), count_ngram_ids(ids[cut:], lengths[half:], 5, bos, eos)]
+    assert as_counter(id_counts_to_strings(merge_id_counts(parts), vocab)) == as_counter(text)
