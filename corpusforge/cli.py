@@ -1,6 +1,7 @@
 """The `corpusforge` command: build datasets, inspect them, verify them."""
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -40,53 +41,47 @@ def main():
     """
 
 
-@main.group(context_settings=CONTEXT)
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when they are used (click's documented lazy loading):
+    `build documents` does not import torch, `inspect` does not import Beam; start-up stays small."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={
+    "documents": "pipelines.documents:main", "tokenized": "pipelines.tokenized:main", "vocab": "pipelines.vocab:main",
+    "pretraining": "pipelines.pretraining:main", "cooccurrence": "pipelines.cooccurrence:main",
+    "ngrams": "pipelines.ngrams:main", "lm": "pipelines.lm:build_lm", "stats": "pipelines.statistics:main"})
 def build():
     """Build a dataset with an Apache Beam pipeline (Beam options pass through)."""
 
 
-@main.group(name="eval", context_settings=CONTEXT)
+@main.group(name="eval", cls=LazyGroup, context_settings=CONTEXT,
+            lazy={"lm": "pipelines.lm:eval_lm", "vectors": "trainers.glove:eval_vectors"})
 def evaluate():
     """Evaluate a built model: an n-gram LM's perplexity, word vectors' neighbours and analogies."""
 
 
-def _add_pipelines():
-    from pipelines import cooccurrence, documents, lm, ngrams, pretraining, statistics, tokenized, vocab
-
-    build.add_command(documents.main, "documents")
-    build.add_command(tokenized.main, "tokenized")
-    build.add_command(vocab.main, "vocab")
-    build.add_command(pretraining.main, "pretraining")
-    build.add_command(cooccurrence.main, "cooccurrence")
-    build.add_command(ngrams.main, "ngrams")
-    build.add_command(lm.build_lm, "lm")
-    build.add_command(statistics.main, "stats")
-    evaluate.add_command(lm.eval_lm, "lm")
-
-
-_add_pipelines()
-
-
-@main.group(context_settings=CONTEXT)
+@main.group(cls=LazyGroup, context_settings=CONTEXT,
+            lazy={"glove": "trainers.glove:main", "bert": "trainers.commands:train_bert"})
 def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
 
 
-@main.group(context_settings=CONTEXT)
+@main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={"hf": "trainers.commands:export_hf"})
 def export():
     """Write a dataset or a trained model in another tool's format."""
-
-
-def _add_trainers():
-    from trainers import commands, glove
-
-    train.add_command(glove.main, "glove")
-    train.add_command(commands.train_bert, "bert")
-    evaluate.add_command(glove.eval_vectors, "vectors")
-    export.add_command(commands.export_hf, "hf")
-
-
-_add_trainers()
 
 
 @export.command("cooccurrence", context_settings=CONTEXT)
