@@ -69,6 +69,9 @@ def glove_tokens(line: str) -> list[str]:
 
 def segmenter_units(segmenter):
     """units(sentence) -> the segmenter's words (jieba-rs words, characters, whitespace-separated runs)."""
+    words = getattr(segmenter, "words", None)
+    if words is not None:  # the jieba segmenters give the words themselves: no spans to build and slice by
+        return words
 
     def units(sentence: str) -> list[str]:
         return [sentence[a:b] for a, b in segmenter.spans(sentence)]
@@ -155,6 +158,28 @@ def encode_segments(segments, index: dict) -> tuple[np.ndarray, np.ndarray, int]
     return ids, pos, read
 
 
+def encode_codes(codes: np.ndarray, lengths: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """encode_segments for units already coded: codes into a chunk's own dictionary, the segments' lengths,
+    and lut (dictionary code -> vocabulary id, -1 if out of vocabulary) -> (ids int64, positions int32)."""
+    ids = lut[codes]
+    keep = ids >= 0
+    segment = np.repeat(np.arange(len(lengths)), lengths)
+    kept = np.bincount(segment[keep], minlength=len(lengths))
+    ids = ids[keep]
+    starts = np.repeat(np.cumsum(kept) - kept, kept)
+    return ids, (np.arange(len(ids), dtype=np.int64) - starts).astype(np.int32)
+
+
+def segment_cuts(pos: np.ndarray, size: int) -> list[int]:
+    """Where to cut a buffer of segments (positions from encode_*) into pieces of about `size` ids:
+    only at segment starts, so no window is cut; a segment longer than `size` stays whole."""
+    starts = np.flatnonzero(pos == 0)
+    if len(pos) <= size or not len(starts):
+        return [0, len(pos)]
+    cuts = np.unique(starts[np.searchsorted(starts, np.arange(0, len(pos), size), side="right") - 1])
+    return [int(c) for c in cuts] + [len(pos)]
+
+
 def reduce_sorted(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted keys with repeats -> unique keys and summed int64 values."""
     if len(keys) == 0:
@@ -196,6 +221,36 @@ def merge_runs(keys_list, values_list) -> tuple[np.ndarray, np.ndarray]:
     keys = np.concatenate(keys_list)
     values = np.concatenate(values_list)
     return reduce_pairs(keys, values)
+
+
+def merge_streams(streams):
+    """Streams of sorted unique (keys, values) chunks (each stream in increasing key order) -> merged chunks in
+    key order, values summed. Memory: about one chunk per stream, not the streams' total."""
+    heads = []
+    for stream in map(iter, streams):
+        head = _next_chunk(stream)
+        if head is not None:
+            heads.append(head)
+    while heads:
+        # every entry up to the smallest last key of the chunks at hand is here already: merge and emit those
+        bound = min(keys[-1] for keys, _, _ in heads)
+        parts_k, parts_v, rest = [], [], []
+        for keys, values, stream in heads:
+            n = int(np.searchsorted(keys, bound, side="right"))
+            parts_k.append(keys[:n])
+            parts_v.append(values[:n])
+            head = (keys[n:], values[n:], stream) if n < len(keys) else _next_chunk(stream)
+            if head is not None:
+                rest.append(head)
+        heads = rest
+        yield merge_runs(parts_k, parts_v)
+
+
+def _next_chunk(stream):
+    for keys, values in stream:
+        if len(keys):
+            return keys, values, stream
+    return None
 
 
 def oriented(keys: np.ndarray, values: np.ndarray, vocab_size: int, symmetric: bool):
