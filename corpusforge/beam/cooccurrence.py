@@ -259,9 +259,9 @@ class CountCooccurrences(CountingDoFn):
 
     def start_bundle(self):
         super().start_bundle()
-        # half the budget for the accumulator, half for a spill's orientation and split (transient copies)
+        # half the budget for the accumulator, half for a spill's split and serialisation (transient copies)
         self.acc = co.PairAccumulator(self.vocab_size, self.opts.window, self.opts.distance_weighting,
-                                      self.opts.memory_bytes // 2)
+                                      self.opts.memory_bytes // 2, symmetric=self.opts.symmetric)
 
     def process(self, path):
         dictionary, codes, lengths = read_chunk(path)
@@ -284,7 +284,6 @@ class CountCooccurrences(CountingDoFn):
         keys, units = self.acc.drain()
         if not len(keys):
             return
-        keys, units = co.oriented(keys, units, self.vocab_size, self.opts.symmetric)
         self.count("spills")
         for shard, k, v in co.split_by_rows(keys, units, self.vocab_size, self.bounds):
             path = f"{self.spill_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"

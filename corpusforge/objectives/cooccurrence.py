@@ -197,21 +197,34 @@ def reduce_pairs(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     return reduce_sorted(keys[order], values[order])
 
 
+DISTANCE_BITS = 5  # count_pairs sorts key << 5 | distance: distances 1..MAX_WINDOW (22) fit in 5 bits
+
+
 def count_pairs(ids: np.ndarray, pos: np.ndarray, vocab_size: int, window: int,
-                distance_weighting: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Directional co-occurrences (earlier, later) of one buffer of segments: sorted unique keys, int64 units."""
+                distance_weighting: bool = True, symmetric: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Co-occurrences of one buffer of segments: sorted unique keys, int64 units; directional (earlier, later),
+    or with symmetric also (later, earlier) (a diagonal pair counts twice, as in cooccur.c).
+
+    Every pair is one int64, its key shifted left by DISTANCE_BITS with its distance in the low bits, so a single
+    np.sort of plain integers (no argsort, several times slower) groups equal keys; the weights follow from the
+    distances."""
     unit = weight_unit(window, distance_weighting)
-    runs_k, runs_v = [], []
+    # units of a pair at distance d (index d; 0 is never a distance)
+    weights = np.array([0] + [unit // d if distance_weighting else 1 for d in range(1, 1 << DISTANCE_BITS)],
+                       dtype=np.int64)
+    pieces = []
     n = len(ids)
     for d in range(1, min(window, n - 1) + 1 if n > 1 else 1):
         mask = pos[d:] >= d
-        keys = np.sort(ids[:-d][mask] * vocab_size + ids[d:][mask])
-        keys, counts = reduce_sorted(keys, np.ones(len(keys), dtype=np.int64))
-        runs_k.append(keys)
-        runs_v.append(counts * (unit // d if distance_weighting else 1))
-    if not runs_k:
+        earlier, later = ids[:-d][mask], ids[d:][mask]
+        pieces.append(((earlier * vocab_size + later) << DISTANCE_BITS) | d)
+        if symmetric:
+            pieces.append(((later * vocab_size + earlier) << DISTANCE_BITS) | d)
+    if not pieces:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return merge_runs(runs_k, runs_v)
+    tagged = np.sort(np.concatenate(pieces))
+    units = weights[tagged & ((1 << DISTANCE_BITS) - 1)]
+    return reduce_sorted(tagged >> DISTANCE_BITS, units)
 
 
 def merge_runs(keys_list, values_list) -> tuple[np.ndarray, np.ndarray]:
@@ -278,11 +291,14 @@ class PairAccumulator:
     ENTRY_BYTES = 16
 
     def __init__(self, vocab_size: int, window: int, distance_weighting: bool = True,
-                 memory_bytes: int = 256 << 20, batch_tokens: int = 1 << 18):
-        self.vocab_size, self.window, self.weighting = vocab_size, window, distance_weighting
+                 memory_bytes: int = 256 << 20, batch_tokens: int = 1 << 18, symmetric: bool = False):
+        if vocab_size ** 2 << DISTANCE_BITS >= 1 << 63:
+            raise ValueError(f"a vocabulary of {vocab_size} words is too large for int64 pair keys")
+        self.vocab_size, self.window, self.weighting, self.symmetric = vocab_size, window, distance_weighting, symmetric
         self.max_entries = max(1 << 8, memory_bytes // (3 * self.ENTRY_BYTES))
-        # a batch makes up to window entries per token, sorted with copies: keep it inside the bound too
-        self.batch_tokens = max(256, min(batch_tokens, self.max_entries // window))
+        # a batch makes up to window (symmetric: 2 * window) entries per token, sorted with copies: keep it
+        # inside the bound too
+        self.batch_tokens = max(256, min(batch_tokens, self.max_entries // (window * (2 if symmetric else 1))))
         self._ids, self._pos, self._buffered = [], [], 0
         self._runs_k, self._runs_v, self._entries = [], [], 0
 
@@ -304,7 +320,7 @@ class PairAccumulator:
             return
         ids, pos = np.concatenate(self._ids), np.concatenate(self._pos)
         self._ids, self._pos, self._buffered = [], [], 0
-        k, v = count_pairs(ids, pos, self.vocab_size, self.window, self.weighting)
+        k, v = count_pairs(ids, pos, self.vocab_size, self.window, self.weighting, self.symmetric)
         self._runs_k.append(k)
         self._runs_v.append(v)
         self._entries += len(k)
@@ -316,7 +332,8 @@ class PairAccumulator:
         self._runs_k, self._runs_v, self._entries = [k], [v], len(k)
 
     def drain(self) -> tuple[np.ndarray, np.ndarray]:
-        """Everything held, as one sorted unique run (directional keys); the accumulator is empty after."""
+        """Everything held, as one sorted unique run (directional keys, or with symmetric both orientations);
+        the accumulator is empty after."""
         self._count()
         if not self._runs_k:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
