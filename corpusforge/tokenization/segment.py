@@ -262,7 +262,7 @@ class _JiebaBase:
         if sum(map(len, words)) != len(text):  # the check _starts makes, without building the offsets
             raise SegmenterError(f"{self.name} returned words that do not add up to the text {text[:40]!r}")
         if _has_space(text):
-            return [word for word in words if not word.isspace()]
+            return list(filter(str.strip, words))  # drops the whitespace words (words are never empty), in C
         return words
 
     def spans(self, text: str) -> list[tuple[int, int]]:
