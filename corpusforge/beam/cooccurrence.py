@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
@@ -180,10 +179,10 @@ def read_chunk(path: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return units.dictionary, units.indices.to_numpy(), np.diff(column.offsets.to_numpy())
 
 
-def _ipc_bytes(table: pa.Table, max_chunksize: int | None = None) -> bytes:
+def _ipc_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max_chunksize)
+        writer.write_table(table)
     return sink.getvalue().to_pybytes()
 
 
@@ -282,7 +281,7 @@ class CountCooccurrences(CountingDoFn):
     def setup(self):
         keep_freed_memory()
         vocab = read_vocab_file(self.vocab_path)  # once per worker, not a side input
-        self.words = pa.array([w for w, _ in vocab], pa.string())
+        self.index = {w: i for i, (w, _) in enumerate(vocab)}
         self.vocab_size = len(vocab)
 
     def start_bundle(self):
@@ -293,8 +292,10 @@ class CountCooccurrences(CountingDoFn):
 
     def process(self, path):
         dictionary, codes, lengths = read_chunk(path)
-        # a chunk's dictionary holds its distinct units only: one lookup per distinct unit, in Arrow
-        lut = pc.index_in(dictionary, value_set=self.words).fill_null(-1).to_numpy().astype(np.int64)
+        # a chunk's dictionary holds its distinct units only: one lookup per distinct unit (a dict: Arrow's
+        # index_in would hash the whole vocabulary again for every chunk)
+        get = self.index.get
+        lut = np.array([get(u, -1) for u in dictionary.to_pylist()], dtype=np.int64)
         ids, pos = co.encode_codes(codes, lengths, lut)
         self.count("tokens_in_vocab", len(ids))
         cuts = co.segment_cuts(pos, self.acc.batch_tokens)  # pieces the accumulator's bound allows
@@ -319,12 +320,29 @@ class CountCooccurrences(CountingDoFn):
             yield shard, path
 
 
+class _CountingFile:
+    """A writable file that counts the bytes passing through."""
+
+    def __init__(self, f):
+        self.f, self.bytes, self.closed = f, 0, False
+
+    def write(self, data) -> int:
+        self.bytes += memoryview(data).nbytes
+        return self.f.write(data)
+
+    def flush(self):
+        pass
+
+
 def write_spill(path: str, keys: np.ndarray, units: np.ndarray) -> int:
     """Sorted (key, units) entries -> a spill file in batches of SPILL_BATCH_ROWS, so it can be merged as a stream;
-    returns its size."""
-    data = _ipc_bytes(pa.table([pa.array(keys), pa.array(units)], schema=SPILL_SCHEMA), SPILL_BATCH_ROWS)
-    write_bytes(path, data)
-    return len(data)
+    returns its size. Streamed into the file: building the bytes in memory first cost as much as the counting."""
+    with FileSystems.create(path) as f:
+        out = _CountingFile(f)
+        with pa.ipc.new_stream(pa.PythonFile(out, mode="w"), SPILL_SCHEMA) as writer:
+            writer.write_table(pa.table([pa.array(keys), pa.array(units)], schema=SPILL_SCHEMA),
+                               max_chunksize=SPILL_BATCH_ROWS)
+    return out.bytes
 
 
 def read_spill(path: str):
