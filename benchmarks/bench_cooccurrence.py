@@ -6,8 +6,9 @@
 Input: the wiki2019zh, news2016zh train and webtext2019zh files of ../shared/corpora (scale k = k
 copies of them), jieba-rs words, window 10, symmetric, min-count 5 (the issue's setting). Each build
 runs as a fresh process (`python -m corpusforge.cli build cooccurrence ...`); tokens/s is input
-tokens over the build's own time (both passes: vocabulary and matrix). Peak RSS is sampled every
-20 ms over the process tree. With --glove-build (a directory holding GloVe's vocab_count and cooccur)
+tokens over the build's own time (both passes: vocabulary and matrix); CPU s is user + system time
+of the whole process tree (launcher and workers). Peak RSS is sampled every 20 ms over the process
+tree, and for its largest single process (a worker: what --memory-mb bounds). With --glove-build (a directory holding GloVe's vocab_count and cooccur)
 the same text, segmented once by the same segmenter, runs through vocab_count + cooccur (-memory 8) in
 the same session, so the ratio is side by side. With --train-epochs, `train glove` on the 1x matrix.
 Prints Markdown for BENCHMARKS.md.
@@ -19,6 +20,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -47,18 +49,35 @@ def scaled_inputs(corpus: Path, scale: int) -> list[Path]:
     return [target]
 
 
+LAST = {}  # of the latest measured(): CPU seconds of the process tree, peak RSS of its largest process
+
+
+def largest_rss(proc: psutil.Process) -> int:
+    most = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            most = max(most, p.memory_info().rss)
+        except psutil.Error:
+            pass
+    return most
+
+
 def measured(args: list[str], stdin=None, stdout=subprocess.PIPE) -> tuple[float, int, str]:
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT if stdout == subprocess.PIPE
                             else subprocess.DEVNULL, text=stdout == subprocess.PIPE, cwd=ROOT)
-    ps, peak = psutil.Process(proc.pid), 0
+    ps, peak, largest = psutil.Process(proc.pid), 0, 0
     while proc.poll() is None:
         try:
             peak = max(peak, tree_rss(ps)[0])
+            largest = max(largest, largest_rss(ps))
         except psutil.Error:
             pass
         time.sleep(0.02)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST.update(cpu=after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, largest=largest)
     output = proc.stdout.read() if stdout == subprocess.PIPE else ""
     if proc.returncode:
         raise SystemExit(f"{args[:4]} failed:\n{output[-3000:]}")
@@ -75,7 +94,8 @@ def run_build(inputs, workers: int, memory_mb: int, scale: int) -> dict:
     m = json.loads((out / "manifest.json").read_text())
     seconds = float(re.search(r" in ([\d.]+) s \(vocabulary pass ([\d.]+) s\)", output).group(1))
     vocab_s = float(re.search(r"vocabulary pass ([\d.]+) s", output).group(1))
-    return {"wall": wall, "seconds": seconds, "vocab_seconds": vocab_s, "rss": peak, "tokens": m["totals"]["tokens"],
+    return {"wall": wall, "seconds": seconds, "vocab_seconds": vocab_s, "rss": peak, **LAST,
+            "tokens": m["totals"]["tokens"],
             "vocab": m["vocab_size"], "nnz": m["nnz"], "shuffle": m["totals"]["shuffle_bytes_per_token"], "out": out}
 
 
@@ -121,9 +141,9 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}; load average at start "
           f"{os.getloadavg()[0]:.1f}\n")
-    print("| scale | tool | workers | tokens | vocab | nnz | seconds (vocab pass) | k tokens/s | peak RSS MB | "
-          "shuffle B/token |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| scale | tool | workers | tokens | vocab | nnz | seconds (vocab pass) | k tokens/s | CPU s | peak RSS MB "
+          "(largest process) | shuffle B/token |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     first = None
     for scale in map(int, a.scales.split(",")):
         inputs = scaled_inputs(a.corpus, scale)
@@ -132,12 +152,14 @@ def main():
             first = first or {**r, "scale": scale}
             print(f"| {scale}x | corpusforge | {workers} | {r['tokens']:,} | {r['vocab']:,} | {r['nnz']:,} | "
                   f"{r['seconds']:.1f} ({r['vocab_seconds']:.1f}) | {r['tokens'] / r['seconds'] / 1e3:.0f} | "
-                  f"{r['rss'] / 2**20:.0f} | {r['shuffle']:.1f} |", flush=True)
+                  f"{r['cpu']:.0f} | {r['rss'] / 2**20:.0f} ({r['largest'] / 2**20:.0f}) | {r['shuffle']:.1f} |",
+                  flush=True)
         if a.glove_build:
             g = run_glove_c(a.glove_build, pretokenized_text(inputs, scale))
             total = g["vocab_seconds"] + g["cooccur_seconds"]
             print(f"| {scale}x | GloVe C vocab_count + cooccur | 1 | {g['tokens']:,} | | {g['nnz']:,} | {total:.1f} "
-                  f"({g['vocab_seconds']:.1f}) | {g['tokens'] / total / 1e3:.0f} | {g['rss'] / 2**20:.0f} | |", flush=True)
+                  f"({g['vocab_seconds']:.1f}) | {g['tokens'] / total / 1e3:.0f} | | {g['rss'] / 2**20:.0f} | |",
+                  flush=True)
     if a.train_epochs and first:
         for threads in (1,):
             args = [sys.executable, "-m", "corpusforge.cli", "train", "glove", "-i", str(first["out"]), "-o",

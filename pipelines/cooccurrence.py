@@ -3,8 +3,9 @@
     python -m pipelines.cooccurrence --input CORPUS_OR_DOCS --output OUT [--window 10] [--min-count 5]
     corpusforge build cooccurrence  (the same command)
 
-Two Beam pipelines, like GloVe's vocab_count then cooccur: the first counts units and writes
-OUT/vocab.txt (skipped with --vocab), the second counts co-occurrences and writes the matrix:
+Two Beam pipelines, like GloVe's vocab_count then cooccur: the first reads and segments the input (once),
+keeps the units in dictionary-encoded chunks, counts them and writes OUT/vocab.txt (not with --vocab); the
+second counts co-occurrences from the chunks and writes the matrix:
 
     OUT/vocab.txt                       `word count` per line, most frequent first (line n = id n-1)
     OUT/data-NNNNN-of-MMMMM.arrow       row int32, col int32, value float64, sorted by (row, col),
@@ -25,7 +26,7 @@ import click
 from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.cooccurrence import (VOCAB_FILE, CountOptions, DropDuplicates, UnitSpec, build_matrix,
-                                           build_vocab, read_vocab_file)
+                                           build_segments, read_segments_summary, read_vocab_file)
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.beam.runner import make_pipeline
 from corpusforge.dataset.writer import remove_tree, write_bytes
@@ -52,20 +53,21 @@ def read_docs(pipeline, source):
     return {"rows": rows, "rejects": docs["rejects"], "counts": counts}
 
 
-def run_vocab_pass(job, spec, tmp, min_count, max_vocab) -> None:
+def run_vocab_pass(job, spec, tmp, min_count, max_vocab, count_vocab) -> None:
+    """Reads and segments the input once: segments chunks for the matrix pass, and (count_vocab) vocab.txt."""
     pipeline = make_pipeline(job.options)
     docs = read_docs(pipeline, job.source)
-    build_vocab(pipeline, docs["rows"], spec, tmp, min_count, max_vocab)
+    build_segments(pipeline, docs, spec, tmp, min_count, max_vocab, count_vocab)
     pipeline.run().wait_until_finish()
 
 
-def run_matrix_pass(job, spec, opts, tmp, vocab, params, extra) -> dict:
+def run_matrix_pass(job, opts, tmp, vocab, params, extra) -> dict:
     bounds = co.row_bounds([c for _, c in vocab], job.num_shards)
     extra = {**extra, "vocab_size": len(vocab),
              "row_ranges": [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)]}
     pipeline = make_pipeline(job.options)
-    docs = read_docs(pipeline, job.source)
-    build_matrix(pipeline, docs, spec, opts, tmp, job.output.rstrip("/"), len(vocab), bounds, params, extra)
+    build_matrix(pipeline, read_segments_summary(tmp), opts, tmp, job.output.rstrip("/"), len(vocab), bounds,
+                 params, extra)
     pipeline.run().wait_until_finish()
     from corpusforge.dataset.reader import read_manifest
 
@@ -149,8 +151,8 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
              window, "symmetric" if symmetric else "left context")
     started = time.monotonic()
     try:
+        run_vocab_pass(job, spec, tmp, min_count, max_vocab, count_vocab=vocab is None)
         if vocab is None:
-            run_vocab_pass(job, spec, tmp, min_count, max_vocab)
             vocab = read_vocab_file(f"{tmp}/{VOCAB_FILE}")
             if not vocab:
                 raise click.ClickException(f"no unit occurs at least {min_count} times in the input; "
@@ -159,7 +161,7 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
             with FileSystems.open(vocab_path) as f:
                 write_bytes(f"{tmp}/{VOCAB_FILE}", f.read())
         vocab_seconds = time.monotonic() - started
-        manifest = run_matrix_pass(job, spec, opts, tmp, vocab, params, extra)
+        manifest = run_matrix_pass(job, opts, tmp, vocab, params, extra)
     finally:
         if "://" not in tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,16 +1,20 @@
 """Beam glue for GloVe co-occurrence counting (the counting itself is corpusforge.objectives.cooccurrence).
 
-Two passes, like GloVe's vocab_count and cooccur:
-1. CountUnigrams: document rows -> {unit: count} per bundle -> summed -> vocab.txt;
-2. CountCooccurrences: document rows -> partial matrices aggregated inside the bundle (bounded by
+Two passes, like GloVe's vocab_count and cooccur, but the text is read and segmented once:
+1. SegmentDocuments: document rows -> their units, written as dictionary-encoded Arrow chunks, and
+   {unit: count} per bundle -> summed -> vocab.txt; rejects and input counts are written here too;
+2. CountCooccurrences: the chunks -> partial matrices aggregated inside the bundle (bounded by
    --memory-mb), spilled as sorted Arrow files per row range; only file names are shuffled; one
-   MergeMatrixShard per row range sums its spills exactly (int64) and writes the shard sorted by (row, col).
+   MergeMatrixShard per row range merges its spills as sorted streams (memory: a batch per spill, not
+   the shard), sums them exactly (int64) and writes the shard sorted by (row, col).
 Spill bytes are the data a distributed runner moves between the two steps: they are counted
 ("shuffle_bytes", also a Beam metric) and reported per input token.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -31,6 +35,12 @@ from corpusforge.objectives import cooccurrence as co
 MATRIX_SCHEMA = pa.schema([pa.field("row", pa.int32(), nullable=False), pa.field("col", pa.int32(), nullable=False),
                            pa.field("value", pa.float64(), nullable=False)])
 SPILL_SCHEMA = pa.schema([pa.field("key", pa.int64()), pa.field("units", pa.int64())])
+SPILL_BATCH_ROWS = 1 << 15  # rows per record batch in a spill: what a streaming merge holds per spill
+MERGE_FAN_IN = 64  # spills merged at once; more are merged in rounds (open files and batch memory stay bounded)
+CHUNK_SCHEMA = pa.schema([pa.field("units", pa.list_(pa.dictionary(pa.int32(), pa.string())))])
+CHUNK_UNITS = 1 << 17  # units per segments chunk: enough to amortise a chunk, small enough to spread over workers
+UNIGRAMS = "unigrams"
+SEGMENTS_SUMMARY = "_segments/summary.json"
 MATRIX_BATCH_ROWS = 1 << 16  # rows per record batch in a matrix shard (fixed: shard bytes are reproducible)
 VOCAB_FILE = "vocab.txt"
 
@@ -89,29 +99,91 @@ class DropDuplicates(beam.PTransform):
         return kept, counts
 
 
-class CountUnigrams(beam.DoFn):
-    """Document rows -> one {unit: count} dict per bundle (Zipf: few distinct units; one element, not one per unit,
-    because Beam's per-element cost would dominate)."""
+def keep_freed_memory() -> None:
+    """Counting and merging allocate and free arrays of tens of MB per batch. glibc hands every such array back
+    to the kernel and maps the next one afresh, page-faulting on each 4 KB page: counting ran 35-40% slower
+    for it. Keep freed memory in the heap for reuse instead (what is live stays within --memory-mb either
+    way). glibc only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: arrays up to 1 GiB come from the heap
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: do not give the heap's free top back after each batch
+    except (OSError, AttributeError):
+        pass
 
-    def __init__(self, spec: UnitSpec):
-        self.spec = spec
+
+class SegmentDocuments(CountingDoFn):
+    """Document rows -> their window segments' units, written in chunks of CHUNK_UNITS (one list of units per
+    segment, dictionary-encoded Arrow), so the counting pass reads ids' worth of data instead of reading, normalising
+    and segmenting the text again; per bundle one {unit: count} dict on the UNIGRAMS output (Zipf: few distinct
+    units; one element, not one per unit, because Beam's per-element cost would dominate)."""
+
+    def __init__(self, spec: UnitSpec, chunk_dir: str):
+        self.spec, self.chunk_dir = spec, chunk_dir
 
     def setup(self):
         self.segments = self.spec.segments_fn()
-        self.progress = Progress("vocab")
+        self.progress = Progress("segment")
 
     def start_bundle(self):
-        self.counter = Counter()
+        super().start_bundle()
+        self.units, self.lengths, self.unigrams = [], [], []
 
     def process(self, row):
         for seg in self.segments(row["sentences"]):
-            self.counter.update(seg)
+            self.units.extend(seg)
+            self.lengths.append(len(seg))
+        self.count("documents")
         self.progress.add(1, sum(map(len, row["sentences"])))
+        if len(self.units) >= CHUNK_UNITS:
+            yield self._write_chunk()
 
     def finish_bundle(self):
-        if self.counter:
-            yield GlobalWindows.windowed_value(dict(self.counter))
-        self.counter = Counter()
+        if self.lengths:
+            yield GlobalWindows.windowed_value(self._write_chunk())
+        if self.unigrams:
+            counts = self._sum_unigrams()
+            yield pvalue.TaggedOutput(UNIGRAMS, GlobalWindows.windowed_value(
+                dict(zip(counts["unit"].to_pylist(), counts["count"].to_pylist()))))
+        self.unigrams = []
+        yield from super().finish_bundle()
+
+    def _sum_unigrams(self) -> pa.Table:
+        """The chunks' (unit, count) tables summed into one (in Arrow: a Python dict update per distinct unit
+        and chunk took a tenth of this pass)."""
+        summed = pa.concat_tables(self.unigrams).group_by("unit").aggregate([("count", "sum")])
+        self.unigrams = [pa.table({"unit": summed["unit"], "count": summed["count_sum"]})]
+        return self.unigrams[0]
+
+    def _write_chunk(self) -> str:
+        units = pa.array(self.units, pa.string()).dictionary_encode()
+        counts = np.bincount(units.indices.to_numpy(), minlength=len(units.dictionary))
+        self.unigrams.append(pa.table({"unit": units.dictionary, "count": counts}))
+        if len(self.unigrams) >= 64:
+            self._sum_unigrams()
+        offsets = np.zeros(len(self.lengths) + 1, dtype=np.int32)
+        np.cumsum(self.lengths, out=offsets[1:])
+        data = _ipc_bytes(pa.table([pa.ListArray.from_arrays(pa.array(offsets), units)], schema=CHUNK_SCHEMA))
+        path = f"{self.chunk_dir}/{uuid.uuid4().hex}.arrow"
+        write_bytes(path, data)
+        self.count("tokens", len(self.units))
+        self.count("segment_bytes", len(data))
+        self.units, self.lengths = [], []
+        return path
+
+
+def read_chunk(path: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """A segments chunk -> (its dictionary of units, each unit's code into it, each segment's length)."""
+    column = open_arrow(path).column("units").combine_chunks()
+    units = column.values
+    return units.dictionary, units.indices.to_numpy(), np.diff(column.offsets.to_numpy())
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 class SumCounts(beam.CombineFn):
@@ -145,12 +217,46 @@ class WriteVocab(beam.DoFn):
         yield {"vocab_size": len(vocab), "tokens": sum(counts.values()), "distinct_units": len(counts)}
 
 
-def build_vocab(pipeline, rows, spec: UnitSpec, directory: str, min_count: int, max_vocab: int):
-    """Document rows -> DIR/vocab.txt (GloVe's `word count` lines, most frequent first)."""
-    return (rows
-            | "CountUnigrams" >> beam.ParDo(CountUnigrams(spec))
-            | "SumCounts" >> beam.CombineGlobally(SumCounts())
-            | "WriteVocab" >> beam.ParDo(WriteVocab(directory, min_count, max_vocab)))
+class WriteSegmentsSummary(beam.DoFn):
+    """What the counting pass needs from this one: the chunk files, the rejects written, the input counts."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def process(self, _, chunks, rejects, counts):
+        write_bytes(self.path, json.dumps({"chunks": sorted(chunks), "rejects": list(rejects),
+                                           "counts": counts}).encode())
+        yield self.path
+
+
+def build_segments(pipeline, docs: dict, spec: UnitSpec, directory: str, min_count: int, max_vocab: int,
+                   count_vocab: bool = True):
+    """Document rows -> segments chunks, DIR/vocab.txt (GloVe's `word count` lines, most frequent first; unless
+    count_vocab is false: a given vocabulary), DIR/rejects/ and DIR/_segments/summary.json."""
+    segmented = docs["rows"] | "SegmentDocuments" >> beam.ParDo(
+        SegmentDocuments(spec, f"{directory}/_segments")).with_outputs(UNIGRAMS, COUNTS, main="chunks")
+    if count_vocab:
+        _ = (segmented[UNIGRAMS]
+             | "SumCounts" >> beam.CombineGlobally(SumCounts())
+             | "WriteVocab" >> beam.ParDo(WriteVocab(directory, min_count, max_vocab)))
+    rejects = (docs["rejects"]
+               | "RejectRows" >> beam.Map(reject_row)
+               | "WriteRejects" >> WriteShards(f"{directory}/_spill_rejects", REJECTS_SCHEMA, 1,
+                                               lambda batches, schema, k: write_jsonl(
+                                                   batches, f"{directory}/rejects/rejects.jsonl")))
+    counts = ((docs["counts"], segmented[COUNTS])
+              | "AllCounts" >> beam.Flatten()
+              | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
+    return (pipeline
+            | "Start" >> beam.Create([None])
+            | "WriteSummary" >> beam.ParDo(WriteSegmentsSummary(f"{directory}/{SEGMENTS_SUMMARY}"),
+                                           pvalue.AsList(segmented.chunks), pvalue.AsList(rejects),
+                                           pvalue.AsSingleton(counts)))
+
+
+def read_segments_summary(directory: str) -> dict:
+    with FileSystems.open(f"{directory}/{SEGMENTS_SUMMARY}") as f:
+        return json.loads(f.read())
 
 
 def read_vocab_file(path: str) -> list[tuple[str, int]]:
@@ -167,33 +273,36 @@ class CountOptions:
 
 
 class CountCooccurrences(CountingDoFn):
-    """Document rows -> (shard, spill path): partial matrices, aggregated in the bundle up to the memory bound."""
+    """Segments chunks -> (shard, spill path): partial matrices, aggregated in the bundle up to the memory bound."""
 
-    def __init__(self, spec: UnitSpec, vocab_path: str, opts: CountOptions, bounds: list[int], spill_dir: str):
-        self.spec, self.vocab_path, self.opts, self.bounds, self.spill_dir = spec, vocab_path, opts, bounds, spill_dir
+    def __init__(self, vocab_path: str, opts: CountOptions, bounds: list[int], spill_dir: str):
+        self.vocab_path, self.opts, self.bounds, self.spill_dir = vocab_path, opts, bounds, spill_dir
 
     def setup(self):
+        keep_freed_memory()
         vocab = read_vocab_file(self.vocab_path)  # once per worker, not a side input
         self.index = {w: i for i, (w, _) in enumerate(vocab)}
         self.vocab_size = len(vocab)
-        self.segments = self.spec.segments_fn()
-        self.progress = Progress("cooccur")
 
     def start_bundle(self):
         super().start_bundle()
-        # half the budget for the accumulator, half for a spill's orientation and split (transient copies)
+        # half the budget for the accumulator, half for a spill's split and serialisation (transient copies)
         self.acc = co.PairAccumulator(self.vocab_size, self.opts.window, self.opts.distance_weighting,
-                                      self.opts.memory_bytes // 2)
+                                      self.opts.memory_bytes // 2, symmetric=self.opts.symmetric)
 
-    def process(self, row):
-        ids, pos, read = co.encode_segments(self.segments(row["sentences"]), self.index)
-        self.count("documents")
-        self.count("tokens", read)
+    def process(self, path):
+        dictionary, codes, lengths = read_chunk(path)
+        # a chunk's dictionary holds its distinct units only: one lookup per distinct unit (a dict: Arrow's
+        # index_in would hash the whole vocabulary again for every chunk)
+        get = self.index.get
+        lut = np.array([get(u, -1) for u in dictionary.to_pylist()], dtype=np.int64)
+        ids, pos = co.encode_codes(codes, lengths, lut)
         self.count("tokens_in_vocab", len(ids))
-        self.acc.add(ids, pos)
-        self.progress.add(1, sum(map(len, row["sentences"])))
-        if self.acc.full:
-            yield from self._spill()
+        cuts = co.segment_cuts(pos, self.acc.batch_tokens)  # pieces the accumulator's bound allows
+        for a, b in zip(cuts, cuts[1:]):
+            self.acc.add(ids[a:b], pos[a:b])
+            if self.acc.full:
+                yield from self._spill()
 
     def finish_bundle(self):
         for shard_and_path in self._spill():
@@ -204,61 +313,115 @@ class CountCooccurrences(CountingDoFn):
         keys, units = self.acc.drain()
         if not len(keys):
             return
-        keys, units = co.oriented(keys, units, self.vocab_size, self.opts.symmetric)
         self.count("spills")
         for shard, k, v in co.split_by_rows(keys, units, self.vocab_size, self.bounds):
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, SPILL_SCHEMA) as writer:
-                writer.write_table(pa.table([pa.array(k), pa.array(v)], schema=SPILL_SCHEMA))
-            data = sink.getvalue()
             path = f"{self.spill_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
-            write_bytes(path, data.to_pybytes())
-            self.count("shuffle_bytes", data.size)
+            self.count("shuffle_bytes", write_spill(path, k, v))
             yield shard, path
 
 
+class _CountingFile:
+    """A writable file that counts the bytes passing through."""
+
+    def __init__(self, f):
+        self.f, self.bytes, self.closed = f, 0, False
+
+    def write(self, data) -> int:
+        self.bytes += memoryview(data).nbytes
+        return self.f.write(data)
+
+    def flush(self):
+        pass
+
+
+def write_spill(path: str, keys: np.ndarray, units: np.ndarray) -> int:
+    """Sorted (key, units) entries -> a spill file in batches of SPILL_BATCH_ROWS, so it can be merged as a stream;
+    returns its size. Streamed into the file: building the bytes in memory first cost as much as the counting."""
+    with FileSystems.create(path) as f:
+        out = _CountingFile(f)
+        with pa.ipc.new_stream(pa.PythonFile(out, mode="w"), SPILL_SCHEMA) as writer:
+            writer.write_table(pa.table([pa.array(keys), pa.array(units)], schema=SPILL_SCHEMA),
+                               max_chunksize=SPILL_BATCH_ROWS)
+    return out.bytes
+
+
+def read_spill(path: str):
+    """A spill file -> its (keys, units) batches, one at a time."""
+    with FileSystems.open(path) as f:
+        for batch in pa.ipc.open_stream(f):
+            yield batch.column(0).to_numpy(), batch.column(1).to_numpy()
+
+
+def rebatched(chunks, rows: int):
+    """(keys, units) chunks of any sizes -> chunks of exactly `rows` entries (the last one fewer)."""
+    held_k, held_v, held = [], [], 0
+    for k, v in chunks:
+        held_k.append(k)
+        held_v.append(v)
+        held += len(k)
+        if held >= rows:
+            k, v = np.concatenate(held_k), np.concatenate(held_v)
+            full = len(k) - len(k) % rows
+            for a in range(0, full, rows):
+                yield k[a:a + rows], v[a:a + rows]
+            held_k, held_v, held = [k[full:]], [v[full:]], len(k) - full
+    if held:
+        yield np.concatenate(held_k), np.concatenate(held_v)
+
+
 class MergeMatrixShard(beam.DoFn):
-    """(shard, spill paths) -> the shard's rows summed exactly, sorted by (row, col), written as one shard."""
+    """(shard, spill paths) -> the shard's rows summed exactly, sorted by (row, col), written as one shard.
+
+    The spills are sorted: they are merged as streams (merge_streams), a batch of each at a time, so memory
+    follows the number of spills merged at once (MERGE_FAN_IN), not the shard's size; more spills than that are
+    first merged in rounds into larger spills."""
 
     def __init__(self, tmp: str, num_shards: int, vocab_size: int, unit: int):
         self.tmp, self.num_shards, self.vocab_size, self.unit = tmp, num_shards, vocab_size, unit
 
+    def setup(self):
+        keep_freed_memory()
+
     def process(self, shard_and_paths):
         shard, paths = shard_and_paths
         paths = sorted(p for p in paths if p)
-        runs_k, runs_v = [], []
-        for path in paths:
-            table = open_arrow(path)
-            runs_k.append(table.column("key").to_numpy())
-            runs_v.append(table.column("units").to_numpy())
-            if len(runs_k) >= 8:  # merge as they come: memory follows the shard's entries, not the spill count
-                k, v = co.merge_runs(runs_k, runs_v)
-                runs_k, runs_v = [k], [v]
-        if runs_k:
-            keys, units = co.merge_runs(runs_k, runs_v)
-        else:
-            keys, units = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        info = write_shard(self._batches(keys, units), MATRIX_SCHEMA,
+        while len(paths) > MERGE_FAN_IN:
+            merged = []
+            for a in range(0, len(paths), MERGE_FAN_IN):
+                group = paths[a:a + MERGE_FAN_IN]
+                merged.append(self._merge_to_spill(group, f"{self.tmp}/_spill/{shard:05d}-{uuid.uuid4().hex}.arrow"))
+                FileSystems.delete(group)
+            paths = merged
+        self.weight_units = 0
+        chunks = co.merge_streams([read_spill(p) for p in paths])
+        info = write_shard(self._batches(rebatched(chunks, MATRIX_BATCH_ROWS)), MATRIX_SCHEMA,
                            f"{self.tmp}/{shard_name(shard, self.num_shards)}")
         if paths:
             FileSystems.delete(paths)
-        yield {**info, "weight_units": int(units.sum(dtype=np.int64)) if len(units) else 0}
+        yield {**info, "weight_units": self.weight_units}
 
-    def _batches(self, keys, units):
-        for a in range(0, len(keys), MATRIX_BATCH_ROWS):
-            rows, cols = np.divmod(keys[a:a + MATRIX_BATCH_ROWS], self.vocab_size)
+    def _merge_to_spill(self, paths: list[str], path: str) -> str:
+        with FileSystems.create(path) as f, pa.ipc.new_stream(pa.PythonFile(f, mode="w"), SPILL_SCHEMA) as writer:
+            for k, v in rebatched(co.merge_streams([read_spill(p) for p in paths]), SPILL_BATCH_ROWS):
+                writer.write_batch(pa.record_batch([pa.array(k), pa.array(v)], schema=SPILL_SCHEMA))
+        return path
+
+    def _batches(self, chunks):
+        for keys, units in chunks:
+            self.weight_units += int(units.sum(dtype=np.int64))
+            rows, cols = np.divmod(keys, self.vocab_size)
             yield pa.record_batch([pa.array(rows.astype(np.int32)), pa.array(cols.astype(np.int32)),
-                                   pa.array(co.values_of(units[a:a + MATRIX_BATCH_ROWS], self.unit))],
-                                  schema=MATRIX_SCHEMA)
+                                   pa.array(co.values_of(units, self.unit))], schema=MATRIX_SCHEMA)
 
 
 class FinalizeMatrix(beam.DoFn):
     """Checks the accounting, writes manifest.json (nnz, total weight, shuffle bytes) and makes OUT appear."""
 
-    def __init__(self, tmp: str, output: str, params: dict, extra: dict):
-        self.tmp, self.output, self.params, self.extra = tmp, output, params, extra
+    def __init__(self, tmp: str, output: str, params: dict, extra: dict, rejects: list[dict]):
+        self.tmp, self.output, self.params, self.extra, self.rejects = tmp, output, params, extra, rejects
 
-    def process(self, _, shards, rejects, counts):
+    def process(self, _, shards, counts):
+        rejects = self.rejects
         shards = sorted(shards, key=lambda s: s["file"])
         weight_units = sum(s.pop("weight_units") for s in shards)
         accounting = input_accounting(counts, counts.get("documents", 0), 0)
@@ -266,6 +429,7 @@ class FinalizeMatrix(beam.DoFn):
             raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
         remove_tree(f"{self.tmp}/_spill")
         remove_tree(f"{self.tmp}/_spill_rejects")
+        remove_tree(f"{self.tmp}/_segments")
         unit = self.extra["weight_unit"]
         tokens = counts.get("tokens", 0)
         totals = {"documents": counts.get("documents", 0), "tokens": tokens,
@@ -287,29 +451,28 @@ class FinalizeMatrix(beam.DoFn):
         yield manifest
 
 
-def build_matrix(pipeline, docs: dict, spec: UnitSpec, opts: CountOptions, tmp: str, output: str,
-                 vocab_size: int, bounds: list[int], params: dict, extra: dict):
-    """Document rows -> CountCooccurrences -> spills per row range -> MergeMatrixShard -> FinalizeMatrix."""
+def build_matrix(pipeline, segments: dict, opts: CountOptions, tmp: str, output: str, vocab_size: int,
+                 bounds: list[int], params: dict, extra: dict):
+    """Segments chunks (build_segments' summary) -> CountCooccurrences -> spills per row range -> MergeMatrixShard
+    -> FinalizeMatrix."""
     num_shards = len(bounds) - 1
     unit = co.weight_unit(opts.window, opts.distance_weighting)
-    counted = docs["rows"] | "CountCooccurrences" >> beam.ParDo(
-        CountCooccurrences(spec, f"{tmp}/{VOCAB_FILE}", opts, bounds, f"{tmp}/_spill")).with_outputs(
-        COUNTS, main="spills")
+    counted = (pipeline
+               | "ListChunks" >> beam.Create(segments["chunks"])
+               | "SpreadChunks" >> beam.Reshuffle()  # break fusion: every worker counts a share of the chunks
+               | "CountCooccurrences" >> beam.ParDo(
+                   CountCooccurrences(f"{tmp}/{VOCAB_FILE}", opts, bounds, f"{tmp}/_spill")).with_outputs(
+                   COUNTS, main="spills"))
     every = pipeline | "EveryShard" >> beam.Create([(k, None) for k in range(num_shards)])
     shards = ((counted.spills, every)
               | "AllSpills" >> beam.Flatten()
               | "GroupByRowRange" >> beam.GroupByKey()
               | "MergeMatrixShard" >> beam.ParDo(MergeMatrixShard(tmp, num_shards, vocab_size, unit)))
-    rejects = (docs["rejects"]
-               | "RejectRows" >> beam.Map(reject_row)
-               | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                               lambda batches, schema, k: write_jsonl(
-                                                   batches, f"{tmp}/rejects/rejects.jsonl")))
-    counts = ((docs["counts"], counted[COUNTS])
+    counts = ((pipeline | "SegmentCounts" >> beam.Create([segments["counts"]]), counted[COUNTS])
               | "AllCounts" >> beam.Flatten()
               | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
     extra = {**extra, "weight_unit": unit}
     return (pipeline
             | "Start" >> beam.Create([None])
-            | "Finalize" >> beam.ParDo(FinalizeMatrix(tmp, output, params, extra), pvalue.AsList(shards),
-                                       pvalue.AsList(rejects), pvalue.AsSingleton(counts)))
+            | "Finalize" >> beam.ParDo(FinalizeMatrix(tmp, output, params, extra, segments["rejects"]),
+                                       pvalue.AsList(shards), pvalue.AsSingleton(counts)))

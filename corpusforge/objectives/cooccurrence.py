@@ -69,6 +69,9 @@ def glove_tokens(line: str) -> list[str]:
 
 def segmenter_units(segmenter):
     """units(sentence) -> the segmenter's words (jieba-rs words, characters, whitespace-separated runs)."""
+    words = getattr(segmenter, "words", None)
+    if words is not None:  # the jieba segmenters give the words themselves: no spans to build and slice by
+        return words
 
     def units(sentence: str) -> list[str]:
         return [sentence[a:b] for a, b in segmenter.spans(sentence)]
@@ -155,6 +158,28 @@ def encode_segments(segments, index: dict) -> tuple[np.ndarray, np.ndarray, int]
     return ids, pos, read
 
 
+def encode_codes(codes: np.ndarray, lengths: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """encode_segments for units already coded: codes into a chunk's own dictionary, the segments' lengths,
+    and lut (dictionary code -> vocabulary id, -1 if out of vocabulary) -> (ids int64, positions int32)."""
+    ids = lut[codes]
+    keep = ids >= 0
+    segment = np.repeat(np.arange(len(lengths)), lengths)
+    kept = np.bincount(segment[keep], minlength=len(lengths))
+    ids = ids[keep]
+    starts = np.repeat(np.cumsum(kept) - kept, kept)
+    return ids, (np.arange(len(ids), dtype=np.int64) - starts).astype(np.int32)
+
+
+def segment_cuts(pos: np.ndarray, size: int) -> list[int]:
+    """Where to cut a buffer of segments (positions from encode_*) into pieces of about `size` ids:
+    only at segment starts, so no window is cut; a segment longer than `size` stays whole."""
+    starts = np.flatnonzero(pos == 0)
+    if len(pos) <= size or not len(starts):
+        return [0, len(pos)]
+    cuts = np.unique(starts[np.searchsorted(starts, np.arange(0, len(pos), size), side="right") - 1])
+    return [int(c) for c in cuts] + [len(pos)]
+
+
 def reduce_sorted(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted keys with repeats -> unique keys and summed int64 values."""
     if len(keys) == 0:
@@ -172,21 +197,34 @@ def reduce_pairs(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     return reduce_sorted(keys[order], values[order])
 
 
+DISTANCE_BITS = 5  # count_pairs sorts key << 5 | distance: distances 1..MAX_WINDOW (22) fit in 5 bits
+
+
 def count_pairs(ids: np.ndarray, pos: np.ndarray, vocab_size: int, window: int,
-                distance_weighting: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Directional co-occurrences (earlier, later) of one buffer of segments: sorted unique keys, int64 units."""
+                distance_weighting: bool = True, symmetric: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Co-occurrences of one buffer of segments: sorted unique keys, int64 units; directional (earlier, later),
+    or with symmetric also (later, earlier) (a diagonal pair counts twice, as in cooccur.c).
+
+    Every pair is one int64, its key shifted left by DISTANCE_BITS with its distance in the low bits, so a single
+    np.sort of plain integers (no argsort, several times slower) groups equal keys; the weights follow from the
+    distances."""
     unit = weight_unit(window, distance_weighting)
-    runs_k, runs_v = [], []
+    # units of a pair at distance d (index d; 0 is never a distance)
+    weights = np.array([0] + [unit // d if distance_weighting else 1 for d in range(1, 1 << DISTANCE_BITS)],
+                       dtype=np.int64)
+    pieces = []
     n = len(ids)
     for d in range(1, min(window, n - 1) + 1 if n > 1 else 1):
         mask = pos[d:] >= d
-        keys = np.sort(ids[:-d][mask] * vocab_size + ids[d:][mask])
-        keys, counts = reduce_sorted(keys, np.ones(len(keys), dtype=np.int64))
-        runs_k.append(keys)
-        runs_v.append(counts * (unit // d if distance_weighting else 1))
-    if not runs_k:
+        earlier, later = ids[:-d][mask], ids[d:][mask]
+        pieces.append(((earlier * vocab_size + later) << DISTANCE_BITS) | d)
+        if symmetric:
+            pieces.append(((later * vocab_size + earlier) << DISTANCE_BITS) | d)
+    if not pieces:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return merge_runs(runs_k, runs_v)
+    tagged = np.sort(np.concatenate(pieces))
+    units = weights[tagged & ((1 << DISTANCE_BITS) - 1)]
+    return reduce_sorted(tagged >> DISTANCE_BITS, units)
 
 
 def merge_runs(keys_list, values_list) -> tuple[np.ndarray, np.ndarray]:
@@ -196,6 +234,36 @@ def merge_runs(keys_list, values_list) -> tuple[np.ndarray, np.ndarray]:
     keys = np.concatenate(keys_list)
     values = np.concatenate(values_list)
     return reduce_pairs(keys, values)
+
+
+def merge_streams(streams):
+    """Streams of sorted unique (keys, values) chunks (each stream in increasing key order) -> merged chunks in
+    key order, values summed. Memory: about one chunk per stream, not the streams' total."""
+    heads = []
+    for stream in map(iter, streams):
+        head = _next_chunk(stream)
+        if head is not None:
+            heads.append(head)
+    while heads:
+        # every entry up to the smallest last key of the chunks at hand is here already: merge and emit those
+        bound = min(keys[-1] for keys, _, _ in heads)
+        parts_k, parts_v, rest = [], [], []
+        for keys, values, stream in heads:
+            n = int(np.searchsorted(keys, bound, side="right"))
+            parts_k.append(keys[:n])
+            parts_v.append(values[:n])
+            head = (keys[n:], values[n:], stream) if n < len(keys) else _next_chunk(stream)
+            if head is not None:
+                rest.append(head)
+        heads = rest
+        yield merge_runs(parts_k, parts_v)
+
+
+def _next_chunk(stream):
+    for keys, values in stream:
+        if len(keys):
+            return keys, values, stream
+    return None
 
 
 def oriented(keys: np.ndarray, values: np.ndarray, vocab_size: int, symmetric: bool):
@@ -223,11 +291,14 @@ class PairAccumulator:
     ENTRY_BYTES = 16
 
     def __init__(self, vocab_size: int, window: int, distance_weighting: bool = True,
-                 memory_bytes: int = 256 << 20, batch_tokens: int = 1 << 18):
-        self.vocab_size, self.window, self.weighting = vocab_size, window, distance_weighting
+                 memory_bytes: int = 256 << 20, batch_tokens: int = 1 << 18, symmetric: bool = False):
+        if vocab_size ** 2 << DISTANCE_BITS >= 1 << 63:
+            raise ValueError(f"a vocabulary of {vocab_size} words is too large for int64 pair keys")
+        self.vocab_size, self.window, self.weighting, self.symmetric = vocab_size, window, distance_weighting, symmetric
         self.max_entries = max(1 << 8, memory_bytes // (3 * self.ENTRY_BYTES))
-        # a batch makes up to window entries per token, sorted with copies: keep it inside the bound too
-        self.batch_tokens = max(256, min(batch_tokens, self.max_entries // window))
+        # a batch makes up to window (symmetric: 2 * window) entries per token, sorted with copies: keep it
+        # inside the bound too
+        self.batch_tokens = max(256, min(batch_tokens, self.max_entries // (window * (2 if symmetric else 1))))
         self._ids, self._pos, self._buffered = [], [], 0
         self._runs_k, self._runs_v, self._entries = [], [], 0
 
@@ -249,7 +320,7 @@ class PairAccumulator:
             return
         ids, pos = np.concatenate(self._ids), np.concatenate(self._pos)
         self._ids, self._pos, self._buffered = [], [], 0
-        k, v = count_pairs(ids, pos, self.vocab_size, self.window, self.weighting)
+        k, v = count_pairs(ids, pos, self.vocab_size, self.window, self.weighting, self.symmetric)
         self._runs_k.append(k)
         self._runs_v.append(v)
         self._entries += len(k)
@@ -261,7 +332,8 @@ class PairAccumulator:
         self._runs_k, self._runs_v, self._entries = [k], [v], len(k)
 
     def drain(self) -> tuple[np.ndarray, np.ndarray]:
-        """Everything held, as one sorted unique run (directional keys); the accumulator is empty after."""
+        """Everything held, as one sorted unique run (directional keys, or with symmetric both orientations);
+        the accumulator is empty after."""
         self._count()
         if not self._runs_k:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)

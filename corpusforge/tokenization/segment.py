@@ -256,6 +256,15 @@ class _JiebaBase:
         starts.pop()
         return starts
 
+    def words(self, text: str) -> list[str]:
+        """The words of spans(text) as strings, with no spans built: what counting words needs, cheaper."""
+        words = self._words(text)
+        if sum(map(len, words)) != len(text):  # the check _starts makes, without building the offsets
+            raise SegmenterError(f"{self.name} returned words that do not add up to the text {text[:40]!r}")
+        if _has_space(text):
+            return list(filter(str.strip, words))  # drops the whitespace words (words are never empty), in C
+        return words
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         words, ends = self._starts(text)
         spans = list(zip(ends, ends[1:]))

@@ -75,6 +75,43 @@ def test_sums_are_exact_whatever_the_batching(wiki_sentences):
     assert co.values_of(v1, 2520).tobytes() == co.values_of(v2, 2520).tobytes()
 
 
+def test_symmetric_accumulation_and_coded_units_equal_orienting_afterwards(wiki_sentences):
+    """The Beam step counts both orientations as it goes, from units coded per chunk (encode_codes), and feeds
+    the accumulator in pieces cut at segment starts: the same entries as directional counts oriented at the end."""
+    units = co.segmenter_units(get_segmenter("jieba-rs"))
+    docs = [co.document_segments(s, units, "sentence") for s in wiki_sentences]
+    flat = [u for segments in docs for seg in segments for u in seg]
+    counts = {}
+    for u in flat:
+        counts[u] = counts.get(u, 0) + 1
+    vocab = co.select_vocab(counts.items(), min_count=2)
+    index = {w: i for i, (w, _) in enumerate(vocab)}
+    (k1, v1), _ = count_all(docs, len(vocab), 10, True, True, index)
+    dictionary = sorted(counts)
+    code = {u: i for i, u in enumerate(dictionary)}
+    lengths = np.array([len(seg) for segments in docs for seg in segments])
+    lut = np.array([index.get(u, -1) for u in dictionary])
+    ids, pos = co.encode_codes(np.array([code[u] for u in flat]), lengths, lut)
+    ref_ids, ref_pos, _ = co.encode_segments([seg for segments in docs for seg in segments], index)
+    assert np.array_equal(ids, ref_ids) and np.array_equal(pos, ref_pos)
+    acc = co.PairAccumulator(len(vocab), 10, True, 64 << 10, 300, symmetric=True)
+    runs = []
+    cuts = co.segment_cuts(pos, acc.batch_tokens)
+    assert len(cuts) > 10 and all(pos[c] == 0 for c in cuts[:-1])
+    for a, b in zip(cuts, cuts[1:]):
+        acc.add(ids[a:b], pos[a:b])
+        if acc.full:
+            runs.append(acc.drain())
+    runs.append(acc.drain())
+    assert len(runs) > 3
+    k2, v2 = co.merge_runs([r[0] for r in runs], [r[1] for r in runs])
+    assert np.array_equal(k1, k2) and np.array_equal(v1, v2)
+    streamed = list(co.merge_streams([[(k[a:a + 77], v[a:a + 77]) for a in range(0, len(k), 77)] for k, v in runs]))
+    assert len(streamed) > 10
+    assert np.array_equal(np.concatenate([k for k, _ in streamed]), k1)
+    assert np.array_equal(np.concatenate([v for _, v in streamed]), v1)
+
+
 def test_glove_tokens_read_lines_like_get_word():
     assert co.glove_tokens("  的\t是   在\t\t了  ") == ["的", "是", "在", "了"]
     assert co.glove_tokens("我们 的\r 车\r") == ["我们", "的", "车"]
