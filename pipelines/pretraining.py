@@ -29,10 +29,11 @@ from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, 
 
 BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segments inside a bucket)
 # Raw files are read in byte ranges of this size (not the default 64 MiB), so the read -> tokenize stage is
-# many similar units: with whole files (news2016zh_train is 59% of the wiki + news bytes in one file per copy)
-# the runner's split of files between 2 workers left one idle for 45 of 90 s at 10x. Records after the first
-# range of a file are reported in rejects/ by byte offset only (their line number is not known there).
-READ_SPLIT_BYTES = 1 << 20
+# many units of about one size (a wiki2019zh file is ~180 KB): with whole files (news2016zh_train is 59% of the
+# wiki + news bytes, one file per copy) the runner's even split of files between 2 workers left one idle for 45
+# of 90 s at 10x. Records after the first range of a file are reported in rejects/ by byte offset only (their
+# line number is not known there).
+READ_SPLIT_BYTES = 256 << 10
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
