@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import sys
@@ -28,12 +27,6 @@ from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
 from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
 
 BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segments inside a bucket)
-# Raw files are read in byte ranges of this size (not the default 64 MiB), so the read -> tokenize stage is
-# many units of about one size (a wiki2019zh file is ~180 KB): with whole files (news2016zh_train is 59% of the
-# wiki + news bytes, one file per copy) the runner's even split of files between 2 workers left one idle for 45
-# of 90 s at 10x. Records after the first range of a file are reported in rejects/ by byte offset only (their
-# line number is not known there).
-READ_SPLIT_BYTES = 256 << 10
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
@@ -105,7 +98,6 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     masked_lm_labels; no padding. Instances are shuffled across shards with the seed.
     """
     job = prepare_job(kw, kinds=("documents", "tokenized"))
-    job.source = dataclasses.replace(job.source, read=dataclasses.replace(job.source.read, split_bytes=READ_SPLIT_BYTES))
     tokenized = [read_manifest(d) for d in job.source.datasets if read_manifest(d)["kind"] == "tokenized"]
     try:
         if tokenized:
