@@ -13,7 +13,6 @@ LM/manifest.json    kind "lm", files with sha256, smoothing and its parameters (
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusforge import __version__
-from corpusforge.dataset.reader import load_table, read_manifest
+from corpusforge.dataset.reader import file_sha256, load_table, read_manifest
 from corpusforge.dataset.writer import commit, remove_tree, write_json
 from corpusforge.objectives import lm
 from corpusforge.tokenization.segment import SegmenterError, get_segmenter
@@ -35,14 +34,6 @@ from pipelines.common import COMMAND, check_output, configure_logging
 log = logging.getLogger("corpusforge")
 ARPA = "model.arpa"
 PLAIN = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tokenizer_for(manifest: dict | None):
@@ -131,7 +122,7 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, ou
         write_json(os.path.join(tmp, "manifest.json"), {
             "kind": "lm", "corpusforge_version": __version__,
             "files": [{"file": ARPA, "bytes": os.path.getsize(os.path.join(tmp, ARPA)),
-                       "sha256": _sha256(os.path.join(tmp, ARPA))}],
+                       "sha256": file_sha256(os.path.join(tmp, ARPA))}],
             "order": model.order, "ngrams": sizes, "estimate": model.info,
             "counts": {"path": os.path.abspath(counts_dir), "shards_sha256": [s["sha256"] for s in manifest["shards"]],
                        "totals": manifest.get("totals", {})},

@@ -21,12 +21,13 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from corpusforge.dataset.reader import file_sha256
 from corpusforge.torch import (DatasetInfo, EpochSampler, NotPretrainingData, PretrainingCollator,
                                PretrainingDataset, masking_config)
 from trainers.common import (MetricsLog, Progress, gather_rng_states, load_checkpoint, save_checkpoint,
                              set_rng_state, setup_distributed, teardown_distributed)
 from trainers.encoder import PRESETS, SHARING, Encoder, EncoderConfig, Lamb, count_parameters, lr_factor, parameter_groups
-from trainers.hf import file_sha256, load_hf, save_hf
+from trainers.hf import load_hf, save_hf
 
 CHECKPOINT = "checkpoint.pt"
 EVAL_EPOCH = 2**31 - 1  # the masking "epoch" of the held-out rows: the same masks at every evaluation

@@ -8,7 +8,6 @@ the same function. The SpanBERT head has no transformers counterpart and is not 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -162,7 +161,3 @@ def load_hf(directory: str) -> tuple[EncoderConfig, dict]:
         c.sentence_head = False
     return c, from_hf_state(c, hf)
 
-
-def file_sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()

@@ -50,7 +50,8 @@ def read_rejects(directory: str) -> list[dict]:
     return rejects
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """A local file's sha256, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -69,15 +70,15 @@ def verify_dataset(directory: str) -> list[str]:
         path = os.path.join(directory, entry["file"])
         if not os.path.exists(path):
             problems.append(f"{entry['file']}: missing")
-        elif _sha256(path) != entry["sha256"]:
-            problems.append(f"{entry['file']}: sha256 {_sha256(path)} != manifest {entry['sha256']}")
+        elif (digest := file_sha256(path)) != entry["sha256"]:
+            problems.append(f"{entry['file']}: sha256 {digest} != manifest {entry['sha256']}")
     total = 0
     for shard in manifest.get("shards", []):
         path = os.path.join(directory, shard["file"])
         if not os.path.exists(path):
             problems.append(f"{shard['file']}: missing")
             continue
-        digest = _sha256(path)
+        digest = file_sha256(path)
         if digest != shard["sha256"]:
             problems.append(f"{shard['file']}: sha256 {digest} != manifest {shard['sha256']}")
             continue
