@@ -13,31 +13,35 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 
-def is_dataset(directory: str) -> bool:
-    return FileSystems.exists(f"{directory.rstrip('/')}/manifest.json")
+def _manifest_path(directory) -> str:
+    return f"{os.fspath(directory).rstrip('/')}/manifest.json"
 
 
-def read_manifest(directory: str) -> dict:
+def is_dataset(directory) -> bool:
+    return FileSystems.exists(_manifest_path(directory))
+
+
+def read_manifest(directory) -> dict:
     if not is_dataset(directory):
         raise FileNotFoundError(f"{directory} is not a corpusforge dataset: it has no manifest.json")
-    with FileSystems.open(f"{directory.rstrip('/')}/manifest.json") as f:
+    with FileSystems.open(_manifest_path(directory)) as f:
         return json.load(f)
 
 
-def open_shard(path: str) -> pa.Table:
+def open_shard(path) -> pa.Table:
     """One shard, memory-mapped: the buffers point into the file, nothing is copied (an object store's
     shard is read into memory)."""
-    if "://" in path:
-        with FileSystems.open(path) as f:
+    if "://" in str(path):
+        with FileSystems.open(str(path)) as f:
             return pa.ipc.open_stream(f.read()).read_all()
     with pa.memory_map(path) as source:
         return pa.ipc.open_stream(source).read_all()
 
 
-def load_table(directory: str) -> pa.Table:
+def load_table(directory) -> pa.Table:
     """All shards of a dataset as one (zero-copy, memory-mapped) Arrow table, in manifest order."""
     manifest = read_manifest(directory)
-    tables = [open_shard(f"{directory.rstrip('/')}/{s['file']}") for s in manifest["shards"]]
+    tables = [open_shard(f"{os.fspath(directory).rstrip('/')}/{s['file']}") for s in manifest["shards"]]
     return pa.concat_tables(tables) if tables else pa.table({})
 
 
