@@ -24,8 +24,8 @@ from bench_tokenized import VOCAB, documents  # noqa: E402
 
 PIPELINES = {  # name -> (input kind, extra arguments)
     "documents": ("raw", ["--no-dedup"]),
-    "tokenized": ("documents", ["-t", str(VOCAB)]),
-    "pretraining": ("tokenized", ["--dupe-factor", "5"]),
+    "tokenized": ("documents", ["-t", str(VOCAB), "--no-dedup"]),
+    "pretraining": ("tokenized", ["--dupe-factor", "5", "--no-dedup"]),
     "vocab": ("documents", ["--model", "wordpiece"]),
     "cooccurrence": ("raw", ["--no-dedup", "--min-count", "5"]),
     "ngrams": ("raw", ["--order", "5"]),
@@ -36,10 +36,10 @@ PIPELINES = {  # name -> (input kind, extra arguments)
 def tokenized_dataset(scale: int, corpus: Path) -> Path:
     import subprocess
 
-    out = WORK / f"tokenized_{scale}x"
+    out = WORK / f"tokenized_nodedup_{scale}x"  # k copies kept (the default dedup would leave one)
     if not out.exists():
         subprocess.run([sys.executable, "-m", "corpusforge.cli", "build", "tokenized", "-i", str(documents(scale, corpus)),
-                        "-t", str(VOCAB), "-o", str(out)], check=True, capture_output=True)
+                        "-t", str(VOCAB), "--no-dedup", "-o", str(out)], check=True, capture_output=True)
     return out
 
 

@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress, log
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, input_accounting, open_arrow, \
+from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, input_accounting, open_arrow, write_spill, \
     reject_row, write_jsonl
-from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_bytes, write_metadata, \
+from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
     write_shard
 from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_ids, count_of_counts, \
     id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash
@@ -123,10 +123,7 @@ class SpillingCounter(CountingDoFn):
         table = sort_table(merge_tables(self.partials, self.schema))
         self.partials, self.partial_rows = [], 0
         path = f"{self.spill_dir}/{uuid.uuid4().hex}.arrow"
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, self.schema) as writer:
-            writer.write_table(table)
-        write_bytes(path, sink.getvalue().to_pybytes())
+        write_spill(path, table)
         hashes = ngram_hash(table)
         k = min(self.sample_size, len(hashes))
         pick = np.argpartition(hashes, k - 1)[:k] if k else np.zeros(0, np.int64)
@@ -194,11 +191,8 @@ class CountNgrams(SpillingCounter):
         self.partials, self.partial_rows, self.vocab = [], 0, {BOS: 0, EOS: 1}
         table = table.take(pa.array(id_sort_indices(table, vocab))).combine_chunks()
         name = f"{self.spill_dir}/{uuid.uuid4().hex}"
-        for path, data in ((f"{name}.arrow", table), (f"{name}.vocab.arrow", pa.table({"word": vocab}))):
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, data.schema) as writer:
-                writer.write_table(data)
-            write_bytes(path, sink.getvalue().to_pybytes())
+        write_spill(f"{name}.arrow", table)
+        write_spill(f"{name}.vocab.arrow", pa.table({"word": vocab}))
         hashes = id_ngram_hash(table, vocab)
         k = min(self.sample_size, len(hashes))
         pick = np.sort(np.argpartition(hashes, k - 1)[:k]) if k else np.zeros(0, np.int64)  # sorted: one run per order
