@@ -350,8 +350,11 @@ def merge_id_slices(parts: list[pa.Table], vocabs: list[pa.Array]) -> pa.Table:
     table = merge_id_counts(mapped)
     if table is None:
         return COUNTS_SCHEMA.empty_table()
-    if pc.any(pc.match_substring(union, " ")).as_py():
-        return sort_table(merge_tables([id_counts_to_strings(table, union)], COUNTS_SCHEMA))
+    if pc.any(pc.match_substring(union, " ")).as_py():  # equal texts from different id tuples: sum them
+        text = id_counts_to_strings(table, union)
+        summed = text.group_by(["order", "ngram"], use_threads=False).aggregate([("count", "sum")])
+        return sort_table(pa.table([summed.column("order"), summed.column("ngram"), summed.column("count_sum")],
+                                   schema=COUNTS_SCHEMA))
     return id_counts_to_strings(table.take(pa.array(id_sort_indices(table, union))), union)
 
 

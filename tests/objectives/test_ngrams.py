@@ -103,3 +103,22 @@ def test_id_counts_sort_and_hash_like_the_text():
     cut, half = int(lengths[:200].sum()), 200
     parts = [count_ngram_ids(ids[:cut], lengths[:half], 5, bos, eos), count_ngram_ids(ids[cut:], lengths[half:], 5, bos, eos)]
     assert as_counter(id_counts_to_strings(merge_id_counts(parts), vocab)) == as_counter(text)
+
+
+def test_id_slices_whose_words_hold_spaces_merge_as_text():
+    """A custom segmenter's word may contain a space: ("a b", "c") and ("a", "b c") are then one n-gram
+    "a b c" of the output, so slices from different vocabularies must merge on the text, once."""
+    from corpusforge.beam.ngrams import merge_id_slices
+
+    sentences = [["a b", "c"], ["a", "b c"], ["a", "b", "c"]]
+    parts, vocabs = [], []
+    for sentence in sentences:
+        vocab = ["<s>", "</s>", *dict.fromkeys(sentence)]
+        ids = np.array([vocab.index(w) for w in sentence], np.uint32)
+        parts.append(count_ngram_ids(ids, np.array([len(sentence)]), 3, 0, 1))
+        vocabs.append(pa.array(vocab, pa.string()))
+    merged = merge_id_slices(parts, vocabs)
+    keys = list(zip(merged.column("order").to_pylist(), merged.column("ngram").to_pylist()))
+    assert len(keys) == len(set(keys))  # one row per n-gram
+    assert as_counter(merged) == naive_counts(sentences, 3)
+    assert as_counter(merged)[(2, "a b c")] == 2 and keys == sorted(keys, key=lambda k: (k[0], k[1].encode()))
