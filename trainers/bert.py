@@ -202,7 +202,10 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet
         torch.set_num_threads(cfg.threads)
     d = setup_distributed(cfg.device)
     try:
-        return _train(cfg, info, d, resume, overwrite, quiet)
+        result = _train(cfg, info, d, resume, overwrite, quiet)
+        if d.enabled:  # every rank done before the group goes: gloo aborts a rank whose peer left first
+            dist.barrier()
+        return result
     finally:
         teardown_distributed(d)
 
