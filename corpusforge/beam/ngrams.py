@@ -32,7 +32,7 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards,
 from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
     write_shard
 from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_ids, count_of_counts, \
-    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash
+    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash, sum_counts
 
 BATCH_TOKENS = 400_000  # tokens per vectorised counting call
 SPILL_ROWS = 1_500_000  # distinct rows a worker holds before it writes a sorted spill file
@@ -351,10 +351,7 @@ def merge_id_slices(parts: list[pa.Table], vocabs: list[pa.Array]) -> pa.Table:
     if table is None:
         return COUNTS_SCHEMA.empty_table()
     if pc.any(pc.match_substring(union, " ")).as_py():  # equal texts from different id tuples: sum them
-        text = id_counts_to_strings(table, union)
-        summed = text.group_by(["order", "ngram"], use_threads=False).aggregate([("count", "sum")])
-        return sort_table(pa.table([summed.column("order"), summed.column("ngram"), summed.column("count_sum")],
-                                   schema=COUNTS_SCHEMA))
+        return sort_table(sum_counts(id_counts_to_strings(table, union)))
     return id_counts_to_strings(table.take(pa.array(id_sort_indices(table, union))), union)
 
 

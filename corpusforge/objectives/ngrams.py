@@ -172,9 +172,11 @@ def merge_counts(tables: list[pa.Table]) -> pa.Table:
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return empty_counts()
-    if len(tables) == 1:
-        return tables[0]
-    table = pa.concat_tables(tables)
+    return tables[0] if len(tables) == 1 else sum_counts(pa.concat_tables(tables))
+
+
+def sum_counts(table: pa.Table) -> pa.Table:
+    """One row per (order, n-gram), counts summed (a table whose rows may repeat an n-gram)."""
     summed = table.group_by(["order", "ngram"], use_threads=False).aggregate([("count", "sum")])
     return pa.table([summed.column("order"), summed.column("ngram"), summed.column("count_sum")],
                     schema=COUNTS_SCHEMA)
