@@ -262,22 +262,26 @@ def id_ngram_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
     its own even ones when o is even, else its odd ones; each space (byte 32) sits at o - 1.
     """
     length, total, weighted, even = _byte_sums(_strings(vocab)) if len(vocab) else [np.zeros(0, np.uint64)] * 4
+    odd_bytes = total - even
     orders = table.column("order").to_numpy(zero_copy_only=False)
     h_len, h_weighted, h_even = (np.zeros(len(orders), np.uint64) for _ in range(3))
-    space, one, two = np.uint64(32), np.uint64(1), np.uint64(2)
+    one, five = np.uint64(1), np.uint64(5)
     with np.errstate(over="ignore"):
         for n, start, stop in _order_runs(orders):
-            at = np.zeros(stop - start, np.uint64)  # offset of the next word in the n-gram text
+            at = np.zeros(stop - start, np.uint64)  # offset of word j in the n-gram text
             hw, he = h_weighted[start:stop], h_even[start:stop]  # views
             for j in range(n):
-                w = table.column(f"w{j}").slice(start, stop - start).to_numpy(zero_copy_only=False)
-                t, odd = total[w], at & one
-                if j:  # the space before word j, at offset at - 1 (even when at is odd)
-                    hw += space * (at - one)
-                    he += space * odd
-                hw += weighted[w] + at * t
-                he += even[w] + odd * (t - two * even[w])  # at odd: the word's odd bytes, t - even
-                at += length[w] + one
+                w = table.column(f"w{j}").slice(start, stop - start).to_numpy(zero_copy_only=False).astype(np.intp)
+                if j:
+                    odd = (at & one).astype(bool)
+                    hw += (at - one) << five  # the space (32) before word j, at offset at - 1
+                    he += odd.astype(np.uint64) << five  # at - 1 is even when at is odd
+                    hw += weighted.take(w) + at * total.take(w)
+                    he += np.where(odd, odd_bytes.take(w), even.take(w))  # at odd: the word's odd bytes
+                else:
+                    hw += weighted.take(w)
+                    he += even.take(w)
+                at += length.take(w) + one
             h_len[start:stop] = at - one
     return _finish_hash(h_len, h_weighted, h_even, orders)
 
