@@ -137,7 +137,8 @@ def id_sort_indices(table: pa.Table, vocab: pa.Array) -> np.ndarray:
         rows = np.flatnonzero(orders == n)
         key, used = np.zeros(len(rows), np.uint64), 0
         for j in range(n):
-            rank = (mid if j < n - 1 else last)[table.column(f"w{j}").to_numpy(zero_copy_only=False)[rows]]
+            ids = table.column(f"w{j}").to_numpy(zero_copy_only=False).take(rows).astype(np.intp)
+            rank = (mid if j < n - 1 else last).take(ids)
             if used + bits > 64:  # the key is full: it becomes the dense rank of its value among the rows
                 pick = np.argsort(key)
                 new = np.ones(len(key), np.uint64)
