@@ -373,8 +373,13 @@ def merge_id_slices(parts: list[pa.Table], to_global: list[np.ndarray], vocab: p
         orders = part.column("order").to_numpy(zero_copy_only=False)
         columns = [part.column("order")]
         for j in range(part.num_columns - 2):  # ids past a row's order stay 0, so equal n-grams group together
-            ids = to_union[part.column(f"w{j}").to_numpy(zero_copy_only=False)]
-            columns.append(pa.array(np.where(orders > j, ids, 0).astype(np.uint32)))
+            ids = part.column(f"w{j}").to_numpy(zero_copy_only=False)
+            if len(orders) < 2 or (orders[1:] >= orders[:-1]).all():  # a spill slice: rows of order > j are its tail
+                first = int(np.searchsorted(orders, j + 1))
+                ids = np.concatenate([np.zeros(first, np.uint32), to_union.take(ids[first:].astype(np.intp))])
+            else:
+                ids = np.where(orders > j, to_union.take(ids.astype(np.intp)), 0).astype(np.uint32)
+            columns.append(pa.array(ids))
         mapped.append(pa.table(columns + [part.column("count")], schema=part.schema))
     table = merge_id_counts(mapped)
     if table is None:
