@@ -34,8 +34,7 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards,
 from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
     write_shard
 from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_ids, count_of_counts, \
-    id_columns, id_counts_schema, id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, \
-    merge_id_counts, ngram_hash, order_runs, sum_counts
+    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash, sum_counts
 
 BATCH_TOKENS = 800_000  # tokens per vectorised counting call (~2.8 M distinct rows: about one spill)
 SPILL_ROWS = 1_500_000  # distinct rows a worker holds before it writes a sorted spill file
@@ -365,36 +364,26 @@ class SplitSpill(beam.DoFn):
 def merge_id_slices(parts: list[pa.Table], to_global: list[np.ndarray], vocab: pa.Array) -> pa.Table:
     """Slices of id spills (each with its map onto the global `vocab`) -> COUNTS_SCHEMA rows, summed and sorted.
 
-    The ids are mapped onto global ids, then summed per order on that order's word columns only
-    (a slice is sorted by order: each order is one run of it), and sorted as integers. A word with a
-    space inside (a custom segmenter's) would make different word tuples one text: then the rows are
+    The ids are mapped onto global ids, then summed and sorted as integers. A word with a space
+    inside (a custom segmenter's) would make different word tuples one text: then the rows are
     merged and sorted as text, as for the string spills.
     """
-    kept = [(part, to_union) for part, to_union in zip(parts, to_global) if part.num_rows]
-    if not kept:
-        return COUNTS_SCHEMA.empty_table()
-    width = kept[0][0].num_columns - 2
-    runs: dict = {}  # order -> [(slice, its map, start, stop)]
-    for part, to_union in kept:
+    mapped = []
+    for part, to_union in zip(parts, to_global):
         orders = part.column("order").to_numpy(zero_copy_only=False)
-        if len(orders) > 1 and not (orders[1:] >= orders[:-1]).all():
-            sort = np.argsort(orders, kind="stable")
-            part, orders = part.take(pa.array(sort)), orders[sort]
-        for n, start, stop in order_runs(orders):
-            runs.setdefault(n, []).append((part, to_union, start, stop))
-    summed = []
-    for n in sorted(runs):
-        keys = id_columns(n)
-        columns = {k: np.concatenate([to_union.take(part.column(k).slice(a, b - a).to_numpy(zero_copy_only=False)
-                                                    .astype(np.intp)) for part, to_union, a, b in runs[n]])
-                   for k in keys}
-        counts = pa.chunked_array([part.column("count").slice(a, b - a) for part, _, a, b in runs[n]], pa.int64())
-        grouped = pa.table({**columns, "count": counts}).group_by(keys, use_threads=False).aggregate([("count", "sum")])
-        rows = grouped.num_rows
-        summed.append(pa.table([pa.array(np.full(rows, n, np.uint8))] + [grouped.column(k) for k in keys]
-                               + [pa.array(np.zeros(rows, np.uint32)) for _ in range(n, width)]
-                               + [grouped.column("count_sum")], schema=id_counts_schema(width)))
-    table = pa.concat_tables(summed).combine_chunks()
+        columns = [part.column("order")]
+        for j in range(part.num_columns - 2):  # ids past a row's order stay 0, so equal n-grams group together
+            ids = part.column(f"w{j}").to_numpy(zero_copy_only=False)
+            if len(orders) < 2 or (orders[1:] >= orders[:-1]).all():  # a spill slice: rows of order > j are its tail
+                first = int(np.searchsorted(orders, j + 1))
+                ids = np.concatenate([np.zeros(first, np.uint32), to_union.take(ids[first:].astype(np.intp))])
+            else:
+                ids = np.where(orders > j, to_union.take(ids.astype(np.intp)), 0).astype(np.uint32)
+            columns.append(pa.array(ids))
+        mapped.append(pa.table(columns + [part.column("count")], schema=part.schema))
+    table = merge_id_counts(mapped)
+    if table is None:
+        return COUNTS_SCHEMA.empty_table()
     if pc.any(pc.match_substring(vocab, " ")).as_py():  # equal texts from different id tuples: sum them
         return sort_table(sum_counts(id_counts_to_strings(table, vocab)))
     return id_counts_to_strings(table.take(pa.array(id_sort_indices(table, vocab))), vocab)

@@ -113,7 +113,7 @@ def _ranks(strings: pa.Array) -> np.ndarray:
     return rank
 
 
-def order_runs(orders: np.ndarray) -> list[tuple[int, int, int]]:
+def _order_runs(orders: np.ndarray) -> list[tuple[int, int, int]]:
     """(order, start, stop) of every run of equal orders (one per order when the rows are sorted)."""
     cuts = [0, *(np.flatnonzero(np.diff(orders)) + 1).tolist(), len(orders)]
     return [(int(orders[a]), a, b) for a, b in zip(cuts[:-1], cuts[1:])]
@@ -156,7 +156,7 @@ def id_ngram_strings(table: pa.Table, vocab: pa.Array) -> pa.Array:
     """The n-gram text of every row: its words joined by one space."""
     orders = table.column("order").to_numpy(zero_copy_only=False)
     parts = []
-    for n, start, stop in order_runs(orders):
+    for n, start, stop in _order_runs(orders):
         words = [pc.take(vocab, table.column(f"w{j}").slice(start, stop - start)) for j in range(n)]
         parts.append(pc.binary_join_element_wise(*words, " ") if n > 1 else words[0])
     chunks = [c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
@@ -268,7 +268,7 @@ def id_ngram_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
     h_len, h_weighted, h_even = (np.zeros(len(orders), np.uint64) for _ in range(3))
     one, five = np.uint64(1), np.uint64(5)
     with np.errstate(over="ignore"):
-        for n, start, stop in order_runs(orders):
+        for n, start, stop in _order_runs(orders):
             at = np.zeros(stop - start, np.uint64)  # offset of word j in the n-gram text
             hw, he = h_weighted[start:stop], h_even[start:stop]  # views
             for j in range(n):
