@@ -7,10 +7,12 @@
    word ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords, strings.
 2. A content-defined sample of distinct n-grams (the k smallest stable hashes, a combiner that
    never holds more than 2k) gives num_shards - 1 range boundaries: the same on any worker count.
-3. Every spill is cut at the boundaries (it is sorted: a binary search per boundary), and one task
-   per range merges its slices (id slices: mapped onto the union of their vocabularies), sums
-   equal n-grams, sorts and writes the shard; n-gram strings are made here, once per row written. Concatenating the
-   shards in name order gives every n-gram once, sorted by (order, n-gram).
+3. The spills' vocabularies are united into one sorted global vocabulary (a combiner that holds
+   only the union). Every spill is cut at the boundaries (it is sorted: a binary search per
+   boundary) and gets, once, the map of its word ids onto global ids; one task per range merges
+   its slices (ids mapped to global ids), sums equal n-grams, sorts and writes the shard; n-gram
+   strings are made here, once per row written. Concatenating the shards in name order gives every
+   n-gram once, sorted by (order, n-gram).
 4. Finalize checks the accounting, adds count-of-counts and totals to the manifest, and renames
    the temporary directory to the output.
 """
@@ -34,7 +36,7 @@ from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_na
 from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_ids, count_of_counts, \
     id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash, sum_counts
 
-BATCH_TOKENS = 400_000  # tokens per vectorised counting call
+BATCH_TOKENS = 800_000  # tokens per vectorised counting call (~2.8 M distinct rows: about one spill)
 SPILL_ROWS = 1_500_000  # distinct rows a worker holds before it writes a sorted spill file
 SAMPLE_PER_SHARD = 256  # sampled distinct n-grams per output shard, for the range boundaries
 HEAPS_BUCKETS = 1024  # documents fall in these buckets by their seeded key (for the Heaps curve)
@@ -318,41 +320,73 @@ def _vocab(path: str) -> pa.Array:
     return open_arrow(path).column("word").combine_chunks()
 
 
-class SplitSpill(beam.DoFn):
-    """A sorted spill -> (range index, (path, start, stop, vocab path or "")) for every non-empty range."""
+class UnionVocab(beam.CombineFn):
+    """Spill records -> the path of the sorted union of their vocabularies ("" when none has one)."""
 
-    def process(self, spill, boundaries):
+    def __init__(self, path: str):
+        self.path = path
+
+    def create_accumulator(self):
+        return pa.array([], pa.string())
+
+    def add_input(self, acc, spill):
+        return pc.unique(pa.concat_arrays([acc, _vocab(spill["vocab"])])) if spill.get("vocab") else acc
+
+    def merge_accumulators(self, accs):
+        return pc.unique(pa.concat_arrays(list(accs)))
+
+    def extract_output(self, acc):
+        if not len(acc):
+            return ""
+        write_spill(self.path, pa.table({"word": acc.take(pc.sort_indices(acc))}))
+        return self.path
+
+
+class SplitSpill(beam.DoFn):
+    """A sorted spill -> (range index, (path, start, stop, global-id map path or "")) for every non-empty range.
+
+    An id spill's map (its word id -> global id) is written once here, beside the spill."""
+
+    def process(self, spill, boundaries, global_vocab):
         table = open_arrow(spill["path"])
         vocab = _vocab(spill["vocab"]) if spill.get("vocab") else None
+        to_global = ""
+        if vocab is not None:
+            to_global = spill["path"].removesuffix(".arrow") + ".global.arrow"
+            ids = pc.index_in(vocab, value_set=_vocab(global_vocab)).cast(pa.uint32())
+            write_spill(to_global, pa.table({"id": ids}))
         cuts = [0] + [_bisect(table, b, vocab) for b in boundaries] + [table.num_rows]
         for shard in range(len(cuts) - 1):
             if cuts[shard + 1] > cuts[shard]:
-                yield shard, (spill["path"], cuts[shard], cuts[shard + 1], spill.get("vocab", ""))
+                yield shard, (spill["path"], cuts[shard], cuts[shard + 1], to_global)
 
 
-def merge_id_slices(parts: list[pa.Table], vocabs: list[pa.Array]) -> pa.Table:
-    """Slices of id spills (each with its own vocabulary) -> COUNTS_SCHEMA rows, summed and sorted.
+def merge_id_slices(parts: list[pa.Table], to_global: list[np.ndarray], vocab: pa.Array) -> pa.Table:
+    """Slices of id spills (each with its map onto the global `vocab`) -> COUNTS_SCHEMA rows, summed and sorted.
 
-    The ids are mapped onto the union of the slices' vocabularies, then summed and sorted as integers.
-    A word with a space inside (a custom segmenter's) would make different word tuples one text: then
-    the rows are merged and sorted as text, as for the string spills.
+    The ids are mapped onto global ids, then summed and sorted as integers. A word with a space
+    inside (a custom segmenter's) would make different word tuples one text: then the rows are
+    merged and sorted as text, as for the string spills.
     """
-    union = pc.unique(pa.chunked_array(vocabs, pa.string()))
     mapped = []
-    for part, vocab in zip(parts, vocabs):
-        to_union = pc.index_in(vocab, value_set=union).to_numpy(zero_copy_only=False).astype(np.uint32)
+    for part, to_union in zip(parts, to_global):
         orders = part.column("order").to_numpy(zero_copy_only=False)
         columns = [part.column("order")]
         for j in range(part.num_columns - 2):  # ids past a row's order stay 0, so equal n-grams group together
-            ids = to_union[part.column(f"w{j}").to_numpy(zero_copy_only=False)]
-            columns.append(pa.array(np.where(orders > j, ids, 0).astype(np.uint32)))
+            ids = part.column(f"w{j}").to_numpy(zero_copy_only=False)
+            if len(orders) < 2 or (orders[1:] >= orders[:-1]).all():  # a spill slice: rows of order > j are its tail
+                first = int(np.searchsorted(orders, j + 1))
+                ids = np.concatenate([np.zeros(first, np.uint32), to_union.take(ids[first:].astype(np.intp))])
+            else:
+                ids = np.where(orders > j, to_union.take(ids.astype(np.intp)), 0).astype(np.uint32)
+            columns.append(pa.array(ids))
         mapped.append(pa.table(columns + [part.column("count")], schema=part.schema))
     table = merge_id_counts(mapped)
     if table is None:
         return COUNTS_SCHEMA.empty_table()
-    if pc.any(pc.match_substring(union, " ")).as_py():  # equal texts from different id tuples: sum them
-        return sort_table(sum_counts(id_counts_to_strings(table, union)))
-    return id_counts_to_strings(table.take(pa.array(id_sort_indices(table, union))), union)
+    if pc.any(pc.match_substring(vocab, " ")).as_py():  # equal texts from different id tuples: sum them
+        return sort_table(sum_counts(id_counts_to_strings(table, vocab)))
+    return id_counts_to_strings(table.take(pa.array(id_sort_indices(table, vocab))), vocab)
 
 
 class MergeRange(beam.DoFn):
@@ -362,12 +396,13 @@ class MergeRange(beam.DoFn):
         self.tmp, self.num_shards, self.schema = tmp, num_shards, schema
         self.max_order, self.min_counts = max_order, min_counts
 
-    def process(self, shard_and_slices):
+    def process(self, shard_and_slices, global_vocab):
         shard, slices = shard_and_slices
         slices = sorted(s for s in slices if s)
         parts = [open_arrow(path).slice(start, stop - start) for path, start, stop, _ in slices]
-        if any(vocab for *_, vocab in slices):
-            table = merge_id_slices(parts, [_vocab(vocab) for *_, vocab in slices])
+        if any(to_global for *_, to_global in slices):
+            maps = [open_arrow(m).column("id").to_numpy() for *_, m in slices]
+            table = merge_id_slices(parts, maps, _vocab(global_vocab))
         else:
             table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
         orders = table.column("order").to_numpy(zero_copy_only=False)
@@ -487,12 +522,15 @@ class WriteCounts(beam.PTransform):
                       | "Samples" >> beam.Map(lambda s: s["sample"])
                       | "SmallestHashes" >> beam.CombineGlobally(SmallestHashes(SAMPLE_PER_SHARD * n))
                       | "Boundaries" >> beam.Map(range_boundaries, n))
-        slices = spills | "SplitSpills" >> beam.ParDo(SplitSpill(), beam.pvalue.AsSingleton(boundaries))
+        global_vocab = spills | "GlobalVocab" >> beam.CombineGlobally(UnionVocab(f"{tmp}/_spill/vocab.arrow"))
+        slices = spills | "SplitSpills" >> beam.ParDo(SplitSpill(), beam.pvalue.AsSingleton(boundaries),
+                                                      beam.pvalue.AsSingleton(global_vocab))
         every = inputs["rows"].pipeline | "EveryRange" >> beam.Create([(k, None) for k in range(n)])
         shards = ((slices, every)
                   | "AllSlices" >> beam.Flatten()
                   | "GroupByRange" >> beam.GroupByKey()
-                  | "MergeRanges" >> beam.ParDo(MergeRange(tmp, n, schema, self.max_order, self.min_counts)))
+                  | "MergeRanges" >> beam.ParDo(MergeRange(tmp, n, schema, self.max_order, self.min_counts),
+                                                beam.pvalue.AsSingleton(global_vocab)))
         rejects = (inputs["rejects"]
                    | "RejectRows" >> beam.Map(reject_row)
                    | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 
 import apache_beam as beam
@@ -46,12 +47,20 @@ def seeded_key(seed: int, record_id: str, content: bytes | None = None) -> bytes
 def write_spill(path: str, table: pa.Table) -> None:
     """One spill file (an Arrow stream); its bytes are the data this design moves instead of a
     Beam shuffle of rows, so they are counted (Beam metrics spill_bytes / spill_files)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    data = sink.getvalue()  # a pyarrow Buffer, written as it is (to_pybytes() copied every spilled byte once more)
-    write_bytes(path, data)
-    Metrics.counter("corpusforge", "spill_bytes").inc(data.size)
+    if "://" not in path:  # a local file: streamed straight to it (building the stream in memory first
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)  # cost a fresh buffer's page faults)
+        with pa.OSFile(path, "wb") as sink:
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            size = sink.tell()
+    else:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        data = sink.getvalue()  # a pyarrow Buffer, written as it is (to_pybytes() copied every spilled byte once more)
+        write_bytes(path, data)
+        size = data.size
+    Metrics.counter("corpusforge", "spill_bytes").inc(size)
     Metrics.counter("corpusforge", "spill_files").inc()
 
 

@@ -72,13 +72,25 @@ class NgramIndex:
         found = (idx >= 0) & (idx < self.size)
         idx[~found] = 0
         for k in range(1, n):
-            keys = self.keys[k]
-            key = idx * self.size + words[:, k]
-            pos = np.searchsorted(keys, key)
-            pos[pos >= len(keys)] = 0
-            found &= keys[pos] == key if len(keys) else np.zeros(m, bool)
-            idx = np.where(found, pos, 0)
+            idx, ok = self.lookup(k + 1, idx * self.size + words[:, k])
+            found &= ok
+            idx = np.where(found, idx, 0)
         return idx, found
+
+    def lookup(self, n: int, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keys of order n -> (row, found). Unsorted keys are sorted first: a binary search of sorted
+        keys walks the table in order, several times faster than random probes of a large one."""
+        keys = self.keys[n - 1]
+        if not len(keys):
+            return np.zeros(len(key), np.int64), np.zeros(len(key), bool)
+        if len(key) > 1 and not (key[1:] >= key[:-1]).all():
+            sort = np.argsort(key)
+            pos = np.empty(len(key), np.int64)
+            pos[sort] = np.searchsorted(keys, key[sort])
+        else:
+            pos = np.searchsorted(keys, key)
+        pos[pos >= len(keys)] = 0
+        return pos, keys[pos] == key
 
 
 @dataclass
@@ -106,7 +118,7 @@ def counts_from_table(table: pa.Table, order: int | None = None) -> Counts:
     order = order or top
     if order < 1 or top < order:
         raise LMError(f"the counts hold orders up to {top}; cannot build an order-{order} model")
-    uni = table.filter(pc.equal(table.column("order"), 1))
+    uni = _order_rows(table, orders, 1)
     vocab = uni.column("ngram").combine_chunks()
     counts1 = uni.column("count").to_numpy().astype(np.int64)
     if pc.index(vocab, UNK).as_py() < 0:
@@ -119,7 +131,7 @@ def counts_from_table(table: pa.Table, order: int | None = None) -> Counts:
     out = Counts(index, [vocab], [counts1], [None], [None], index.word_id(BOS), index.word_id(EOS),
                  index.word_id(UNK))
     for n in range(2, order + 1):
-        part = table.filter(pc.equal(table.column("order"), n))
+        part = _order_rows(table, orders, n)
         grams = part.column("ngram").combine_chunks()
         words = pc.list_flatten(pc.split_pattern(grams, " "))
         ids = index.word_ids(words, -1).reshape(-1, n) if len(grams) else np.zeros((0, n), np.int64)
@@ -131,15 +143,29 @@ def counts_from_table(table: pa.Table, order: int | None = None) -> Counts:
                           "without --min-count")
         key = prefix * index.size + ids[:, -1]
         sort = np.argsort(key, kind="stable")
-        index.keys.append(key[sort])
-        suffix, found = index.find(ids[sort, 1:])
+        sorted_already = (sort == np.arange(len(sort))).all()  # text order is key order unless a word holds
+        key, last = key[sort], ids[sort, -1]                    # a character below " "
+        index.keys.append(key)
+        prefix = prefix[sort]
+        # the suffix w1 .. w{n-1} is (suffix of the prefix w0 .. w{n-2}) extended by the last word
+        suffix, found = (last, np.ones(len(last), bool)) if n == 2 else \
+            index.lookup(n - 1, out.suffix[n - 2][prefix] * index.size + last)
         if not found.all():
             raise LMError(f"{int((~found).sum())} {n}-grams have no counted suffix: the counts are pruned")
-        out.ngrams.append(grams.take(pa.array(sort)))
-        out.counts.append(part.column("count").to_numpy().astype(np.int64)[sort])
-        out.prefix.append(prefix[sort])
+        counts = part.column("count").to_numpy().astype(np.int64)
+        out.ngrams.append(grams if sorted_already else grams.take(pa.array(sort)))
+        out.counts.append(counts if sorted_already else counts[sort])
+        out.prefix.append(prefix)
         out.suffix.append(suffix)
     return out
+
+
+def _order_rows(table: pa.Table, orders: np.ndarray, n: int) -> pa.Table:
+    """The rows of order n: a slice when the table is sorted by order (as build ngrams writes it)."""
+    if len(orders) < 2 or (orders[1:] >= orders[:-1]).all():
+        lo, hi = np.searchsorted(orders, [n, n + 1])
+        return table.slice(int(lo), int(hi - lo))
+    return table.filter(pa.array(orders == n))
 
 
 @dataclass
@@ -544,24 +570,31 @@ def _fmt(values: np.ndarray) -> pa.Array:
 
 
 def write_arpa(model: Model, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path, "wb") as f:
         for chunk in _arpa_chunks(model):
             f.write(chunk)
 
 
+def _string_bytes(strings: pa.Array) -> memoryview:
+    """The concatenated UTF-8 bytes of a string array without nulls (its data buffer, sliced): no Python str."""
+    offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
+    return memoryview(strings.buffers()[2])[offsets[0]:offsets[-1]]
+
+
 def _arpa_chunks(model: Model):
-    yield "\\data\\\n" + "".join(f"ngram {n}={len(p)}\n" for n, p in enumerate(model.logprob, 1)) + "\n"
+    yield ("\\data\\\n" + "".join(f"ngram {n}={len(p)}\n" for n, p in enumerate(model.logprob, 1)) + "\n").encode()
     for n in range(1, model.order + 1):
-        yield f"\\{n}-grams:\n"
+        yield f"\\{n}-grams:\n".encode()
         cols = [_fmt(model.logprob[n - 1]), model.ngrams[n - 1]]
         if n < model.order:
             cols.append(_fmt(model.backoff[n - 1]))
         step = 500_000
         for start in range(0, len(cols[0]), step):
             lines = pc.binary_join_element_wise(*[col.slice(start, step) for col in cols], "\t")
-            yield "\n".join(lines.to_pylist()) + "\n"
-        yield "\n"
-    yield "\\end\\\n"
+            lines = pc.binary_join_element_wise(lines, "", "\n")  # every line ends in a newline
+            yield _string_bytes(lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines)
+        yield b"\n"
+    yield b"\\end\\\n"
 
 
 def _read_section(text: bytes, ncols: int) -> pa.Table:

@@ -125,29 +125,30 @@ def id_sort_indices(table: pa.Table, vocab: pa.Array) -> np.ndarray:
     With no space inside a word, comparing "a1 a2 .. an" with "b1 b2 .. bn" byte-wise is comparing
     the words in turn, except that a word followed by more words is compared with " " appended
     (so "a\x01" sorts after "a b"): all but the last word are ranked by word + " ", the last by
-    the word. Per order, the ranks are packed into as few uint64 keys as they fit.
+    the word. Per order, the ranks are packed into one uint64 key, most significant first; when it is
+    full, it is replaced by its dense rank among the rows (one more argsort) and packing goes on.
     """
     orders = table.column("order").to_numpy(zero_copy_only=False)
     mid = _ranks(pc.binary_join_element_wise(vocab, pa.scalar(""), " ")).astype(np.uint64)
     last = _ranks(vocab).astype(np.uint64)
-    bits = np.uint64(max(1, int(len(vocab)).bit_length()))
+    bits = max(1, int(len(vocab)).bit_length())
     out = []
     for n in np.unique(orders).tolist():
         rows = np.flatnonzero(orders == n)
-        keys, used = [np.zeros(len(rows), np.uint64)], 0
+        key, used = np.zeros(len(rows), np.uint64), 0
         for j in range(n):
-            w = table.column(f"w{j}").to_numpy(zero_copy_only=False)[rows]
-            if used + int(bits) > 64:
-                keys.append(np.zeros(len(rows), np.uint64))
-                used = 0
-            keys[-1] = (keys[-1] << bits) | (mid if j < n - 1 else last)[w]
-            used += int(bits)
-        if len(keys) == 1:
-            pick = np.argsort(keys[0])
-        else:
-            pick = pc.sort_indices(pa.table({f"k{i}": k for i, k in enumerate(keys)}),
-                                   [(f"k{i}", "ascending") for i in range(len(keys))]).to_numpy()
-        out.append(rows[pick])
+            ids = table.column(f"w{j}").to_numpy(zero_copy_only=False).take(rows).astype(np.intp)
+            rank = (mid if j < n - 1 else last).take(ids)
+            if used + bits > 64:  # the key is full: it becomes the dense rank of its value among the rows
+                pick = np.argsort(key)
+                new = np.ones(len(key), np.uint64)
+                new[0] = 0
+                np.not_equal(key[pick][1:], key[pick][:-1], out=new[1:], casting="unsafe")
+                key[pick] = np.cumsum(new)
+                used = max(1, len(rows).bit_length())
+            key = (key << np.uint64(bits)) | rank
+            used += bits
+        out.append(rows[np.argsort(key)])  # distinct n-grams: no ties
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
@@ -262,24 +263,27 @@ def id_ngram_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
     its own even ones when o is even, else its odd ones; each space (byte 32) sits at o - 1.
     """
     length, total, weighted, even = _byte_sums(_strings(vocab)) if len(vocab) else [np.zeros(0, np.uint64)] * 4
+    odd_bytes = total - even
     orders = table.column("order").to_numpy(zero_copy_only=False)
     h_len, h_weighted, h_even = (np.zeros(len(orders), np.uint64) for _ in range(3))
-    space, one, two = np.uint64(32), np.uint64(1), np.uint64(2)
+    one, five = np.uint64(1), np.uint64(5)
     with np.errstate(over="ignore"):
         for n, start, stop in _order_runs(orders):
-            at = np.zeros(stop - start, np.uint64)
-            hl, hw, he = h_len[start:stop], h_weighted[start:stop], h_even[start:stop]  # views
+            at = np.zeros(stop - start, np.uint64)  # offset of word j in the n-gram text
+            hw, he = h_weighted[start:stop], h_even[start:stop]  # views
             for j in range(n):
-                w = table.column(f"w{j}").slice(start, stop - start).to_numpy(zero_copy_only=False)
-                if j:  # the space before word j, at offset at - 1
-                    hw += space * (at - one)
-                    he += np.where(at % two == one, space, np.uint64(0))
-                    hl += one
-                hw += weighted[w] + at * total[w]
-                he += np.where(at % two == one, total[w] - even[w], even[w])
-                lw = length[w]
-                hl += lw
-                at += lw + one
+                w = table.column(f"w{j}").slice(start, stop - start).to_numpy(zero_copy_only=False).astype(np.intp)
+                if j:
+                    odd = (at & one).astype(bool)
+                    hw += (at - one) << five  # the space (32) before word j, at offset at - 1
+                    he += odd.astype(np.uint64) << five  # at - 1 is even when at is odd
+                    hw += weighted.take(w) + at * total.take(w)
+                    he += np.where(odd, odd_bytes.take(w), even.take(w))  # at odd: the word's odd bytes
+                else:
+                    hw += weighted.take(w)
+                    he += even.take(w)
+                at += length.take(w) + one
+            h_len[start:stop] = at - one
     return _finish_hash(h_len, h_weighted, h_even, orders)
 
 

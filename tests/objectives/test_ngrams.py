@@ -2,6 +2,7 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from corpusforge.objectives.ngrams import count_ngram_ids, count_ngrams, count_of_counts, id_counts_to_strings, \
     id_ngram_hash, id_sort_indices, merge_counts, merge_id_counts, ngram_hash, sort_counts
@@ -117,7 +118,9 @@ def test_id_slices_whose_words_hold_spaces_merge_as_text():
         ids = np.array([vocab.index(w) for w in sentence], np.uint32)
         parts.append(count_ngram_ids(ids, np.array([len(sentence)]), 3, 0, 1))
         vocabs.append(pa.array(vocab, pa.string()))
-    merged = merge_id_slices(parts, vocabs)
+    union = pc.unique(pa.chunked_array(vocabs))
+    maps = [pc.index_in(v, value_set=union).to_numpy().astype(np.uint32) for v in vocabs]
+    merged = merge_id_slices(parts, maps, union)
     keys = list(zip(merged.column("order").to_pylist(), merged.column("ngram").to_pylist()))
     assert len(keys) == len(set(keys))  # one row per n-gram
     assert as_counter(merged) == naive_counts(sentences, 3)
