@@ -52,23 +52,20 @@ class FastWordPiece:
         normalize = impl._tokenizer.normalizer.normalize_str
         pre_tokenize = impl._tokenizer.pre_tokenizer.pre_tokenize_str
         chars = [chr(c) for c in codepoints.tolist()]
-        alone = impl.encode_batch(chars, add_special_tokens=False)
         framed = impl.encode_batch([f"a{c}a" for c in chars], add_special_tokens=False)
-        for cp, c, e, f in zip(codepoints.tolist(), chars, alone, framed):
+        for cp, c, f in zip(codepoints.tolist(), chars, framed):
             kind = WORD  # the safe default: its run goes to the real tokenizer
             if unicodedata.category(c)[0] == "M" or unicodedata.category(c) in ("Cn", "Cs"):
                 kind = SLOW  # combining marks (NFD reordering crosses neighbours), unassigned, surrogates
-            elif normalize(c) == " " and not e.ids and f.ids == [a, a] and f.offsets == [(0, 1), (2, 3)]:
+            elif normalize(c) == " " and f.ids == [a, a] and f.offsets == [(0, 1), (2, 3)]:
                 kind = DROP  # becomes one space: splits words, yields nothing
-            else:
-                norm = normalize(c).strip(" ")
-                if (len(norm) == 1 and len(e.ids) == 1 and e.offsets == [(0, 1)]
-                        and [p for p, _ in pre_tokenize(normalize(f"a{c}a"))] == ["a", norm, "a"]
-                        and f.ids == [a, e.ids[0], a] and f.offsets == [(0, 1), (1, 2), (2, 3)]):
-                    # one normalised character that the pre-tokenizer splits off on both sides of a letter:
-                    # punctuation or a space-padded CJK character, so it splits off next to anything
-                    kind = ISOLATED
-                    self.ids[cp] = e.ids[0]
+            elif (len(normalize(c).strip(" ")) == 1 and len(f.ids) == 3 and f.ids[0] == f.ids[2] == a
+                  and f.offsets == [(0, 1), (1, 2), (2, 3)]
+                  and [p for p, _ in pre_tokenize(normalize(f"a{c}a"))] == ["a", normalize(c).strip(" "), "a"]):
+                # one normalised character that the pre-tokenizer splits off on both sides of a letter:
+                # punctuation or a space-padded CJK character, so it splits off next to anything, one token
+                kind = ISOLATED
+                self.ids[cp] = f.ids[1]
             self.kind[cp] = kind
 
     def encode_flat(self, sentences: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,29 +89,47 @@ class FastWordPiece:
         for i in slow:  # these produce nothing here; the real tokenizer encodes them below
             kind[base[i]:base[i] + lengths[i]] = DROP
         iso = np.flatnonzero(kind == ISOLATED)
-        edges = np.diff((kind == WORD).view(np.int8), prepend=np.int8(0), append=np.int8(0))
+        word = kind == WORD
+        edges = np.diff(word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
         run_starts, run_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        words = list(map(text.__getitem__, map(slice, run_starts.tolist(), run_ends.tolist())))
+        # the runs' text, one space after each (" " is never a word character), split in one C call
+        word[run_ends[run_ends < len(word)]] = True
+        runs_text = np.where(kind == WORD, cps, np.uint32(32))[word].tobytes().decode("utf-32-le")
+        words = runs_text.split(" ") if len(run_starts) else []
+        del words[len(run_starts):]  # the empty piece after the last separator
         cache = self.words
-        new = [w for w in dict.fromkeys(words) if w not in cache]
+        distinct = list(dict.fromkeys(words))
+        new = [w for w in distinct if w not in cache]
         if new:
             if len(cache) + len(new) > MAX_CACHED_WORDS:
                 cache.clear()
             for w, e in zip(new, self.impl.encode_batch(new, add_special_tokens=False)):
                 cache[w] = (tuple(e.ids), tuple(s for s, _ in e.offsets))
-        entries = list(map(cache.__getitem__, words))
-        per_run = np.fromiter(map(len, map(itemgetter(0), entries)), dtype=np.int64, count=len(entries))
-        total = int(per_run.sum())
-        run_ids = np.fromiter(chain.from_iterable(map(itemgetter(0), entries)), dtype=np.int64, count=total)
-        run_rel = np.fromiter(chain.from_iterable(map(itemgetter(1), entries)), dtype=np.int64, count=total)
-        run_at = np.repeat(run_starts, per_run)
-        # isolated tokens and run tokens, in text order (a run's tokens all sort at its start, in their order)
-        order = np.argsort(np.concatenate([iso, run_at]), kind="stable")
-        ids = np.concatenate([self.ids[cps[iso]].astype(np.int64), run_ids])[order]
-        pos = np.concatenate([iso, run_at + run_rel])[order]
-        sentence = np.searchsorted(base, pos, side="right") - 1
-        counts = np.bincount(sentence, minlength=n).astype(np.int64)
-        starts = pos - base[sentence]
+        # the distinct words' tokens once, then numpy gathers them for every run
+        local = dict(zip(distinct, range(len(distinct))))
+        which = np.fromiter(map(local.__getitem__, words), dtype=np.int64, count=len(words))
+        entries = list(map(cache.__getitem__, distinct))
+        word_len = np.fromiter(map(len, map(itemgetter(0), entries)), dtype=np.int64, count=len(entries))
+        word_ids = np.fromiter(chain.from_iterable(map(itemgetter(0), entries)), dtype=np.int64, count=int(word_len.sum()))
+        word_rel = np.fromiter(chain.from_iterable(map(itemgetter(1), entries)), dtype=np.int64, count=len(word_ids))
+        per_run = word_len[which]
+        run_first = np.cumsum(per_run) - per_run  # each run's first token among the run tokens
+        take = np.repeat(np.cumsum(word_len)[which] - word_len[which] - run_first, per_run) + np.arange(int(per_run.sum()))
+        # place the tokens in text order: before[p] = tokens that come from positions before p
+        tokens_at = np.zeros(len(cps) + 1, dtype=np.int64)
+        tokens_at[iso] = 1
+        tokens_at[run_starts] = per_run
+        before = np.cumsum(tokens_at) - tokens_at
+        total = int(before[-1])
+        ids = np.empty(total, dtype=np.int64)
+        pos = np.empty(total, dtype=np.int64)
+        ids[before[iso]] = self.ids[cps[iso]]
+        pos[before[iso]] = iso
+        run_dest = np.repeat(before[run_starts] - run_first, per_run) + np.arange(len(take))
+        ids[run_dest] = word_ids[take]
+        pos[run_dest] = np.repeat(run_starts, per_run) + word_rel[take]
+        counts = np.diff(before[base], append=total)
+        starts = pos - np.repeat(base, counts)
         if slow:
             ids, starts, counts = self._splice(sentences, sorted(slow), ids, starts, counts)
         return ids, starts, counts
