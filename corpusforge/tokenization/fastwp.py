@@ -103,6 +103,7 @@ class FastWordPiece:
         if new:
             if len(cache) + len(new) > MAX_CACHED_WORDS:
                 cache.clear()
+                new = distinct
             for w, e in zip(new, self.impl.encode_batch(new, add_special_tokens=False)):
                 cache[w] = (tuple(e.ids), tuple(s for s, _ in e.offsets))
         # the distinct words' tokens once, then numpy gathers them for every run

@@ -140,3 +140,14 @@ def test_slow_switch_gives_the_same():
     tok.fast = False
     slow = tok.encode_flat(sentences)
     assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(fast, slow))
+
+
+def test_a_full_word_cache_is_emptied_and_refilled(monkeypatch):
+    import corpusforge.tokenization.fastwp as fastwp
+
+    monkeypatch.setattr(fastwp, "MAX_CACHED_WORDS", 5)
+    tok = TextTokenizer(str(VOCAB))
+    sentences = ["alpha beta gamma", "delta 中 epsilon zeta eta theta alpha", "alpha beta"]
+    for batch in (sentences[:1], sentences, sentences[1:]):
+        assert_same(tok, batch)
+        assert len(tok._fast.words) <= 8  # emptied when full, then this batch's distinct words (at most 8)
