@@ -52,12 +52,16 @@ class FastWordPiece:
         normalize = impl._tokenizer.normalizer.normalize_str
         pre_tokenize = impl._tokenizer.pre_tokenizer.pre_tokenize_str
         chars = [chr(c) for c in codepoints.tolist()]
+        slow = [unicodedata.category(c)[0] == "M" or unicodedata.category(c) in ("Cn", "Cs") for c in chars]
+        # combining marks (NFD reorders them across neighbours), unassigned codepoints, surrogates (which no
+        # tokenizer call takes): their sentences go to the real tokenizer
+        self.kind[codepoints[np.array(slow, dtype=bool)]] = SLOW
+        chars = [c for c, s in zip(chars, slow) if not s]
+        codepoints = codepoints[~np.array(slow, dtype=bool)]
         framed = impl.encode_batch([f"a{c}a" for c in chars], add_special_tokens=False)
         for cp, c, f in zip(codepoints.tolist(), chars, framed):
             kind = WORD  # the safe default: its run goes to the real tokenizer
-            if unicodedata.category(c)[0] == "M" or unicodedata.category(c) in ("Cn", "Cs"):
-                kind = SLOW  # combining marks (NFD reordering crosses neighbours), unassigned, surrogates
-            elif normalize(c) == " " and f.ids == [a, a] and f.offsets == [(0, 1), (2, 3)]:
+            if normalize(c) == " " and f.ids == [a, a] and f.offsets == [(0, 1), (2, 3)]:
                 kind = DROP  # becomes one space: splits words, yields nothing
             elif (len(normalize(c).strip(" ")) == 1 and len(f.ids) == 3 and f.ids[0] == f.ids[2] == a
                   and f.offsets == [(0, 1), (1, 2), (2, 3)]

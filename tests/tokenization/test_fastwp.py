@@ -151,3 +151,13 @@ def test_a_full_word_cache_is_emptied_and_refilled(monkeypatch):
     for batch in (sentences[:1], sentences, sentences[1:]):
         assert_same(tok, batch)
         assert len(tok._fast.words) <= 8  # emptied when full, then this batch's distinct words (at most 8)
+
+
+def test_a_lone_surrogate_fails_as_the_library_does():
+    tok = TextTokenizer(str(VOCAB))
+    for sentences in (["a\ud800b"], ["中文", "x\udfffy", "中"]):
+        with pytest.raises(Exception) as library:
+            tok.impl.encode_batch(sentences, add_special_tokens=False)
+        with pytest.raises(type(library.value)):
+            tok.encode_flat(sentences)
+    assert_same(tok, ["中文", "fine again"])
