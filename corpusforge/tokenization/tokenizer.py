@@ -1,7 +1,9 @@
 """One interface over the three tokenizer files users bring: vocab.txt, tokenizer.json, SentencePiece .model.
 
 The work is done by the libraries made for it (Hugging Face tokenizers in Rust, sentencepiece in C++);
-this module only loads them, encodes sentences to (ids, character offsets), and fingerprints them.
+this module only loads them, encodes sentences to (ids, character offsets), and fingerprints them
+(encode_flat of a vocab.txt goes through fastwp.FastWordPiece, which asks the library about each
+character and each distinct word once and returns exactly what the library would).
 Files are read through Beam's FileSystems, so gs:// and s3:// paths work on remote workers, and the
 library objects are built lazily: a TextTokenizer pickles as its path and bytes, not a Rust object.
 """
