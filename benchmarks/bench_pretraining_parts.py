@@ -37,7 +37,8 @@ from corpusforge.sources.formats import Document, ReadOptions, plan_splits, read
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, get_segmenter  # noqa: E402
 from corpusforge.tokenization.tokenizer import TextTokenizer  # noqa: E402
 from corpusforge.tokenization.words import tokenize_documents  # noqa: E402
-from pipelines.pretraining import BUCKET_BYTES, READ_SPLIT_BYTES  # noqa: E402
+from corpusforge.sources.files import split_bytes_for  # noqa: E402
+from pipelines.pretraining import BUCKET_BYTES  # noqa: E402
 
 SEED = 12345
 
@@ -61,7 +62,7 @@ def main():
     clock = Clock()
     files = expand_inputs([str(wiki_news(a.corpus, a.scale))])
     input_bytes = sum(f.size for f in files)
-    read_opts, prep_opts = ReadOptions(split_bytes=READ_SPLIT_BYTES), PrepareOptions(dedup=False, seed=SEED)
+    read_opts, prep_opts = ReadOptions(split_bytes=split_bytes_for(input_bytes)), PrepareOptions(dedup=False, seed=SEED)
 
     def read():
         return [d for f in files for s in plan_splits(f, read_opts) for d in read_split(s, read_opts)
@@ -85,14 +86,18 @@ def main():
     # the parts of tokenize_documents, each alone, then the whole of it
     for b in batches:
         sentences = [s for r in b for s in r["sentences"]]
-        encodings = clock("tokenize: encode_batch (Rust)", lambda: tokenizer.impl.encode_batch(sentences, add_special_tokens=False))
-        clock("tokenize: ids + offsets to arrays", lambda: (
+        encodings = clock("tokenize: encode_batch (Rust; the library alone, before FastWordPiece)",
+                          lambda: tokenizer.impl.encode_batch(sentences, add_special_tokens=False))
+        clock("tokenize: ids + offsets to arrays (before FastWordPiece)", lambda: (
             np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64),
             np.fromiter((o[0] for e in encodings for o in e.offsets), dtype=np.int64)))
+        clock("tokenize: encode_flat (FastWordPiece: ids + starts as arrays)", tokenizer.encode_flat, sentences)
         clock("tokenize: jieba-rs word starts", lambda: [segmenter.span_starts(s) for s in sentences])
     tokenized = []
+    tokenizer = TextTokenizer(str(VOCAB))  # a fresh one: FastWordPiece learns its table and words again, as a worker does
+    tokenizer.impl
     for b in batches:
-        out = clock("tokenize_documents (all of the above + alignment)", tokenize_documents,
+        out = clock("tokenize_documents (FastWordPiece, jieba-rs, alignment)", tokenize_documents,
                     [r["sentences"] for r in b], tokenizer, segmenter)
         tokenized += [{"doc_id": r["doc_id"], "source": r["source"], "input_ids": ids, "word_ids": words,
                        KEY: r[KEY]} for r, (ids, words) in zip(b, out)]

@@ -1,7 +1,9 @@
 """One interface over the three tokenizer files users bring: vocab.txt, tokenizer.json, SentencePiece .model.
 
 The work is done by the libraries made for it (Hugging Face tokenizers in Rust, sentencepiece in C++);
-this module only loads them, encodes sentences to (ids, character offsets), and fingerprints them.
+this module only loads them, encodes sentences to (ids, character offsets), and fingerprints them
+(encode_flat of a vocab.txt goes through fastwp.FastWordPiece, which asks the library about each
+character and each distinct word once and returns exactly what the library would).
 Files are read through Beam's FileSystems, so gs:// and s3:// paths work on remote workers, and the
 library objects are built lazily: a TextTokenizer pickles as its path and bytes, not a Rust object.
 """
@@ -38,6 +40,8 @@ def kind_of(path: str) -> str:
 class TextTokenizer:
     """Encodes sentences to token ids with character offsets (no special tokens added)."""
 
+    fast = True  # encode_flat of a vocab.txt through FastWordPiece (same output); False: the library alone
+
     def __init__(self, path: str, lowercase: bool = True, strip_accents: bool | None = None):
         self.path, self.lowercase, self.strip_accents = path, lowercase, strip_accents
         self.kind = kind_of(path)
@@ -53,6 +57,7 @@ class TextTokenizer:
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("impl", None)  # rebuilt lazily in each worker
+        state.pop("_fast", None)  # and so is the fast path, with its tables and word cache
         return state
 
     @property
@@ -76,6 +81,15 @@ class TextTokenizer:
         import sentencepiece as spm
 
         return spm.SentencePieceProcessor(model_proto=self.data)
+
+    @cached_property
+    def _fast(self):
+        if self.kind != "wordpiece":
+            return None
+        from corpusforge.tokenization.fastwp import FastWordPiece
+
+        fast = FastWordPiece(self.impl)
+        return fast if fast.usable else None
 
     @cached_property
     def _lines(self) -> list[str]:
@@ -141,8 +155,12 @@ class TextTokenizer:
         """(ids, start offsets, tokens per sentence) of all sentences, concatenated into flat arrays.
 
         One library call for the whole batch and no Python object per token: the form the
-        pipelines use (encode() is the readable one).
+        pipelines use (encode() is the readable one). A vocab.txt goes through FastWordPiece, which
+        returns exactly what encode_batch does, several times faster on Chinese text.
         """
+        if sentences and self.fast and self._fast is not None:
+            ids, starts, counts = self._fast.encode_flat(sentences)
+            return ids.astype(self.id_dtype), starts, counts
         if self.kind != "sentencepiece":
             encodings = self.impl.encode_batch(sentences, add_special_tokens=False)
             ids = [e.ids for e in encodings]
