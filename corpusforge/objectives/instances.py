@@ -2,20 +2,22 @@
 
 A pure function of (documents, InstanceConfig, seed): the pipeline calls it once per random group
 ("bucket") of documents, which is also where NSP draws its random segments from. Every random
-choice comes from a Generator seeded by (seed, document key, copy, purpose), so the instances of a
-document do not depend on which worker builds them or in what order.
+choice comes from a Generator seeded by (seed, the bucket's first document key, copy or purpose):
+a bucket's members are fixed by the seed, so its instances do not depend on which worker builds
+them or in what order.
 """
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from itertools import accumulate
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from corpusforge.objectives.masking import KEEP, MASK, RANDOM, MaskingConfig, mask_batch
 from corpusforge.objectives.packing import pack_sentences
-from corpusforge.objectives.pairs import Sentence, sentence_pairs
+from corpusforge.objectives.pairs import Draws, Sentence, random_run, sentence_pairs
 
 MODES = ("nsp", "sop", "full-sentences", "doc-sentences")
 LABELS = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}
@@ -71,37 +73,49 @@ class Document:
 
 def assemble(instances: list[list], cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
     """Each instance [CLS] part1 [SEP] (part2 [SEP]), laid end to end: (ids, token types, special
-    mask, word ids dense per instance with -1 on specials, lengths).
-
-    The parts' tokens are concatenated once and scattered to their places around the specials by
-    index arithmetic: no Python work per instance beyond listing its parts (a loop of appends per
-    instance was a quarter of building NSP instances)."""
+    mask, word ids dense per instance with -1 on specials, lengths). A part is (ids, word ids)."""
     parts = [part for inst in instances for part in inst]
-    n_parts = np.fromiter(map(len, instances), dtype=np.int64, count=len(instances))
     part_len = np.fromiter((len(p[0]) for p in parts), dtype=np.int64, count=len(parts))
-    instance = np.repeat(np.arange(len(instances)), n_parts)  # the instance of each part
-    lengths = np.bincount(instance, weights=part_len, minlength=len(instances)).astype(np.int64) + n_parts + 1
+    ends = np.cumsum(part_len)
+    empty = np.zeros(0, dtype=np.int64)
+    ids = np.concatenate([p[0] for p in parts]) if parts else empty
+    words = np.concatenate([p[1] for p in parts]) if parts else empty
+    return assemble_ranges(ids, words, ends - part_len, ends, np.fromiter(map(len, instances), dtype=np.int64,
+                                                                       count=len(instances)), cls_id, sep_id)
+
+
+def assemble_ranges(ids: np.ndarray, words: np.ndarray, part_start: np.ndarray, part_end: np.ndarray,
+                    n_parts: np.ndarray, cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
+    """assemble with the parts given as token ranges [part_start, part_end) of ids and words, the
+    parts of instance i following those of instance i - 1 (n_parts[i] of them).
+
+    Every token is gathered to its place around the specials by index arithmetic: no Python work
+    per instance or part."""
+    n = len(n_parts)
+    part_len = part_end - part_start
+    instance = np.repeat(np.arange(n), n_parts)  # the instance of each part
+    lengths = np.bincount(instance, weights=part_len, minlength=n).astype(np.int64) + n_parts + 1
     total = int(lengths.sum())
-    starts = np.zeros(len(instances), dtype=np.int64)
+    starts = np.zeros(n, dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
     first_part = np.cumsum(n_parts) - n_parts  # index of each instance's first part
-    t = np.arange(len(parts)) - first_part[instance]  # each part's number inside its instance
+    t = np.arange(len(part_len)) - first_part[instance]  # each part's number inside its instance
     before = np.cumsum(part_len) - part_len  # tokens of all earlier parts
-    part_start = starts[instance] + 1 + t + before - before[first_part[instance]]  # after [CLS], earlier parts, [SEP]s
-    dest = np.repeat(part_start - before, part_len) + np.arange(int(part_len.sum()))
-    ids = np.full(total, sep_id, dtype=np.int64)
+    dest_start = starts[instance] + 1 + t + before - before[first_part[instance]]  # after [CLS], earlier parts, [SEP]s
+    dest = np.arange(int(part_len.sum())) + np.repeat(dest_start - before, part_len)
+    source = dest + np.repeat(part_start - dest_start, part_len)
+    out_ids = np.full(total, sep_id, dtype=np.int64)
     raw_words = np.full(total, -1, dtype=np.int64)
-    if len(parts):
-        ids[dest] = np.concatenate([p[0] for p in parts])
-        raw_words[dest] = np.concatenate([p[1] for p in parts])
-    ids[starts] = cls_id
+    out_ids[dest] = ids[source]
+    raw_words[dest] = words[source]
+    out_ids[starts] = cls_id
     types = np.repeat(t.astype(np.uint8), part_len + 1 + (t == 0))  # part 0 carries the [CLS]
     special = raw_words < 0  # [CLS], [SEP]s and full-sentences' document separators
     new = ~special
     new[1:] &= (raw_words[1:] != raw_words[:-1]) | special[:-1]
     cum = np.cumsum(new)
     dense = cum - np.repeat(cum[starts], lengths) - 1  # words before the instance's [CLS] do not count
-    return ids, types, special, np.where(special, -1, dense).astype(np.int32), lengths
+    return out_ids, types, special, np.where(special, -1, dense).astype(np.int32), lengths
 
 
 @dataclass
@@ -148,12 +162,15 @@ class InstanceBuilder:
         docs = sorted(docs, key=lambda d: d.key)
         for doc in docs:
             doc.sentences = split_long(doc.sentences, cfg.content_tokens, self.stats)
-        record_ids, parts, labels = [], [], []
+        record_ids, labels = [], []
         pairs = cfg.mode in LABELS
-        (self._pairs if pairs else self._packed)(docs, record_ids, parts, labels)
+        if pairs:
+            assembled = self._pairs(docs, record_ids, labels)
+        else:
+            parts = self._packed(docs, record_ids)
         if not record_ids:
             return None
-        ids, types, special, words, lengths = assemble(parts, cfg.cls_id, cfg.sep_id)
+        ids, types, special, words, lengths = assembled if pairs else assemble(parts, cfg.cls_id, cfg.sep_id)
         masked = mask_batch(ids, special, words, lengths, rng_for(self.seed, docs[0].key, "mask"), cfg.masking)
         batch = InstanceBatch(record_ids, lengths, masked.input_ids, types, special.astype(np.uint8), words,
                               np.array(labels, dtype=np.int8) if pairs else None, masked.counts, masked.positions,
@@ -161,51 +178,58 @@ class InstanceBuilder:
         self._tally(batch, masked)
         return batch
 
-    def _pairs(self, docs, record_ids, parts, labels):
+    def _pairs(self, docs, record_ids, labels):
+        """NSP / SOP pairs of every copy, assembled. The bucket's sentences are laid end to end in one
+        token array once; pairs are ranges of it. One Generator per copy of the bucket, seeded by the
+        bucket's first key, so the pairs are fixed by the input and the seed."""
         cfg, n = self.cfg, len(docs)
+        sentences = [s for doc in docs for s in doc.sentences]
+        starts = [0, *accumulate(len(s[0]) for s in sentences)]
+        first = [0, *accumulate(len(doc.sentences) for doc in docs)]  # doc d is sentences first[d]..first[d+1]-1
+        empty = np.zeros(0, dtype=np.int64)
+        ids = np.concatenate([s[0] for s in sentences]) if sentences else empty
+        words = np.concatenate([s[1] for s in sentences]) if sentences else empty
         produced = np.zeros(n, dtype=bool)
+        ranges: list[int] = []
         for copy in range(cfg.dupe_factor):
+            draws = Draws(rng_for(self.seed, docs[0].key, copy, "pairs"))
             for d, doc in enumerate(docs):
-                rng = rng_for(self.seed, doc.key, copy, "pairs")
-
-                def random_segment(target, rng, d=d):
+                def random_segment(target, draws, d=d):
                     if n < 2:
-                        return [], None
-                    other = int(rng.integers(n - 1))
+                        return None
+                    other = draws.below(n - 1)
                     other += other >= d  # uniform over the other documents of the bucket
-                    sentences = docs[other].sentences
-                    start = int(rng.integers(len(sentences)))
-                    taken, length = [], 0
-                    for s in sentences[start:]:
-                        taken.append(s)
-                        length += len(s[0])
-                        if length >= target:
-                            break
-                    return taken, other
+                    return (*random_run(starts, first[other], first[other + 1], target, draws), other)
 
-                pairs = sentence_pairs(doc.sentences, cfg.mode, cfg.content_tokens, cfg.short_seq_prob, rng,
-                                       random_segment)
-                for k, (a, b, label, source, forced) in enumerate(pairs):
+                pairs = sentence_pairs(starts, first[d], first[d + 1], cfg.mode, cfg.content_tokens,
+                                       cfg.short_seq_prob, draws, random_segment)
+                for k, (a0, a1, b0, b1, label, source, forced) in enumerate(pairs):
                     produced[d] = True
                     self.stats["forced_random"] += forced
                     self.stats["random_from_same_document"] += source == d
                     if self.on_pair:
-                        self.on_pair(doc, a, b, label, None if source is None else docs[source])
+                        self.on_pair(doc, (ids[a0:a1], words[a0:a1]), (ids[b0:b1], words[b0:b1]), label,
+                                     None if source is None else docs[source])
                     record_ids.append(f"{doc.doc_id}/{copy}/{k}")
-                    parts.append([a, b])
+                    ranges += (a0, a1, b0, b1)
                     labels.append(label)
         self._count_documents(produced)
+        ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
+        return assemble_ranges(ids, words, ranges[:, 0], ranges[:, 1], np.full(len(record_ids), 2, dtype=np.int64),
+                               cfg.cls_id, cfg.sep_id)
 
-    def _packed(self, docs, record_ids, parts, labels):
+    def _packed(self, docs, record_ids):
         cfg = self.cfg
         blocks = pack_sentences([d.sentences for d in docs], cfg.content_tokens, cfg.mode == "full-sentences",
                                 cfg.sep_id)
         self._count_documents(np.array([any(len(s[0]) for s in d.sentences) for d in docs], dtype=bool))
         name = docs[0].doc_id if docs else ""
+        parts = []
         for copy in range(cfg.dupe_factor):
             for k, block in enumerate(blocks):
                 record_ids.append(f"{name}/{copy}/{k}")
                 parts.append([block])
+        return parts
 
     def _count_documents(self, produced: np.ndarray):
         self.stats["kept"] += int(produced.sum())
