@@ -89,33 +89,46 @@ def assemble_ranges(ids: np.ndarray, words: np.ndarray, part_start: np.ndarray, 
     """assemble with the parts given as token ranges [part_start, part_end) of ids and words, the
     parts of instance i following those of instance i - 1 (n_parts[i] of them).
 
-    Every token is gathered to its place around the specials by index arithmetic: no Python work
-    per instance or part."""
-    n = len(n_parts)
+    Each instance is a row of runs ([CLS], part 1, [SEP], part 2, [SEP]); every output token is
+    gathered from its run's source (ids and words with a [CLS] and a [SEP] appended): a few numpy
+    passes over the output, no Python work per instance or part. Word ids are renumbered densely
+    per instance from a running count of word starts in the source."""
+    n, n_tokens = len(n_parts), len(ids)
+    part_start, part_end = np.asarray(part_start, dtype=np.int64), np.asarray(part_end, dtype=np.int64)
     part_len = part_end - part_start
     instance = np.repeat(np.arange(n), n_parts)  # the instance of each part
-    lengths = np.bincount(instance, weights=part_len, minlength=n).astype(np.int64) + n_parts + 1
-    total = int(lengths.sum())
-    starts = np.zeros(n, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
     first_part = np.cumsum(n_parts) - n_parts  # index of each instance's first part
     t = np.arange(len(part_len)) - first_part[instance]  # each part's number inside its instance
-    before = np.cumsum(part_len) - part_len  # tokens of all earlier parts
-    dest_start = starts[instance] + 1 + t + before - before[first_part[instance]]  # after [CLS], earlier parts, [SEP]s
-    dest = np.arange(int(part_len.sum())) + np.repeat(dest_start - before, part_len)
-    source = dest + np.repeat(part_start - dest_start, part_len)
-    out_ids = np.full(total, sep_id, dtype=np.int64)
-    raw_words = np.full(total, -1, dtype=np.int64)
-    out_ids[dest] = ids[source]
-    raw_words[dest] = words[source]
-    out_ids[starts] = cls_id
-    types = np.repeat(t.astype(np.uint8), part_len + 1 + (t == 0))  # part 0 carries the [CLS]
-    special = raw_words < 0  # [CLS], [SEP]s and full-sentences' document separators
-    new = ~special
-    new[1:] &= (raw_words[1:] != raw_words[:-1]) | special[:-1]
-    cum = np.cumsum(new)
-    dense = cum - np.repeat(cum[starts], lengths) - 1  # words before the instance's [CLS] do not count
-    return out_ids, types, special, np.where(special, -1, dense).astype(np.int32), lengths
+    # word starts: a word id >= 0 unlike its predecessor's (or following a separator, word id < 0)
+    real = words >= 0
+    new = real.copy()
+    new[1:] &= (words[1:] != words[:-1]) | ~real[:-1]
+    starts_upto = np.cumsum(new)  # word starts in source[0..j]
+    nonempty = part_len > 0
+    head = np.where(nonempty, part_start, 0)
+    lead = (real[head] & nonempty) if n_tokens else np.zeros(len(part_len), dtype=bool)  # a part starts a word
+    base = starts_upto[head] if n_tokens else np.zeros(len(part_len), dtype=np.int64)
+    part_words = np.where(nonempty, starts_upto[np.maximum(part_end - 1, 0)] - base, 0) + lead if n_tokens else lead
+    words_before = np.cumsum(part_words) - part_words
+    words_before -= words_before[first_part[instance]]  # words of the instance's earlier parts
+    # the runs: [CLS] of instance i at 2 * first_part[i] + i, part p at 2 p + instance[p] + 1, its [SEP] next
+    cls_at, part_at = 2 * first_part + np.arange(n), 2 * np.arange(len(part_len)) + instance + 1
+    runs = n + 2 * len(part_len)
+    run_len, run_src = np.ones(runs, dtype=np.int64), np.full(runs, n_tokens + 1, dtype=np.int64)  # a [SEP]
+    run_type, run_words = np.zeros(runs, dtype=np.uint8), np.full(runs, -1, dtype=np.int64)
+    run_src[cls_at] = n_tokens
+    run_len[part_at], run_src[part_at] = part_len, part_start
+    run_type[part_at] = run_type[part_at + 1] = t
+    run_words[part_at] = words_before + lead - base - 1
+    run_out = np.cumsum(run_len) - run_len
+    total = int(run_len.sum())
+    source = np.arange(total) + np.repeat(run_src - run_out, run_len)
+    ext_ids = np.concatenate([ids, np.array([cls_id, sep_id], dtype=ids.dtype)])
+    special = np.concatenate([~real, [True, True]])[source]
+    count = np.concatenate([starts_upto, [0, 0]])[source] + np.repeat(run_words, run_len)
+    lengths = np.bincount(instance, weights=part_len, minlength=n).astype(np.int64) + n_parts + 1
+    return (ext_ids[source], np.repeat(run_type, run_len), special,
+            np.where(special, -1, count).astype(np.int32), lengths)
 
 
 @dataclass
