@@ -202,7 +202,7 @@ class InstanceBuilder:
         empty = np.zeros(0, dtype=np.int64)
         ids = np.concatenate([s[0] for s in sentences]) if sentences else empty
         words = np.concatenate([s[1] for s in sentences]) if sentences else empty
-        produced = np.zeros(n, dtype=bool)
+        produced, forced_random, same_document = np.zeros(n, dtype=bool), 0, 0
         ranges: list[int] = []
         for copy in range(cfg.dupe_factor):
             draws = Draws(rng_for(self.seed, docs[0].key, copy, "pairs"))
@@ -216,16 +216,19 @@ class InstanceBuilder:
 
                 pairs = sentence_pairs(starts, first[d], first[d + 1], cfg.mode, cfg.content_tokens,
                                        cfg.short_seq_prob, draws, random_segment)
+                prefix, k = f"{doc.doc_id}/{copy}/", -1
                 for k, (a0, a1, b0, b1, label, source, forced) in enumerate(pairs):
-                    produced[d] = True
-                    self.stats["forced_random"] += forced
-                    self.stats["random_from_same_document"] += source == d
+                    forced_random += forced
+                    same_document += source == d
                     if self.on_pair:
                         self.on_pair(doc, (ids[a0:a1], words[a0:a1]), (ids[b0:b1], words[b0:b1]), label,
                                      None if source is None else docs[source])
-                    record_ids.append(f"{doc.doc_id}/{copy}/{k}")
+                    record_ids.append(prefix + str(k))
                     ranges += (a0, a1, b0, b1)
                     labels.append(label)
+                produced[d] |= k >= 0
+        self.stats["forced_random"] += forced_random
+        self.stats["random_from_same_document"] += same_document
         self._count_documents(produced)
         ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
         return assemble_ranges(ids, words, ranges[:, 0], ranges[:, 1], np.full(len(record_ids), 2, dtype=np.int64),
@@ -258,8 +261,8 @@ class InstanceBuilder:
         stats["maskable"] += int(len(batch.special_tokens_mask) - batch.special_tokens_mask.sum())
         for name, kind in (("mask", MASK), ("random", RANDOM), ("kept", KEEP)):
             stats[f"shown_{name}"] += int((masked.shown_as == kind).sum())
-        for w, count in Counter(masked.unit_words).items():
-            stats[f"unit_words={w}"] += count
+        for w, count in zip(*np.unique(np.asarray(masked.unit_words, dtype=np.int64), return_counts=True)):
+            stats[f"unit_words={w}"] += int(count)
         if batch.labels is not None:
             for label, count in zip(*np.unique(batch.labels, return_counts=True)):
                 stats[f"label={label}"] += int(count)

@@ -68,7 +68,7 @@ class Masked:
     counts: np.ndarray  # predicted positions per instance
     labels: np.ndarray  # the original ids at those positions
     shown_as: np.ndarray  # int8 per position: MASK, RANDOM or KEEP
-    unit_words: list  # words per masked unit (wwm / ngram / span), for the statistics
+    unit_words: list | np.ndarray  # words per masked unit (wwm / ngram / span), for the statistics
 
 
 def words_of(special: np.ndarray, word_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,7 +161,7 @@ def mask_batch(input_ids: np.ndarray, special: np.ndarray, word_ids: np.ndarray,
     lengths = np.asarray(lengths, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     n = len(lengths)
-    unit_words: list = []
+    unit_words: list | np.ndarray = []
     unit_sizes = None
     if cfg.scheme == "none":
         chosen = np.zeros(0, dtype=np.int64)
@@ -185,7 +185,7 @@ def mask_batch(input_ids: np.ndarray, special: np.ndarray, word_ids: np.ndarray,
             chosen = offsets[row] + column
         else:
             chosen = np.zeros(0, dtype=np.int64)
-        unit_words = [1] * len(chosen)
+        unit_words = np.ones(len(chosen), dtype=np.int64)
     else:
         parts, sizes = [], []
         for i in range(n):

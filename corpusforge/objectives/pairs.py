@@ -111,18 +111,18 @@ def sentence_pairs(starts: list[int], first: int, end: int, mode: str, max_num_t
     b_source is None for a B from this document. forced: a random B where the 50/50 draw asked for
     the true one.
     """
-    nsp = mode == "nsp"
+    nsp, chance, below, heads = mode == "nsp", draws.chance, draws.below, draws.heads
     target = max_num_tokens
-    if draws.chance(short_seq_prob):
-        target = 2 + draws.below(max_num_tokens - 1)
+    if chance(short_seq_prob):
+        target = 2 + below(max_num_tokens - 1)
     i = chunk = first  # the chunk is sentences chunk..i
     while i < end:
         if i < end - 1 and starts[i + 1] - starts[chunk] < target:
             i += 1
             continue
-        split = chunk + 1 + (draws.below(i - chunk) if i > chunk else 0)  # A = sentences chunk..split-1
-        want_random = nsp and draws.chance(0.5)
-        swap = not nsp and draws.chance(0.5)
+        split = chunk + 1 + (below(i - chunk) if i > chunk else 0)  # A = sentences chunk..split-1
+        want_random = nsp and chance(0.5)
+        swap = not nsp and chance(0.5)
         forced = False
         a0, a1, b0, b1 = starts[chunk], starts[split], starts[split], starts[i + 1]
         pair = i > chunk
@@ -131,7 +131,7 @@ def sentence_pairs(starts: list[int], first: int, end: int, mode: str, max_num_t
                 i += 1
                 b1, pair = starts[i + 1], True
             elif a1 - a0 >= 2:
-                a1 = b0 = a0 + 1 + draws.below(a1 - a0 - 1)
+                a1 = b0 = a0 + 1 + below(a1 - a0 - 1)
                 pair = True
             else:  # a one-token chunk at the end of its document
                 want_random = forced = nsp
@@ -146,10 +146,10 @@ def sentence_pairs(starts: list[int], first: int, end: int, mode: str, max_num_t
         if want_random or pair:
             cut_a, cut_b = truncation(a1 - a0, b1 - b0, max_num_tokens)
             if cut_a:
-                front = cut_a if not nsp else draws.heads(cut_a)
+                front = cut_a if not nsp else heads(cut_a)
                 a0, a1 = a0 + front, a1 - (cut_a - front)
             if cut_b:
-                front = 0 if not nsp else draws.heads(cut_b)
+                front = 0 if not nsp else heads(cut_b)
                 b0, b1 = b0 + front, b1 - (cut_b - front)
             if swap:
                 a0, a1, b0, b1 = b0, b1, a0, a1
