@@ -103,7 +103,7 @@ def assemble_ranges(ids: np.ndarray, words: np.ndarray, part_start: np.ndarray, 
     real = words >= 0
     new = real.copy()
     new[1:] &= (words[1:] != words[:-1]) | ~real[:-1]
-    starts_upto = np.cumsum(new)  # word starts in source[0..j]
+    starts_upto = np.cumsum(new, dtype=np.int32)  # word starts in source[0..j]
     nonempty = part_len > 0
     head = np.where(nonempty, part_start, 0)
     lead = (real[head] & nonempty) if n_tokens else np.zeros(len(part_len), dtype=bool)  # a part starts a word
@@ -115,20 +115,22 @@ def assemble_ranges(ids: np.ndarray, words: np.ndarray, part_start: np.ndarray, 
     cls_at, part_at = 2 * first_part + np.arange(n), 2 * np.arange(len(part_len)) + instance + 1
     runs = n + 2 * len(part_len)
     run_len, run_src = np.ones(runs, dtype=np.int64), np.full(runs, n_tokens + 1, dtype=np.int64)  # a [SEP]
-    run_type, run_words = np.zeros(runs, dtype=np.uint8), np.full(runs, -1, dtype=np.int64)
+    run_type, run_words = np.zeros(runs, dtype=np.uint8), np.full(runs, -1, dtype=np.int32)
     run_src[cls_at] = n_tokens
     run_len[part_at], run_src[part_at] = part_len, part_start
     run_type[part_at] = run_type[part_at + 1] = t
     run_words[part_at] = words_before + lead - base - 1
     run_out = np.cumsum(run_len) - run_len
     total = int(run_len.sum())
-    source = np.arange(total) + np.repeat(run_src - run_out, run_len)
+    source = np.repeat(run_src - run_out, run_len)
+    source += np.arange(total)
     ext_ids = np.concatenate([ids, np.array([cls_id, sep_id], dtype=ids.dtype)])
     special = np.concatenate([~real, [True, True]])[source]
-    count = np.concatenate([starts_upto, [0, 0]])[source] + np.repeat(run_words, run_len)
+    count = np.concatenate([starts_upto, np.zeros(2, dtype=np.int32)])[source]
+    count += np.repeat(run_words, run_len)
     lengths = np.bincount(instance, weights=part_len, minlength=n).astype(np.int64) + n_parts + 1
     return (ext_ids[source], np.repeat(run_type, run_len), special,
-            np.where(special, -1, count).astype(np.int32), lengths)
+            np.where(special, np.int32(-1), count), lengths)
 
 
 @dataclass
