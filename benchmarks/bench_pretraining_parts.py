@@ -32,12 +32,12 @@ from corpusforge.dataset.schema import pretraining_schema, tokenized_schema  # n
 from corpusforge.dataset.writer import BATCH_ROWS, write_shard  # noqa: E402
 from corpusforge.objectives.instances import LABELS, InstanceBuilder, InstanceConfig  # noqa: E402
 from corpusforge.objectives.masking import MaskingConfig  # noqa: E402
-from corpusforge.sources.files import expand_inputs  # noqa: E402
+from corpusforge.sources.files import expand_inputs, split_bytes_for  # noqa: E402
 from corpusforge.sources.formats import Document, ReadOptions, plan_splits, read_split  # noqa: E402
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, get_segmenter  # noqa: E402
 from corpusforge.tokenization.tokenizer import TextTokenizer  # noqa: E402
 from corpusforge.tokenization.words import tokenize_documents  # noqa: E402
-from pipelines.pretraining import BUCKET_BYTES, READ_SPLIT_BYTES  # noqa: E402
+from pipelines.pretraining import BUCKET_BYTES  # noqa: E402
 
 SEED = 12345
 
@@ -61,7 +61,7 @@ def main():
     clock = Clock()
     files = expand_inputs([str(wiki_news(a.corpus, a.scale))])
     input_bytes = sum(f.size for f in files)
-    read_opts, prep_opts = ReadOptions(split_bytes=READ_SPLIT_BYTES), PrepareOptions(dedup=False, seed=SEED)
+    read_opts, prep_opts = ReadOptions(split_bytes=split_bytes_for(input_bytes)), PrepareOptions(dedup=False, seed=SEED)
 
     def read():
         return [d for f in files for s in plan_splits(f, read_opts) for d in read_split(s, read_opts)

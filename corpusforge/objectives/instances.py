@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 
@@ -99,16 +99,16 @@ def assemble_ranges(ids: np.ndarray, words: np.ndarray, part_start: np.ndarray, 
     instance = np.repeat(np.arange(n), n_parts)  # the instance of each part
     first_part = np.cumsum(n_parts) - n_parts  # index of each instance's first part
     t = np.arange(len(part_len)) - first_part[instance]  # each part's number inside its instance
-    # word starts: a word id >= 0 unlike its predecessor's (or following a separator, word id < 0)
-    real = words >= 0
-    new = real.copy()
-    new[1:] &= (words[1:] != words[:-1]) | ~real[:-1]
+    # word starts: a word id >= 0 unlike its predecessor's (or following a separator, word id < 0);
+    # the source gets a [CLS] and a [SEP] appended (at n_tokens, n_tokens + 1)
+    special_src = np.concatenate([words < 0, [True, True]])
+    new = ~special_src
+    new[1:n_tokens] &= (words[1:] != words[:-1]) | special_src[:n_tokens - 1]
     starts_upto = np.cumsum(new, dtype=np.int32)  # word starts in source[0..j]
     nonempty = part_len > 0
-    head = np.where(nonempty, part_start, 0)
-    lead = (real[head] & nonempty) if n_tokens else np.zeros(len(part_len), dtype=bool)  # a part starts a word
-    base = starts_upto[head] if n_tokens else np.zeros(len(part_len), dtype=np.int64)
-    part_words = np.where(nonempty, starts_upto[np.maximum(part_end - 1, 0)] - base, 0) + lead if n_tokens else lead
+    lead = ~special_src[part_start] & nonempty  # the part's first token starts a word
+    base = starts_upto[part_start]
+    part_words = np.where(nonempty, starts_upto[part_end - 1] - base, 0) + lead
     words_before = np.cumsum(part_words) - part_words
     words_before -= words_before[first_part[instance]]  # words of the instance's earlier parts
     # the runs: [CLS] of instance i at 2 * first_part[i] + i, part p at 2 p + instance[p] + 1, its [SEP] next
@@ -125,8 +125,8 @@ def assemble_ranges(ids: np.ndarray, words: np.ndarray, part_start: np.ndarray, 
     source = np.repeat(run_src - run_out, run_len)
     source += np.arange(total)
     ext_ids = np.concatenate([ids, np.array([cls_id, sep_id], dtype=ids.dtype)])
-    special = np.concatenate([~real, [True, True]])[source]
-    count = np.concatenate([starts_upto, np.zeros(2, dtype=np.int32)])[source]
+    special = special_src[source]
+    count = starts_upto[source]
     count += np.repeat(run_words, run_len)
     lengths = np.bincount(instance, weights=part_len, minlength=n).astype(np.int64) + n_parts + 1
     return (ext_ids[source], np.repeat(run_type, run_len), special,
