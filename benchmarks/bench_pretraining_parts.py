@@ -32,12 +32,11 @@ from corpusforge.dataset.schema import pretraining_schema, tokenized_schema  # n
 from corpusforge.dataset.writer import BATCH_ROWS, write_shard  # noqa: E402
 from corpusforge.objectives.instances import LABELS, InstanceBuilder, InstanceConfig  # noqa: E402
 from corpusforge.objectives.masking import MaskingConfig  # noqa: E402
-from corpusforge.sources.files import expand_inputs  # noqa: E402
+from corpusforge.sources.files import expand_inputs, split_bytes_for  # noqa: E402
 from corpusforge.sources.formats import Document, ReadOptions, plan_splits, read_split  # noqa: E402
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, get_segmenter  # noqa: E402
 from corpusforge.tokenization.tokenizer import TextTokenizer  # noqa: E402
 from corpusforge.tokenization.words import tokenize_documents  # noqa: E402
-from corpusforge.sources.files import split_bytes_for  # noqa: E402
 from pipelines.pretraining import BUCKET_BYTES  # noqa: E402
 
 SEED = 12345

@@ -2,20 +2,22 @@
 
 A pure function of (documents, InstanceConfig, seed): the pipeline calls it once per random group
 ("bucket") of documents, which is also where NSP draws its random segments from. Every random
-choice comes from a Generator seeded by (seed, document key, copy, purpose), so the instances of a
-document do not depend on which worker builds them or in what order.
+choice comes from a Generator seeded by (seed, the bucket's first document key, copy or purpose):
+a bucket's members are fixed by the seed, so its instances do not depend on which worker builds
+them or in what order.
 """
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 
 from corpusforge.objectives.masking import KEEP, MASK, RANDOM, MaskingConfig, mask_batch
 from corpusforge.objectives.packing import pack_sentences
-from corpusforge.objectives.pairs import Sentence, sentence_pairs
+from corpusforge.objectives.pairs import Draws, Sentence, random_run, sentence_pairs
 
 MODES = ("nsp", "sop", "full-sentences", "doc-sentences")
 LABELS = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}
@@ -71,37 +73,64 @@ class Document:
 
 def assemble(instances: list[list], cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
     """Each instance [CLS] part1 [SEP] (part2 [SEP]), laid end to end: (ids, token types, special
-    mask, word ids dense per instance with -1 on specials, lengths).
-
-    The parts' tokens are concatenated once and scattered to their places around the specials by
-    index arithmetic: no Python work per instance beyond listing its parts (a loop of appends per
-    instance was a quarter of building NSP instances)."""
+    mask, word ids dense per instance with -1 on specials, lengths). A part is (ids, word ids)."""
     parts = [part for inst in instances for part in inst]
-    n_parts = np.fromiter(map(len, instances), dtype=np.int64, count=len(instances))
     part_len = np.fromiter((len(p[0]) for p in parts), dtype=np.int64, count=len(parts))
-    instance = np.repeat(np.arange(len(instances)), n_parts)  # the instance of each part
-    lengths = np.bincount(instance, weights=part_len, minlength=len(instances)).astype(np.int64) + n_parts + 1
-    total = int(lengths.sum())
-    starts = np.zeros(len(instances), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
+    ends = np.cumsum(part_len)
+    empty = np.zeros(0, dtype=np.int64)
+    ids = np.concatenate([p[0] for p in parts]) if parts else empty
+    words = np.concatenate([p[1] for p in parts]) if parts else empty
+    return assemble_ranges(ids, words, ends - part_len, ends, np.fromiter(map(len, instances), dtype=np.int64,
+                                                                       count=len(instances)), cls_id, sep_id)
+
+
+def assemble_ranges(ids: np.ndarray, words: np.ndarray, part_start: np.ndarray, part_end: np.ndarray,
+                    n_parts: np.ndarray, cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
+    """assemble with the parts given as token ranges [part_start, part_end) of ids and words, the
+    parts of instance i following those of instance i - 1 (n_parts[i] of them).
+
+    Each instance is a row of runs ([CLS], part 1, [SEP], part 2, [SEP]); every output token is
+    gathered from its run's source (ids and words with a [CLS] and a [SEP] appended): a few numpy
+    passes over the output, no Python work per instance or part. Word ids are renumbered densely
+    per instance from a running count of word starts in the source."""
+    n, n_tokens = len(n_parts), len(ids)
+    part_start, part_end = np.asarray(part_start, dtype=np.int64), np.asarray(part_end, dtype=np.int64)
+    part_len = part_end - part_start
+    instance = np.repeat(np.arange(n), n_parts)  # the instance of each part
     first_part = np.cumsum(n_parts) - n_parts  # index of each instance's first part
-    t = np.arange(len(parts)) - first_part[instance]  # each part's number inside its instance
-    before = np.cumsum(part_len) - part_len  # tokens of all earlier parts
-    part_start = starts[instance] + 1 + t + before - before[first_part[instance]]  # after [CLS], earlier parts, [SEP]s
-    dest = np.repeat(part_start - before, part_len) + np.arange(int(part_len.sum()))
-    ids = np.full(total, sep_id, dtype=np.int64)
-    raw_words = np.full(total, -1, dtype=np.int64)
-    if len(parts):
-        ids[dest] = np.concatenate([p[0] for p in parts])
-        raw_words[dest] = np.concatenate([p[1] for p in parts])
-    ids[starts] = cls_id
-    types = np.repeat(t.astype(np.uint8), part_len + 1 + (t == 0))  # part 0 carries the [CLS]
-    special = raw_words < 0  # [CLS], [SEP]s and full-sentences' document separators
-    new = ~special
-    new[1:] &= (raw_words[1:] != raw_words[:-1]) | special[:-1]
-    cum = np.cumsum(new)
-    dense = cum - np.repeat(cum[starts], lengths) - 1  # words before the instance's [CLS] do not count
-    return ids, types, special, np.where(special, -1, dense).astype(np.int32), lengths
+    t = np.arange(len(part_len)) - first_part[instance]  # each part's number inside its instance
+    # word starts: a word id >= 0 unlike its predecessor's (or following a separator, word id < 0);
+    # the source gets a [CLS] and a [SEP] appended (at n_tokens, n_tokens + 1)
+    special_src = np.concatenate([words < 0, [True, True]])
+    new = ~special_src
+    new[1:n_tokens] &= (words[1:] != words[:-1]) | special_src[:n_tokens - 1]
+    starts_upto = np.cumsum(new, dtype=np.int32)  # word starts in source[0..j]
+    nonempty = part_len > 0
+    lead = ~special_src[part_start] & nonempty  # the part's first token starts a word
+    base = starts_upto[part_start]
+    part_words = np.where(nonempty, starts_upto[part_end - 1] - base, 0) + lead
+    words_before = np.cumsum(part_words) - part_words
+    words_before -= words_before[first_part[instance]]  # words of the instance's earlier parts
+    # the runs: [CLS] of instance i at 2 * first_part[i] + i, part p at 2 p + instance[p] + 1, its [SEP] next
+    cls_at, part_at = 2 * first_part + np.arange(n), 2 * np.arange(len(part_len)) + instance + 1
+    runs = n + 2 * len(part_len)
+    run_len, run_src = np.ones(runs, dtype=np.int64), np.full(runs, n_tokens + 1, dtype=np.int64)  # a [SEP]
+    run_type, run_words = np.zeros(runs, dtype=np.uint8), np.full(runs, -1, dtype=np.int32)
+    run_src[cls_at] = n_tokens
+    run_len[part_at], run_src[part_at] = part_len, part_start
+    run_type[part_at] = run_type[part_at + 1] = t
+    run_words[part_at] = words_before + lead - base - 1
+    run_out = np.cumsum(run_len) - run_len
+    total = int(run_len.sum())
+    source = np.repeat(run_src - run_out, run_len)
+    source += np.arange(total)
+    ext_ids = np.concatenate([ids, np.array([cls_id, sep_id], dtype=ids.dtype)])
+    special = special_src[source]
+    count = starts_upto[source]
+    count += np.repeat(run_words, run_len)
+    lengths = np.bincount(instance, weights=part_len, minlength=n).astype(np.int64) + n_parts + 1
+    return (ext_ids[source], np.repeat(run_type, run_len), special,
+            np.where(special, np.int32(-1), count), lengths)
 
 
 @dataclass
@@ -148,12 +177,15 @@ class InstanceBuilder:
         docs = sorted(docs, key=lambda d: d.key)
         for doc in docs:
             doc.sentences = split_long(doc.sentences, cfg.content_tokens, self.stats)
-        record_ids, parts, labels = [], [], []
+        record_ids, labels = [], []
         pairs = cfg.mode in LABELS
-        (self._pairs if pairs else self._packed)(docs, record_ids, parts, labels)
+        if pairs:
+            assembled = self._pairs(docs, record_ids, labels)
+        else:
+            parts = self._packed(docs, record_ids)
         if not record_ids:
             return None
-        ids, types, special, words, lengths = assemble(parts, cfg.cls_id, cfg.sep_id)
+        ids, types, special, words, lengths = assembled if pairs else assemble(parts, cfg.cls_id, cfg.sep_id)
         masked = mask_batch(ids, special, words, lengths, rng_for(self.seed, docs[0].key, "mask"), cfg.masking)
         batch = InstanceBatch(record_ids, lengths, masked.input_ids, types, special.astype(np.uint8), words,
                               np.array(labels, dtype=np.int8) if pairs else None, masked.counts, masked.positions,
@@ -161,51 +193,61 @@ class InstanceBuilder:
         self._tally(batch, masked)
         return batch
 
-    def _pairs(self, docs, record_ids, parts, labels):
+    def _pairs(self, docs, record_ids, labels):
+        """NSP / SOP pairs of every copy, assembled. The bucket's sentences are laid end to end in one
+        token array once; pairs are ranges of it. One Generator per copy of the bucket, seeded by the
+        bucket's first key, so the pairs are fixed by the input and the seed."""
         cfg, n = self.cfg, len(docs)
-        produced = np.zeros(n, dtype=bool)
+        sentences = [s for doc in docs for s in doc.sentences]
+        starts = [0, *accumulate(len(s[0]) for s in sentences)]
+        first = [0, *accumulate(len(doc.sentences) for doc in docs)]  # doc d is sentences first[d]..first[d+1]-1
+        empty = np.zeros(0, dtype=np.int64)
+        ids = np.concatenate([s[0] for s in sentences]) if sentences else empty
+        words = np.concatenate([s[1] for s in sentences]) if sentences else empty
+        produced, forced_random, same_document = np.zeros(n, dtype=bool), 0, 0
+        ranges: list[int] = []
         for copy in range(cfg.dupe_factor):
+            draws = Draws(rng_for(self.seed, docs[0].key, copy, "pairs"))
             for d, doc in enumerate(docs):
-                rng = rng_for(self.seed, doc.key, copy, "pairs")
-
-                def random_segment(target, rng, d=d):
+                def random_segment(target, draws, d=d):
                     if n < 2:
-                        return [], None
-                    other = int(rng.integers(n - 1))
+                        return None
+                    other = draws.below(n - 1)
                     other += other >= d  # uniform over the other documents of the bucket
-                    sentences = docs[other].sentences
-                    start = int(rng.integers(len(sentences)))
-                    taken, length = [], 0
-                    for s in sentences[start:]:
-                        taken.append(s)
-                        length += len(s[0])
-                        if length >= target:
-                            break
-                    return taken, other
+                    return (*random_run(starts, first[other], first[other + 1], target, draws), other)
 
-                pairs = sentence_pairs(doc.sentences, cfg.mode, cfg.content_tokens, cfg.short_seq_prob, rng,
-                                       random_segment)
-                for k, (a, b, label, source, forced) in enumerate(pairs):
-                    produced[d] = True
-                    self.stats["forced_random"] += forced
-                    self.stats["random_from_same_document"] += source == d
+                pairs = sentence_pairs(starts, first[d], first[d + 1], cfg.mode, cfg.content_tokens,
+                                       cfg.short_seq_prob, draws, random_segment)
+                prefix, k = f"{doc.doc_id}/{copy}/", -1
+                for k, (a0, a1, b0, b1, label, source, forced) in enumerate(pairs):
+                    forced_random += forced
+                    same_document += source == d
                     if self.on_pair:
-                        self.on_pair(doc, a, b, label, None if source is None else docs[source])
-                    record_ids.append(f"{doc.doc_id}/{copy}/{k}")
-                    parts.append([a, b])
+                        self.on_pair(doc, (ids[a0:a1], words[a0:a1]), (ids[b0:b1], words[b0:b1]), label,
+                                     None if source is None else docs[source])
+                    record_ids.append(prefix + str(k))
+                    ranges += (a0, a1, b0, b1)
                     labels.append(label)
+                produced[d] |= k >= 0
+        self.stats["forced_random"] += forced_random
+        self.stats["random_from_same_document"] += same_document
         self._count_documents(produced)
+        ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
+        return assemble_ranges(ids, words, ranges[:, 0], ranges[:, 1], np.full(len(record_ids), 2, dtype=np.int64),
+                               cfg.cls_id, cfg.sep_id)
 
-    def _packed(self, docs, record_ids, parts, labels):
+    def _packed(self, docs, record_ids):
         cfg = self.cfg
         blocks = pack_sentences([d.sentences for d in docs], cfg.content_tokens, cfg.mode == "full-sentences",
                                 cfg.sep_id)
         self._count_documents(np.array([any(len(s[0]) for s in d.sentences) for d in docs], dtype=bool))
         name = docs[0].doc_id if docs else ""
+        parts = []
         for copy in range(cfg.dupe_factor):
             for k, block in enumerate(blocks):
                 record_ids.append(f"{name}/{copy}/{k}")
                 parts.append([block])
+        return parts
 
     def _count_documents(self, produced: np.ndarray):
         self.stats["kept"] += int(produced.sum())
@@ -221,8 +263,8 @@ class InstanceBuilder:
         stats["maskable"] += int(len(batch.special_tokens_mask) - batch.special_tokens_mask.sum())
         for name, kind in (("mask", MASK), ("random", RANDOM), ("kept", KEEP)):
             stats[f"shown_{name}"] += int((masked.shown_as == kind).sum())
-        for w, count in Counter(masked.unit_words).items():
-            stats[f"unit_words={w}"] += count
+        for w, count in zip(*np.unique(np.asarray(masked.unit_words, dtype=np.int64), return_counts=True)):
+            stats[f"unit_words={w}"] += int(count)
         if batch.labels is not None:
             for label, count in zip(*np.unique(batch.labels, return_counts=True)):
                 stats[f"label={label}"] += int(count)

@@ -68,7 +68,7 @@ class Masked:
     counts: np.ndarray  # predicted positions per instance
     labels: np.ndarray  # the original ids at those positions
     shown_as: np.ndarray  # int8 per position: MASK, RANDOM or KEEP
-    unit_words: list  # words per masked unit (wwm / ngram / span), for the statistics
+    unit_words: list | np.ndarray  # words per masked unit (wwm / ngram / span), for the statistics
 
 
 def words_of(special: np.ndarray, word_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,29 +161,31 @@ def mask_batch(input_ids: np.ndarray, special: np.ndarray, word_ids: np.ndarray,
     lengths = np.asarray(lengths, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     n = len(lengths)
-    unit_words: list = []
+    unit_words: list | np.ndarray = []
     unit_sizes = None
     if cfg.scheme == "none":
         chosen = np.zeros(0, dtype=np.int64)
     elif cfg.scheme == "token":
-        # a random score per token on an (instance x position) grid; each row's k lowest win
-        instance = np.repeat(np.arange(n), lengths)
-        column = np.arange(len(input_ids)) - offsets[instance]
-        maskable = np.bincount(instance, weights=~special, minlength=n).astype(np.int64)
+        # a random score per token on an (instance x position) grid, specials and padding scored
+        # above every real one; each row's k lowest win: those at or below its k-th lowest score
+        special_at = np.flatnonzero(special)
+        special_row = np.searchsorted(offsets, special_at, side="right") - 1
+        maskable = lengths - np.bincount(special_row, minlength=n)
         k = np.minimum(maskable, np.minimum(cfg.max_predictions, np.maximum(1, np.rint(maskable * cfg.masked_lm_prob))))
+        k = k.astype(np.int64)
         kmax = int(k.max()) if n else 0
         if kmax:
-            grid = np.full((n, int(lengths.max())), 3.0)  # padding after everything
-            grid[instance, column] = np.where(special, 2.0, rng.random(len(input_ids)))  # specials after maskables
-            lowest = np.argpartition(grid, kmax - 1, axis=1)[:, :kmax]
-            lowest = np.take_along_axis(lowest, np.argsort(np.take_along_axis(grid, lowest, 1), axis=1), 1)
-            lowest = np.where(np.arange(kmax) < k[:, None], lowest, np.iinfo(np.int64).max)
-            lowest.sort(axis=1)
-            keep = lowest < np.iinfo(np.int64).max
-            chosen = (lowest + offsets[:-1, None])[keep]
+            width = int(lengths.max())
+            grid = rng.random((n, width))
+            grid[np.arange(width) >= lengths[:, None]] = 3.0
+            grid[special_row, special_at - offsets[special_row]] = 2.0
+            lowest = np.sort(np.partition(grid, kmax - 1, axis=1)[:, :kmax], axis=1)
+            threshold = np.where(k > 0, lowest[np.arange(n), np.maximum(k - 1, 0)], -1.0)
+            row, column = np.nonzero(grid <= threshold[:, None])  # row-major: positions ascending
+            chosen = offsets[row] + column
         else:
             chosen = np.zeros(0, dtype=np.int64)
-        unit_words = [1] * len(chosen)
+        unit_words = np.ones(len(chosen), dtype=np.int64)
     else:
         parts, sizes = [], []
         for i in range(n):
