@@ -99,8 +99,8 @@ def count_ngram_prefixes(ids: np.ndarray, lengths: list[int] | np.ndarray, order
             key += row_of[begin] * size  # the windows of order n start where windows of order n - 1 do
         encoded = pc.dictionary_encode(pa.array(key))
         distinct = encoded.dictionary.to_numpy()
-        row_of[begin] = encoded.indices.to_numpy()
-        counts = np.bincount(row_of[begin], minlength=len(distinct))
+        row_of[begin] = codes = encoded.indices.to_numpy()
+        counts = np.bincount(codes, minlength=len(distinct))
         prefix = distinct // size
         words = [w.take(prefix) for w in words] + [(distinct % size).astype(np.uint32)]
         first = sum(len(p) for p in parts[:-1])  # the first row of order n - 1
