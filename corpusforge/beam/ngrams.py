@@ -34,7 +34,7 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards,
 from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
     write_shard
 from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_prefixes, count_of_counts, \
-    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, id_text_keys, merge_id_counts, ngram_hash, \
+    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash, \
     prefix_ngram_hash, prefix_sort_indices, sum_counts
 
 BATCH_TOKENS = 800_000  # tokens per vectorised counting call (~2.8 M distinct rows: about one spill)
@@ -373,9 +373,7 @@ class SplitSpill(beam.DoFn):
 def merge_id_slices(parts: list[pa.Table], to_global: list[np.ndarray], vocab: pa.Array) -> pa.Table:
     """Slices of id spills (each with its map onto the global `vocab`) -> COUNTS_SCHEMA rows, summed and sorted.
 
-    The ids are mapped onto global ids; the rows of each order are sorted on one uint64 text key
-    (id_text_keys) and each run of equal keys is summed (np.add.reduceat), so there is no hash
-    group-by and no second sort of the summed rows. A word with a space
+    The ids are mapped onto global ids, then summed and sorted as integers. A word with a space
     inside (a custom segmenter's) would make different word tuples one text: then the rows are
     merged and sorted as text, as for the string spills.
     """
@@ -392,21 +390,12 @@ def merge_id_slices(parts: list[pa.Table], to_global: list[np.ndarray], vocab: p
                 ids = np.where(orders > j, to_union.take(ids.astype(np.intp)), 0).astype(np.uint32)
             columns.append(pa.array(ids))
         mapped.append(pa.table(columns + [part.column("count")], schema=part.schema))
-    table = pa.concat_tables(mapped)
-    if not table.num_rows:
+    table = merge_id_counts(mapped)
+    if table is None:
         return COUNTS_SCHEMA.empty_table()
     if pc.any(pc.match_substring(vocab, " ")).as_py():  # equal texts from different id tuples: sum them
         return sort_table(sum_counts(id_counts_to_strings(table, vocab)))
-    counts, keep, summed = table.column("count").to_numpy(), [], []
-    for rows, key in id_text_keys(table, vocab):  # sort, then sum each run of equal keys
-        by_key = np.argsort(key)
-        pick, key = rows.take(by_key), key.take(by_key)
-        first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-        keep.append(pick.take(first))
-        summed.append(np.add.reduceat(counts.take(pick), first))
-    table = table.take(pa.array(np.concatenate(keep)))
-    return pa.table([table.column("order"), id_ngram_strings(table, vocab), pa.array(np.concatenate(summed))],
-                    schema=COUNTS_SCHEMA)
+    return id_counts_to_strings(table.take(pa.array(id_sort_indices(table, vocab))), vocab)
 
 
 class MergeRange(beam.DoFn):

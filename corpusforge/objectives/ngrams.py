@@ -140,14 +140,7 @@ def _order_runs(orders: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def id_sort_indices(table: pa.Table, vocab: pa.Array) -> np.ndarray:
-    """The row order of sort_counts (order, then n-gram text), computed from word ranks, not strings."""
-    out = [rows[np.argsort(key)] for rows, key in id_text_keys(table, vocab)]  # distinct n-grams: no ties
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
-
-
-def id_text_keys(table: pa.Table, vocab: pa.Array) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per order present (ascending): its rows and one uint64 key per row, ordered as the rows' n-gram
-    texts are and equal for equal n-grams (for words without spaces).
+    """The row order of sort_counts (order, then n-gram text), computed from word ranks, not strings.
 
     With no space inside a word, comparing "a1 a2 .. an" with "b1 b2 .. bn" byte-wise is comparing
     the words in turn, except that a word followed by more words is compared with " " appended
@@ -175,8 +168,8 @@ def id_text_keys(table: pa.Table, vocab: pa.Array) -> list[tuple[np.ndarray, np.
                 used = max(1, len(rows).bit_length())
             key = (key << np.uint64(bits)) | rank
             used += bits
-        out.append((rows, key))
-    return out
+        out.append(rows[np.argsort(key)])  # distinct n-grams: no ties
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def id_ngram_strings(table: pa.Table, vocab: pa.Array) -> pa.Array:
