@@ -33,8 +33,9 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards,
     reject_row, write_jsonl
 from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
     write_shard
-from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_ids, count_of_counts, \
-    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash, sum_counts
+from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_prefixes, count_of_counts, \
+    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash, \
+    prefix_ngram_hash, prefix_sort_indices, sum_counts
 
 BATCH_TOKENS = 800_000  # tokens per vectorised counting call (~2.8 M distinct rows: about one spill)
 SPILL_ROWS = 1_500_000  # distinct rows a worker holds before it writes a sorted spill file
@@ -158,7 +159,7 @@ class CountNgrams(SpillingCounter):
 
     def start_bundle(self):
         super().start_bundle()
-        self.vocab = {BOS: 0, EOS: 1}
+        self.vocab, self.prefix = {BOS: 0, EOS: 1}, None
 
     def process(self, row):
         self.count("kept")
@@ -182,20 +183,28 @@ class CountNgrams(SpillingCounter):
         local = np.fromiter((vocab.setdefault(w, len(vocab)) for w in encoded.dictionary.to_pylist()), np.uint32,
                             len(encoded.dictionary))
         ids = local[encoded.indices.to_numpy(zero_copy_only=False)]
-        return count_ngram_ids(ids, self.lengths, self.order, vocab[BOS], vocab[EOS])
+        table, prefix = count_ngram_prefixes(ids, self.lengths, self.order, vocab[BOS], vocab[EOS])
+        self.prefix = None if self.partials else prefix  # valid while this table is the only partial
+        return table
 
     def merge(self, tables):
+        if len(tables) > 1:
+            self.prefix = None
         return merge_id_counts(tables)
 
     def spill(self):
-        table = merge_id_counts(self.partials)
+        table = self.merge(self.partials)
         vocab = pa.array(list(self.vocab), pa.string())
+        prefix, self.prefix = self.prefix, None
         self.partials, self.partial_rows, self.vocab = [], 0, {BOS: 0, EOS: 1}
-        table = table.take(pa.array(id_sort_indices(table, vocab))).combine_chunks()
+        # one step per row from the prefix rows of the counting; per word when the partials were merged
+        hashes = id_ngram_hash(table, vocab) if prefix is None else prefix_ngram_hash(table, prefix, vocab)
+        order = None if prefix is None else prefix_sort_indices(table, prefix, vocab)
+        order = id_sort_indices(table, vocab) if order is None else order
+        table, hashes = table.take(pa.array(order)).combine_chunks(), hashes[order]
         name = f"{self.spill_dir}/{uuid.uuid4().hex}"
         write_spill(f"{name}.arrow", table)
         write_spill(f"{name}.vocab.arrow", pa.table({"word": vocab}))
-        hashes = id_ngram_hash(table, vocab)
         k = min(self.sample_size, len(hashes))
         pick = np.sort(np.argpartition(hashes, k - 1)[:k]) if k else np.zeros(0, np.int64)  # sorted: one run per order
         picked = table.take(pa.array(pick))

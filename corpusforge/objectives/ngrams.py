@@ -60,10 +60,21 @@ def id_counts_schema(order: int) -> pa.Schema:
 
 def count_ngram_ids(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int) -> pa.Table:
     """count_ngrams on word ids (`bos` / `eos`: the ids of <s> / </s>): a table with id_counts_schema(order)."""
+    return count_ngram_prefixes(ids, lengths, order, bos, eos)[0]
+
+
+def count_ngram_prefixes(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int,
+                         eos: int) -> tuple[pa.Table, np.ndarray]:
+    """count_ngram_ids, and for every row the row of its first n - 1 words (-1 for a unigram).
+
+    The rows come by order. Each order is one hash pass over one int64 key per window: the row
+    number of its (n - 1)-word prefix among the (n - 1)-grams (known from the pass before) times the
+    vocabulary size, plus its last word; the key's dictionary index is the window's row number.
+    """
     lengths = np.asarray(lengths, dtype=np.int64)
     lengths = lengths[lengths > 0]
     if not len(lengths):
-        return id_counts_schema(order).empty_table()
+        return id_counts_schema(order).empty_table(), np.zeros(0, np.int64)
     # padded sequence: sentence i occupies [start_i, start_i + len_i + 2)
     padded_len = lengths + 2
     starts = np.zeros(len(lengths), dtype=np.int64)
@@ -76,20 +87,29 @@ def count_ngram_ids(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int
     seq[starts] = bos
     seq[starts + padded_len - 1] = eos
     seq[~is_boundary] = ids
+    size = np.int64(int(seq.max()) + 1)
     # position p can start an n-gram of order n when p + n <= end of its sentence
     sentence_end = np.repeat(starts + padded_len, padded_len)
     room = sentence_end - np.arange(total)
-    parts = []
+    parts, prefixes, words, row_of = [], [], [], np.empty(total, np.int64)
     for n in range(1, order + 1):
         begin = np.nonzero(room >= n)[0]
-        keys = id_columns(n)
-        grouped = pa.table({k: seq[begin + j] for j, k in enumerate(keys)}).group_by(
-            keys, use_threads=False).aggregate([([], "count_all")])
-        rows = len(grouped)
-        columns = [pa.array(np.full(rows, n, np.uint8))] + [grouped.column(k) for k in keys]
+        key = seq[begin + n - 1].astype(np.int64)
+        if n > 1:
+            key += row_of[begin] * size  # the windows of order n start where windows of order n - 1 do
+        encoded = pc.dictionary_encode(pa.array(key))
+        distinct = encoded.dictionary.to_numpy()
+        row_of[begin] = codes = encoded.indices.to_numpy()
+        counts = np.bincount(codes, minlength=len(distinct))
+        prefix = distinct // size
+        words = [w.take(prefix) for w in words] + [(distinct % size).astype(np.uint32)]
+        first = sum(len(p) for p in parts[:-1])  # the first row of order n - 1
+        prefixes.append(prefix + first if n > 1 else np.full(len(distinct), -1, np.int64))
+        rows = len(distinct)
+        columns = [pa.array(np.full(rows, n, np.uint8))] + [pa.array(w) for w in words]
         columns += [pa.array(np.zeros(rows, np.uint32)) for _ in range(n, order)]
-        parts.append(pa.table(columns + [grouped.column("count_all").cast(pa.int64())], schema=id_counts_schema(order)))
-    return pa.concat_tables(parts).combine_chunks()
+        parts.append(pa.table(columns + [pa.array(counts)], schema=id_counts_schema(order)))
+    return pa.concat_tables(parts).combine_chunks(), np.concatenate(prefixes)
 
 
 def id_order(table: pa.Table) -> int:
@@ -285,6 +305,55 @@ def id_ngram_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
                 at += length.take(w) + one
             h_len[start:stop] = at - one
     return _finish_hash(h_len, h_weighted, h_even, orders)
+
+
+def prefix_ngram_hash(table: pa.Table, prefix: np.ndarray, vocab: pa.Array) -> np.ndarray:
+    """id_ngram_hash, one step per row: a row's sums are its prefix row's (count_ngram_prefixes) plus
+    a space and its last word at the prefix's length + 1."""
+    length, total, weighted, even = _byte_sums(_strings(vocab)) if len(vocab) else [np.zeros(0, np.uint64)] * 4
+    odd_bytes = total - even
+    orders = table.column("order").to_numpy(zero_copy_only=False)
+    h_len, h_weighted, h_even = (np.zeros(len(orders), np.uint64) for _ in range(3))
+    one, five = np.uint64(1), np.uint64(5)
+    with np.errstate(over="ignore"):
+        for n, start, stop in _order_runs(orders):
+            w = table.column(f"w{n - 1}").slice(start, stop - start).to_numpy(zero_copy_only=False).astype(np.intp)
+            if n == 1:
+                h_len[start:stop], h_weighted[start:stop], h_even[start:stop] = length[w], weighted[w], even[w]
+                continue
+            q = prefix[start:stop]
+            at = h_len.take(q) + one  # offset of the last word
+            odd = (at & one).astype(bool)
+            h_len[start:stop] = at + length.take(w)
+            h_weighted[start:stop] = h_weighted.take(q) + ((at - one) << five) + weighted.take(w) + at * total.take(w)
+            h_even[start:stop] = h_even.take(q) + (odd.astype(np.uint64) << five) + np.where(odd, odd_bytes.take(w),
+                                                                                               even.take(w))
+    return _finish_hash(h_len, h_weighted, h_even, orders)
+
+
+def prefix_sort_indices(table: pa.Table, prefix: np.ndarray, vocab: pa.Array) -> np.ndarray | None:
+    """id_sort_indices, one uint64 key per row: its prefix row's rank, then its last word's rank.
+
+    Comparing n-grams of one order by their (n - 1)-word prefix first is text order only when no
+    word is empty or holds a byte <= " " (with one, "a\x01 b" < "a c" though "a" < "a\x01"):
+    then None (use id_sort_indices)."""
+    strings = _strings(vocab)
+    offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
+    data = np.frombuffer(strings.buffers()[2], np.uint8)[offsets[0]:offsets[-1]] if strings.buffers()[2] else []
+    if (np.diff(offsets) == 0).any() or (np.asarray(data) <= 32).any():
+        return None
+    last = _ranks(vocab).astype(np.uint64)
+    bits = np.uint64(max(1, int(len(vocab)).bit_length()))
+    orders = table.column("order").to_numpy(zero_copy_only=False)
+    rank, out = np.zeros(len(orders), np.uint64), []
+    for n, start, stop in _order_runs(orders):
+        key = last.take(table.column(f"w{n - 1}").slice(start, stop - start).to_numpy(zero_copy_only=False))
+        if n > 1:
+            key |= rank.take(prefix[start:stop]) << bits
+        pick = np.argsort(key)  # distinct n-grams: no ties
+        rank[start + pick] = np.arange(stop - start, dtype=np.uint64)
+        out.append(start + pick)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def count_of_counts(orders: np.ndarray, counts: np.ndarray, max_order: int,

@@ -4,8 +4,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusforge.objectives.ngrams import count_ngram_ids, count_ngrams, count_of_counts, id_counts_to_strings, \
-    id_ngram_hash, id_sort_indices, merge_counts, merge_id_counts, ngram_hash, sort_counts
+from corpusforge.objectives.ngrams import count_ngram_ids, count_ngram_prefixes, count_ngrams, count_of_counts, \
+    id_counts_to_strings, id_ngram_hash, id_sort_indices, merge_counts, merge_id_counts, ngram_hash, prefix_ngram_hash, \
+    prefix_sort_indices, sort_counts
 from tests.conftest import DATA
 
 SEED_NOTES = ["BROWN READ HOLY BIBLE", "MARK READ A TEXT BOOK", "HE READ A BOOK BY DAVID"]
@@ -104,6 +105,30 @@ def test_id_counts_sort_and_hash_like_the_text():
     cut, half = int(lengths[:200].sum()), 200
     parts = [count_ngram_ids(ids[:cut], lengths[:half], 5, bos, eos), count_ngram_ids(ids[cut:], lengths[half:], 5, bos, eos)]
     assert as_counter(id_counts_to_strings(merge_id_counts(parts), vocab)) == as_counter(text)
+
+
+def test_prefix_rows_hash_and_sort_like_the_text():
+    """count_ngram_prefixes gives each row the row of its first n - 1 words; hashing and sorting one
+    step per row from them give what the text gives, and the sort declines words holding bytes <= " "."""
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(0, 12, 400)
+    for words in (["a", "ab", "b!", "的", "中国", "é", "xyz" * 10, "b", "a!", "~", "<s>", "</s>"],
+                  ["a", "ab", "a\x01", "的", "a b", "\x1b", "<s>", "</s>"]):
+        vocab, bos, eos = pa.array(words), len(words) - 2, len(words) - 1
+        ids = rng.integers(0, len(words) - 2, int(lengths.sum())).astype(np.uint32)
+        table, prefix = count_ngram_prefixes(ids, lengths, 5, bos, eos)
+        assert table.equals(count_ngram_ids(ids, lengths, 5, bos, eos))
+        text = id_counts_to_strings(table, vocab)
+        grams, orders = text.column("ngram").to_pylist(), text.column("order").to_pylist()
+        for row, (order, gram) in enumerate(zip(orders, grams)):
+            last = words[table.column(f"w{order - 1}")[row].as_py()]
+            assert prefix[row] == -1 if order == 1 else (orders[prefix[row]], f"{grams[prefix[row]]} {last}") == (order - 1, gram)
+        assert prefix_ngram_hash(table, prefix, vocab).tolist() == ngram_hash(text).tolist()
+        order = prefix_sort_indices(table, prefix, vocab)
+        if "a\x01" in words:
+            assert order is None
+        else:
+            assert order.tolist() == id_sort_indices(table, vocab).tolist()
 
 
 def test_id_slices_whose_words_hold_spaces_merge_as_text():
