@@ -63,6 +63,7 @@ def largest_rss(proc: psutil.Process) -> int:
 
 
 def measured(args: list[str], stdin=None, stdout=subprocess.PIPE) -> tuple[float, int, str]:
+    os.sync()  # no dirty page cache left from the previous run to throttle this one's writes
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT if stdout == subprocess.PIPE

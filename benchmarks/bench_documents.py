@@ -57,6 +57,8 @@ def run_once(corpus: Path, workers: int, extra: list[str], command: str = "docum
             "--overwrite", *extra, f"--direct_num_workers={workers}"]
     if workers > 1:
         args.append("--direct_running_mode=multi_processing")
+    os.sync()  # start from no dirty page cache: the previous run's gigabytes of shards and spills, still being
+    # written back, would otherwise throttle this run's writes (it made 2 workers look slower after 1)
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)

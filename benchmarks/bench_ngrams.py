@@ -63,6 +63,7 @@ def scaled(text: Path, scale: int) -> Path:
 
 
 def measure(args: list[str], stdin=None, cwd=ROOT) -> dict:
+    os.sync()  # no dirty page cache left from the previous run to throttle this one's writes
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=cwd)
