@@ -276,16 +276,21 @@ def ngram_hash(table: pa.Table) -> np.ndarray:
     return _finish_hash(lengths, weighted, even, table.column("order").to_numpy())
 
 
+def _hash_inputs(table: pa.Table, vocab: pa.Array):
+    """Per-word byte sums of the vocabulary (length, total, weighted, even, odd), the rows' orders, and three
+    zeroed per-row sums (length, weighted, even) for id_ngram_hash and prefix_ngram_hash to fill."""
+    length, total, weighted, even = _byte_sums(_strings(vocab)) if len(vocab) else [np.zeros(0, np.uint64)] * 4
+    orders = table.column("order").to_numpy(zero_copy_only=False)
+    return (length, total, weighted, even, total - even), orders, tuple(np.zeros(len(orders), np.uint64) for _ in range(3))
+
+
 def id_ngram_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
     """ngram_hash of the rows' text, from per-word byte sums instead of the joined strings.
 
     A word at offset o of the n-gram adds o * sum(b) to sum(b_p * p), and its even-position bytes are
     its own even ones when o is even, else its odd ones; each space (byte 32) sits at o - 1.
     """
-    length, total, weighted, even = _byte_sums(_strings(vocab)) if len(vocab) else [np.zeros(0, np.uint64)] * 4
-    odd_bytes = total - even
-    orders = table.column("order").to_numpy(zero_copy_only=False)
-    h_len, h_weighted, h_even = (np.zeros(len(orders), np.uint64) for _ in range(3))
+    (length, total, weighted, even, odd_bytes), orders, (h_len, h_weighted, h_even) = _hash_inputs(table, vocab)
     one, five = np.uint64(1), np.uint64(5)
     with np.errstate(over="ignore"):
         for n, start, stop in _order_runs(orders):
@@ -310,10 +315,7 @@ def id_ngram_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
 def prefix_ngram_hash(table: pa.Table, prefix: np.ndarray, vocab: pa.Array) -> np.ndarray:
     """id_ngram_hash, one step per row: a row's sums are its prefix row's (count_ngram_prefixes) plus
     a space and its last word at the prefix's length + 1."""
-    length, total, weighted, even = _byte_sums(_strings(vocab)) if len(vocab) else [np.zeros(0, np.uint64)] * 4
-    odd_bytes = total - even
-    orders = table.column("order").to_numpy(zero_copy_only=False)
-    h_len, h_weighted, h_even = (np.zeros(len(orders), np.uint64) for _ in range(3))
+    (length, total, weighted, even, odd_bytes), orders, (h_len, h_weighted, h_even) = _hash_inputs(table, vocab)
     one, five = np.uint64(1), np.uint64(5)
     with np.errstate(over="ignore"):
         for n, start, stop in _order_runs(orders):
