@@ -4,8 +4,8 @@
     corpusforge build ngrams  (the same command)
 
 Columns: order (uint8), ngram (string: tokens joined by one space, with <s> / </s> at sentence
-boundaries), count (int64). Shards are ranges: read in name order they hold every n-gram once,
-sorted by (order, ngram). manifest.json adds ngrams (distinct n-grams per order),
+boundaries), count (int64). Read in name order the shards hold every n-gram once, sorted by
+(order, ngram), in equal shares of the rows. manifest.json adds ngrams (distinct n-grams per order),
 count_of_counts (n_r per order, r = 1..10, before --min-count), totals (tokens, sentences).
 """
 from __future__ import annotations

@@ -1,18 +1,19 @@
 """Beam glue for counting: documents -> exact counts in shards sorted by (order, n-gram).
 
 1. CountNgrams / CountWords (per worker): sentences -> units -> vectorised partial counts
-   (corpusforge.objectives.ngrams), combined in memory and spilled as sorted Arrow files when a
-   size bound is reached; hot n-grams (的, "the", "<s> 的") are summed inside the worker before
-   anything is shuffled, and only spill file names travel. CountNgrams counts, merges and sorts
-   word ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords, strings.
-2. A content-defined sample of distinct n-grams (the k smallest stable hashes, a combiner that
-   never holds more than 2k) gives num_shards - 1 range boundaries: the same on any worker count.
-3. The spills' vocabularies are united into one sorted global vocabulary (a combiner that holds
-   only the union). Every spill is cut at the boundaries (it is sorted: a binary search per
-   boundary) and gets, once, the map of its word ids onto global ids; one task per range merges
-   its slices (ids mapped to global ids), sums equal n-grams, sorts and writes the shard; n-gram
-   strings are made here, once per row written. Concatenating the shards in name order gives every
-   n-gram once, sorted by (order, n-gram).
+   (corpusforge.objectives.ngrams), spilled as sorted Arrow files when a size bound is reached;
+   hot n-grams (的, "the", "<s> 的") are summed inside the worker before anything is shuffled, and
+   only spill file names travel. CountNgrams counts windows (the N tokens at each position) as word
+   ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords, strings.
+2. A content-defined sample of distinct windows / n-grams (the k smallest stable hashes, a combiner
+   that never holds more than 2k) gives num_shards - 1 range boundaries: the same on any worker count.
+3. Windows: the spills' vocabularies are united into one sorted global vocabulary. Every spill is cut
+   at the boundaries (it is sorted: a binary search per boundary) and gets, once, the map of its word
+   ids onto global ids. One task per range merges its slices as integers, sorts them in token order
+   and derives every order's n-grams from adjacent windows; a prefix of the range's upper boundary
+   also gets the counts of the windows past the boundary that start with it (SplitWindows' "fix").
+   Each range writes one piece per order, and the shards are equal shares of the pieces' rows in
+   (order, range) order. Strings (CountWords): one task per (order, n-gram) range merges and writes its shard.
 4. Finalize checks the accounting, adds count-of-counts and totals to the manifest, and renames
    the temporary directory to the output.
 """
@@ -33,12 +34,12 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards,
     reject_row, write_jsonl
 from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
     write_shard
-from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, count_ngram_prefixes, count_of_counts, \
-    id_counts_to_strings, id_ngram_hash, id_ngram_strings, id_sort_indices, merge_id_counts, ngram_hash, \
-    prefix_ngram_hash, prefix_sort_indices, sum_counts
+from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, _order_runs, count_of_counts, \
+    count_windows, id_ngram_strings, merge_id_counts, ngram_hash, token_ranks, window_hash, window_sort_indices, \
+    windows_to_ngrams
 
-BATCH_TOKENS = 800_000  # tokens per vectorised counting call (~2.8 M distinct rows: about one spill)
-SPILL_ROWS = 1_500_000  # distinct rows a worker holds before it writes a sorted spill file
+BATCH_TOKENS = 1_600_000  # tokens per vectorised counting call (~1.5 M distinct windows: about one spill)
+SPILL_ROWS = 1_000_000  # distinct rows a worker holds before it writes a sorted spill file
 SAMPLE_PER_SHARD = 256  # sampled distinct n-grams per output shard, for the range boundaries
 HEAPS_BUCKETS = 1024  # documents fall in these buckets by their seeded key (for the Heaps curve)
 LENGTH_CAP = 4096  # length histograms: longer sentences / documents are counted at this length
@@ -53,7 +54,10 @@ class Units:
     def split(self, sentence: str) -> list[str]:
         if self.segmenter.name == "presegmented":
             return sentence.split()
-        return [sentence[a:b] for a, b in self.segmenter.spans(sentence)]
+        words = [sentence[a:b] for a, b in self.segmenter.spans(sentence)]
+        # an n-gram is its tokens joined by spaces, so a token holds none: a (custom) segmenter's word
+        # with whitespace inside counts as its parts
+        return " ".join(words).split() if " " in sentence or not sentence.isprintable() else words
 
 
 def merge_tables(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
@@ -145,13 +149,17 @@ class SpillingCounter(CountingDoFn):
 
 
 class CountNgrams(SpillingCounter):
-    """Document rows -> spill records of exact 1..order-gram counts (with <s> / </s>).
+    """Document rows -> spill records of the distinct windows (count_windows) of every sentence.
 
-    Counting runs on word ids of a worker vocabulary (a dict, emptied after every spill), so the
-    merges in memory and the sort before a spill compare integers; a spill file holds the ids
-    sorted in text order (id_sort_indices) and names its vocabulary file. Strings are made only
-    for the sample and, in MergeRange, for the rows written.
+    A window is the `order` tokens at a position of `<s> w1 .. wk </s>` (fewer at the end); its
+    first n tokens are that position's n-gram, so the windows carry the counts of every order in
+    about a third of the rows. Counting runs on word ids of a worker vocabulary (a dict, emptied
+    after every spill); a spill file holds the windows in token order (window_sort_indices) and
+    names its vocabulary file. Strings are made only for the sample and, in MergeWindows, for the
+    n-grams written.
     """
+
+    windows = True
 
     def __init__(self, units: Units, order: int, spill_dir: str, sample_size: int):
         super().__init__(units, spill_dir, sample_size)
@@ -159,7 +167,7 @@ class CountNgrams(SpillingCounter):
 
     def start_bundle(self):
         super().start_bundle()
-        self.vocab, self.prefix = {BOS: 0, EOS: 1}, None
+        self.vocab = {BOS: 0, EOS: 1}
 
     def process(self, row):
         self.count("kept")
@@ -183,30 +191,22 @@ class CountNgrams(SpillingCounter):
         local = np.fromiter((vocab.setdefault(w, len(vocab)) for w in encoded.dictionary.to_pylist()), np.uint32,
                             len(encoded.dictionary))
         ids = local[encoded.indices.to_numpy(zero_copy_only=False)]
-        table, prefix = count_ngram_prefixes(ids, self.lengths, self.order, vocab[BOS], vocab[EOS])
-        self.prefix = None if self.partials else prefix  # valid while this table is the only partial
-        return table
+        return count_windows(ids, self.lengths, self.order, vocab[BOS], vocab[EOS])
 
     def merge(self, tables):
-        if len(tables) > 1:
-            self.prefix = None
         return merge_id_counts(tables)
 
     def spill(self):
         table = self.merge(self.partials)
         vocab = pa.array(list(self.vocab), pa.string())
-        prefix, self.prefix = self.prefix, None
         self.partials, self.partial_rows, self.vocab = [], 0, {BOS: 0, EOS: 1}
-        # one step per row from the prefix rows of the counting; per word when the partials were merged
-        hashes = id_ngram_hash(table, vocab) if prefix is None else prefix_ngram_hash(table, prefix, vocab)
-        order = None if prefix is None else prefix_sort_indices(table, prefix, vocab)
-        order = id_sort_indices(table, vocab) if order is None else order
-        table, hashes = table.take(pa.array(order)).combine_chunks(), hashes[order]
+        table = table.take(pa.array(window_sort_indices(table, token_ranks(vocab)))).combine_chunks()
+        hashes = window_hash(table, vocab)
         name = f"{self.spill_dir}/{uuid.uuid4().hex}"
         write_spill(f"{name}.arrow", table)
         write_spill(f"{name}.vocab.arrow", pa.table({"word": vocab}))
         k = min(self.sample_size, len(hashes))
-        pick = np.sort(np.argpartition(hashes, k - 1)[:k]) if k else np.zeros(0, np.int64)  # sorted: one run per order
+        pick = np.sort(np.argpartition(hashes, k - 1)[:k]) if k else np.zeros(0, np.int64)
         picked = table.take(pa.array(pick))
         sample = sorted(zip(hashes[pick].tolist(), picked.column("order").to_pylist(),
                             id_ngram_strings(picked, vocab).to_pylist()))
@@ -302,10 +302,8 @@ def range_boundaries(sample: list, num_shards: int) -> list[tuple[int, str]]:
     return cuts
 
 
-def _bisect(table: pa.Table, key: tuple[int, str], vocab: pa.Array | None = None) -> int:
-    orders = table.column("order")
-    # a spill of word ids: the text of the probed rows only (a binary search reads ~log2(rows) of them)
-    grams = table.column("ngram") if vocab is None else _IdText(table, vocab)
+def _bisect(table: pa.Table, key: tuple[int, str]) -> int:
+    orders, grams = table.column("order"), table.column("ngram")
 
     class View:
         def __len__(self):
@@ -315,14 +313,6 @@ def _bisect(table: pa.Table, key: tuple[int, str], vocab: pa.Array | None = None
             return orders[i].as_py(), grams[i].as_py()
 
     return bisect.bisect_left(View(), key)
-
-
-class _IdText:
-    def __init__(self, table, vocab):
-        self.table, self.vocab = table, vocab
-
-    def __getitem__(self, i):
-        return id_ngram_strings(self.table.slice(i, 1), self.vocab)[0]
 
 
 def _vocab(path: str) -> pa.Array:
@@ -352,82 +342,189 @@ class UnionVocab(beam.CombineFn):
 
 
 class SplitSpill(beam.DoFn):
-    """A sorted spill -> (range index, (path, start, stop, global-id map path or "")) for every non-empty range.
+    """A sorted string spill -> (range index, (path, start, stop)) for every non-empty range."""
 
-    An id spill's map (its word id -> global id) is written once here, beside the spill."""
-
-    def process(self, spill, boundaries, global_vocab):
+    def process(self, spill, boundaries):
         table = open_arrow(spill["path"])
-        vocab = _vocab(spill["vocab"]) if spill.get("vocab") else None
-        to_global = ""
-        if vocab is not None:
-            to_global = spill["path"].removesuffix(".arrow") + ".global.arrow"
-            ids = pc.index_in(vocab, value_set=_vocab(global_vocab)).cast(pa.uint32())
-            write_spill(to_global, pa.table({"id": ids}))
-        cuts = [0] + [_bisect(table, b, vocab) for b in boundaries] + [table.num_rows]
+        cuts = [0] + [_bisect(table, b) for b in boundaries] + [table.num_rows]
         for shard in range(len(cuts) - 1):
             if cuts[shard + 1] > cuts[shard]:
-                yield shard, (spill["path"], cuts[shard], cuts[shard + 1], to_global)
+                yield shard, (spill["path"], cuts[shard], cuts[shard + 1])
 
 
-def merge_id_slices(parts: list[pa.Table], to_global: list[np.ndarray], vocab: pa.Array) -> pa.Table:
-    """Slices of id spills (each with its map onto the global `vocab`) -> COUNTS_SCHEMA rows, summed and sorted.
-
-    The ids are mapped onto global ids, then summed and sorted as integers. A word with a space
-    inside (a custom segmenter's) would make different word tuples one text: then the rows are
-    merged and sorted as text, as for the string spills.
-    """
-    mapped = []
-    for part, to_union in zip(parts, to_global):
-        orders = part.column("order").to_numpy(zero_copy_only=False)
-        columns = [part.column("order")]
-        for j in range(part.num_columns - 2):  # ids past a row's order stay 0, so equal n-grams group together
-            ids = part.column(f"w{j}").to_numpy(zero_copy_only=False)
-            if len(orders) < 2 or (orders[1:] >= orders[:-1]).all():  # a spill slice: rows of order > j are its tail
-                first = int(np.searchsorted(orders, j + 1))
-                ids = np.concatenate([np.zeros(first, np.uint32), to_union.take(ids[first:].astype(np.intp))])
-            else:
-                ids = np.where(orders > j, to_union.take(ids.astype(np.intp)), 0).astype(np.uint32)
-            columns.append(pa.array(ids))
-        mapped.append(pa.table(columns + [part.column("count")], schema=part.schema))
-    table = merge_id_counts(mapped)
-    if table is None:
-        return COUNTS_SCHEMA.empty_table()
-    if pc.any(pc.match_substring(vocab, " ")).as_py():  # equal texts from different id tuples: sum them
-        return sort_table(sum_counts(id_counts_to_strings(table, vocab)))
-    return id_counts_to_strings(table.take(pa.array(id_sort_indices(table, vocab))), vocab)
+def range_stats(table: pa.Table, max_order: int, min_counts: list[int] | None) -> tuple[pa.Table, dict]:
+    """Count-of-counts and distinct n-grams per order of a range's rows, then --min-count applied."""
+    orders = table.column("order").to_numpy(zero_copy_only=False)
+    counts = table.column("count").to_numpy(zero_copy_only=False)
+    info = {"count_of_counts": count_of_counts(orders, counts, max_order).tolist(),
+            "unique_by_order": np.bincount(orders, minlength=max_order + 1)[1:].tolist()}
+    if min_counts and any(m > 1 for m in min_counts):
+        table = table.filter(pa.array(counts >= np.asarray([0] + min_counts)[orders]))
+    info["kept_by_order"] = np.bincount(table.column("order").to_numpy(zero_copy_only=False),
+                                        minlength=max_order + 1)[1:].tolist()
+    return table.combine_chunks(), info
 
 
 class MergeRange(beam.DoFn):
-    """(range index, slices) -> the shard of that range: exact counts, sorted, min counts applied."""
+    """(range index, slices of string spills) -> the shard of that range: exact counts, sorted, min counts applied."""
 
     def __init__(self, tmp: str, num_shards: int, schema: pa.Schema, max_order: int, min_counts: list[int] | None):
         self.tmp, self.num_shards, self.schema = tmp, num_shards, schema
         self.max_order, self.min_counts = max_order, min_counts
 
-    def process(self, shard_and_slices, global_vocab):
+    def process(self, shard_and_slices):
         shard, slices = shard_and_slices
-        slices = sorted(s for s in slices if s)
-        parts = [open_arrow(path).slice(start, stop - start) for path, start, stop, _ in slices]
-        if any(to_global for *_, to_global in slices):
-            maps = [open_arrow(m).column("id").to_numpy() for *_, m in slices]
-            table = merge_id_slices(parts, maps, _vocab(global_vocab))
-        else:
-            table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
-        orders = table.column("order").to_numpy(zero_copy_only=False)
-        counts = table.column("count").to_numpy(zero_copy_only=False)
-        coc = count_of_counts(orders, counts, self.max_order)
-        unique = np.bincount(orders, minlength=self.max_order + 1)[1:]
-        if self.min_counts and any(m > 1 for m in self.min_counts):
-            minimum = np.asarray([0] + self.min_counts)[orders]
-            table = table.filter(pa.array(counts >= minimum))
-        table = table.combine_chunks()
+        parts = [open_arrow(path).slice(start, stop - start) for path, start, stop in sorted(s for s in slices if s)]
+        table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
+        table, stats = range_stats(table, self.max_order, self.min_counts)
         batches = table.to_batches(max_chunksize=BATCH_ROWS) if table.num_rows else []
-        info = write_shard(batches, self.schema, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
-        info["kept_by_order"] = np.bincount(table.column("order").to_numpy(zero_copy_only=False),
-                                            minlength=self.max_order + 1)[1:].tolist()
-        info["unique_by_order"] = unique.tolist()
-        info["count_of_counts"] = coc.tolist()
+        yield {**write_shard(batches, self.schema, f"{self.tmp}/{shard_name(shard, self.num_shards)}"), **stats}
+
+
+# -- windows (CountNgrams): ranges of windows in token order, every order derived inside its range --------
+
+def window_boundaries(sample: list, num_ranges: int) -> list[tuple[str, ...]]:
+    """num_ranges - 1 window cut points (token tuples) at the quantiles of the sample, sorted and distinct."""
+    keys = sorted({tuple(g.split(" ")) for _, _, g in sample})
+    return sorted({keys[len(keys) * i // num_ranges] for i in range(1, num_ranges)}) if keys else []
+
+
+class _Rows:
+    """A spill of windows as a sequence of token tuples (the first `n` tokens, when given): for bisect."""
+
+    def __init__(self, table: pa.Table, words: list[str], n: int | None = None):
+        self.lengths = table.column("order").to_numpy(zero_copy_only=False)
+        self.columns = [table.column(f"w{j}").to_numpy(zero_copy_only=False) for j in range(table.num_columns - 2)]
+        self.words, self.n = words, n
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __getitem__(self, i):
+        n = int(self.lengths[i]) if self.n is None else min(self.n, int(self.lengths[i]))
+        return tuple(self.words[self.columns[j][i]] for j in range(n))
+
+
+class SplitWindows(beam.DoFn):
+    """A spill of windows -> per range: ("slice", path, start, stop, global-id map path), and ("fix", n, count).
+
+    Range k holds the windows in [b_k, b_k+1). A prefix p of b_k+1 that is >= b_k belongs to range k,
+    but windows starting with p also lie in the ranges after it: their count is the fix of range k
+    for order len(p) (this spill's part: one binary search and one sum), and the ranges after it
+    drop p. The spill's map of its word ids onto the global vocabulary is written once, here."""
+
+    def process(self, spill, boundaries, global_vocab):
+        boundaries = [tuple(b) for b in boundaries]
+        table, vocab = open_arrow(spill["path"]), _vocab(spill["vocab"])
+        to_global = spill["path"].removesuffix(".arrow") + ".global.arrow"
+        write_spill(to_global, pa.table({"id": pc.index_in(vocab, value_set=_vocab(global_vocab)).cast(pa.uint32())}))
+        words = vocab.to_pylist()
+        rows = _Rows(table, words)
+        cuts = [0] + [bisect.bisect_left(rows, b) for b in boundaries] + [table.num_rows]
+        for k in range(len(cuts) - 1):
+            if cuts[k + 1] > cuts[k]:
+                yield k, ("slice", spill["path"], cuts[k], cuts[k + 1], to_global)
+        sums = np.concatenate([[0], np.cumsum(table.column("count").to_numpy(zero_copy_only=False))])
+        for k, upper in enumerate(boundaries):  # range k ends where boundary `upper` begins
+            lower = boundaries[k - 1] if k else None
+            for n in range(1, len(upper)):
+                prefix = upper[:n]
+                if lower is not None and prefix < lower:
+                    continue  # a prefix of the range's lower bound too: it belongs to an earlier range
+                stop = bisect.bisect_right(_Rows(table, words, n), prefix, lo=cuts[k + 1])
+                if stop > cuts[k + 1]:
+                    yield k, ("fix", n, int(sums[stop] - sums[cuts[k + 1]]))
+
+
+def _global_ids(words: tuple[str, ...], vocab: pa.Array) -> list[int]:
+    return pc.index_in(pa.array(list(words), pa.string()), value_set=vocab).to_pylist() if words else []
+
+
+class MergeWindows(beam.DoFn):
+    """(range index, slices and fixes) -> per order, the range's n-grams with exact counts, in token order,
+    written as one piece file each (WriteCountShards cuts the shards from them)."""
+
+    def __init__(self, tmp: str, max_order: int, min_counts: list[int] | None):
+        self.tmp, self.max_order, self.min_counts = tmp, max_order, min_counts
+        self._vocab = (None, None, None)
+
+    def global_vocab(self, path):
+        if self._vocab[0] != path:
+            vocab = _vocab(path) if path else pa.array([], pa.string())
+            self._vocab = (path, vocab, token_ranks(vocab))
+        return self._vocab[1:]
+
+    def process(self, range_and_items, boundaries, global_vocab):
+        k, items = range_and_items
+        boundaries = [tuple(b) for b in boundaries]
+        vocab, ranks = self.global_vocab(global_vocab)
+        order = self.max_order
+        slices = sorted(i for i in items if i and i[0] == "slice")
+        fixes = np.zeros(order + 1, np.int64)
+        for _, n, count in (i for i in items if i and i[0] == "fix"):
+            fixes[n] += count
+        mapped = []
+        for _, path, start, stop, to_global in slices:
+            part, ids = open_arrow(path).slice(start, stop - start), open_arrow(to_global).column("id").to_numpy()
+            lengths = part.column("order").to_numpy(zero_copy_only=False)
+            columns = [part.column("order")]
+            for j in range(order):  # ids past a window's length stay 0, so equal windows group together
+                w = ids.take(part.column(f"w{j}").to_numpy(zero_copy_only=False).astype(np.intp))
+                columns.append(pa.array(w if (lengths > j).all() else np.where(lengths > j, w, 0).astype(np.uint32)))
+            mapped.append(pa.table(columns + [part.column("count")], schema=part.schema))
+        windows = merge_id_counts(mapped)
+        if windows is not None:
+            windows = windows.take(pa.array(window_sort_indices(windows, ranks))).combine_chunks()
+        lower = _global_ids(boundaries[k - 1], vocab) if k else []
+        upper = _global_ids(boundaries[k], vocab) if k < len(boundaries) else []
+        per_order = windows_to_ngrams(windows, order) if windows is not None else \
+            [([np.zeros(0, np.uint32)] * n, np.zeros(0, np.int64)) for n in range(1, order + 1)]
+        tables = []
+        for n, (columns, counts) in enumerate(per_order, 1):
+            if n < len(lower) and len(counts) and all(c[0] == w for c, w in zip(columns, lower)):
+                columns, counts = [c[1:] for c in columns], counts[1:]  # a prefix of the lower bound: an earlier range's
+            if fixes[n]:  # the range's last n-gram of this order, or one more after it
+                if len(counts) and all(c[-1] == w for c, w in zip(columns, upper)):
+                    counts = counts.copy()
+                    counts[-1] += fixes[n]
+                else:
+                    columns = [np.append(c, np.uint32(w)) for c, w in zip(columns, upper)]
+                    counts = np.append(counts, fixes[n])
+            words = [pc.take(vocab, pa.array(c, pa.uint32())) for c in columns]
+            grams = pc.binary_join_element_wise(*words, " ") if n > 1 else words[0]
+            tables.append(pa.table([pa.array(np.full(len(counts), n, np.uint8)), grams, pa.array(counts, pa.int64())],
+                                   schema=COUNTS_SCHEMA))
+        table, stats = range_stats(pa.concat_tables(tables), order, self.min_counts)
+        pieces = []
+        for n, start, stop in _order_runs(table.column("order").to_numpy(zero_copy_only=False)):
+            path = f"{self.tmp}/_spill/piece-{n:02d}-{k:05d}.arrow"
+            write_spill(path, table.slice(start, stop - start))
+            pieces.append({"order": n, "range": k, "path": path, "rows": stop - start})
+        yield {"pieces": pieces, **stats}
+
+
+class WriteCountShards(beam.DoFn):
+    """Shard index -> that shard: an equal share of the rows of all pieces, in (order, range) order, which is
+    (order, n-gram) order. Shard 0 carries the ranges' totals for the manifest."""
+
+    def __init__(self, tmp: str, num_shards: int):
+        self.tmp, self.num_shards = tmp, num_shards
+
+    def process(self, shard, ranges):
+        pieces = sorted((p for r in ranges for p in r["pieces"]), key=lambda p: (p["order"], p["range"]))
+        total = sum(p["rows"] for p in pieces)
+        first, end = total * shard // self.num_shards, total * (shard + 1) // self.num_shards
+        batches, at = [], 0
+        for p in pieces:
+            lo, hi = max(first, at), min(end, at + p["rows"])
+            if lo < hi:
+                part = open_arrow(p["path"]).slice(lo - at, hi - lo)
+                batches += part.combine_chunks().to_batches(max_chunksize=BATCH_ROWS)
+            at += p["rows"]
+        info = write_shard(batches, COUNTS_SCHEMA, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
+        for key in ("count_of_counts", "unique_by_order", "kept_by_order"):
+            info[key] = np.sum([r[key] for r in ranges], axis=0).tolist() if shard == 0 else \
+                np.zeros_like(ranges[0][key]).tolist()
         yield info
 
 
@@ -527,19 +624,31 @@ class WriteCounts(beam.PTransform):
         tmp, n, schema = self.tmp, self.num_shards, self.counter.schema
         counted = inputs["rows"] | "CountPartials" >> beam.ParDo(self.counter).with_outputs(COUNTS, main="spills")
         spills = counted.spills
-        boundaries = (spills
-                      | "Samples" >> beam.Map(lambda s: s["sample"])
-                      | "SmallestHashes" >> beam.CombineGlobally(SmallestHashes(SAMPLE_PER_SHARD * n))
-                      | "Boundaries" >> beam.Map(range_boundaries, n))
-        global_vocab = spills | "GlobalVocab" >> beam.CombineGlobally(UnionVocab(f"{tmp}/_spill/vocab.arrow"))
-        slices = spills | "SplitSpills" >> beam.ParDo(SplitSpill(), beam.pvalue.AsSingleton(boundaries),
-                                                      beam.pvalue.AsSingleton(global_vocab))
+        samples = (spills
+                   | "Samples" >> beam.Map(lambda s: s["sample"])
+                   | "SmallestHashes" >> beam.CombineGlobally(SmallestHashes(SAMPLE_PER_SHARD * n)))
         every = inputs["rows"].pipeline | "EveryRange" >> beam.Create([(k, None) for k in range(n)])
-        shards = ((slices, every)
-                  | "AllSlices" >> beam.Flatten()
-                  | "GroupByRange" >> beam.GroupByKey()
-                  | "MergeRanges" >> beam.ParDo(MergeRange(tmp, n, schema, self.max_order, self.min_counts),
-                                                beam.pvalue.AsSingleton(global_vocab)))
+        if getattr(self.counter, "windows", False):
+            boundaries = samples | "Boundaries" >> beam.Map(window_boundaries, n)
+            global_vocab = spills | "GlobalVocab" >> beam.CombineGlobally(UnionVocab(f"{tmp}/_spill/vocab.arrow"))
+            slices = spills | "SplitSpills" >> beam.ParDo(SplitWindows(), beam.pvalue.AsSingleton(boundaries),
+                                                          beam.pvalue.AsSingleton(global_vocab))
+            ranges = ((slices, every)
+                      | "AllSlices" >> beam.Flatten()
+                      | "GroupByRange" >> beam.GroupByKey()
+                      | "MergeRanges" >> beam.ParDo(MergeWindows(tmp, self.max_order, self.min_counts),
+                                                    beam.pvalue.AsSingleton(boundaries),
+                                                    beam.pvalue.AsSingleton(global_vocab)))
+            shards = (inputs["rows"].pipeline
+                      | "EveryShard" >> beam.Create(list(range(n)))
+                      | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, n), beam.pvalue.AsList(ranges)))
+        else:
+            boundaries = samples | "Boundaries" >> beam.Map(range_boundaries, n)
+            slices = spills | "SplitSpills" >> beam.ParDo(SplitSpill(), beam.pvalue.AsSingleton(boundaries))
+            shards = ((slices, every)
+                      | "AllSlices" >> beam.Flatten()
+                      | "GroupByRange" >> beam.GroupByKey()
+                      | "MergeRanges" >> beam.ParDo(MergeRange(tmp, n, schema, self.max_order, self.min_counts)))
         rejects = (inputs["rejects"]
                    | "RejectRows" >> beam.Map(reject_row)
                    | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,

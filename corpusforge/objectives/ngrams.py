@@ -5,12 +5,13 @@ every window of 1..N tokens inside that (so `<s>` is a unigram once per sentence
 every sentence); an empty sentence counts nothing. An n-gram is its tokens joined by one space.
 
 No Python object is made per n-gram occurrence: a batch of sentences becomes one flat array of
-word ids, the windows of each order are columns of that array, and Arrow's hash aggregation
-(`group_by`) counts them (count_ngram_ids). The Beam pipeline keeps the counts as ids: partial
-tables merge on the id columns (merge_id_counts), sort in text order from word ranks
-(id_sort_indices) and hash as their text would (id_ngram_hash); the text is joined only for the
-rows written (id_counts_to_strings). count_ngrams / merge_counts / sort_counts / ngram_hash are
-the same on string tables.
+word ids, and Arrow's hash encoding counts its windows (count_ngram_ids: every order;
+count_windows: the N tokens at each position, which carry every order in a third of the rows).
+The Beam pipeline keeps windows as ids: partial tables merge on the id columns (merge_id_counts),
+sort in token order from word ranks (window_sort_indices), hash by their tokens (window_hash), and
+give every order's counts once sorted (windows_to_ngrams); the text is joined only for the rows
+written (id_counts_to_strings). count_ngrams / merge_counts / sort_counts / ngram_hash are the same
+on string tables.
 """
 from __future__ import annotations
 
@@ -58,40 +59,39 @@ def id_counts_schema(order: int) -> pa.Schema:
                       pa.field("count", pa.int64())])
 
 
+def _padded(ids: np.ndarray, lengths: list[int] | np.ndarray, bos: int, eos: int):
+    """Sentences as one id sequence `<s> w1 .. wk </s> <s> ...` (empty ones skipped) and, per position,
+    how many positions are left in its sentence (>= 1)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    lengths = lengths[lengths > 0] + 2
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    total = int(lengths.sum())
+    seq = np.empty(total, dtype=np.uint32)
+    inner = np.ones(total, dtype=bool)
+    inner[starts] = inner[starts + lengths - 1] = False
+    seq[starts], seq[starts + lengths - 1], seq[inner] = bos, eos, ids
+    return seq, np.repeat(starts + lengths, lengths) - np.arange(total)
+
+
+def _encode(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense codes of int64 keys (in order of first occurrence) and how many distinct keys there are."""
+    encoded = pc.dictionary_encode(pa.array(key))
+    return encoded.indices.to_numpy(), len(encoded.dictionary)
+
+
 def count_ngram_ids(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int) -> pa.Table:
-    """count_ngrams on word ids (`bos` / `eos`: the ids of <s> / </s>): a table with id_counts_schema(order)."""
-    return count_ngram_prefixes(ids, lengths, order, bos, eos)[0]
-
-
-def count_ngram_prefixes(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int,
-                         eos: int) -> tuple[pa.Table, np.ndarray]:
-    """count_ngram_ids, and for every row the row of its first n - 1 words (-1 for a unigram).
+    """count_ngrams on word ids (`bos` / `eos`: the ids of <s> / </s>): a table with id_counts_schema(order).
 
     The rows come by order. Each order is one hash pass over one int64 key per window: the row
     number of its (n - 1)-word prefix among the (n - 1)-grams (known from the pass before) times the
     vocabulary size, plus its last word; the key's dictionary index is the window's row number.
     """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    lengths = lengths[lengths > 0]
-    if not len(lengths):
-        return id_counts_schema(order).empty_table(), np.zeros(0, np.int64)
-    # padded sequence: sentence i occupies [start_i, start_i + len_i + 2)
-    padded_len = lengths + 2
-    starts = np.zeros(len(lengths), dtype=np.int64)
-    np.cumsum(padded_len[:-1], out=starts[1:])
-    total = int(padded_len.sum())
-    seq = np.empty(total, dtype=np.uint32)
-    is_boundary = np.zeros(total, dtype=bool)
-    is_boundary[starts] = True
-    is_boundary[starts + padded_len - 1] = True
-    seq[starts] = bos
-    seq[starts + padded_len - 1] = eos
-    seq[~is_boundary] = ids
+    if not any(lengths):
+        return id_counts_schema(order).empty_table()
+    seq, room = _padded(ids, lengths, bos, eos)
     size = np.int64(int(seq.max()) + 1)
-    # position p can start an n-gram of order n when p + n <= end of its sentence
-    sentence_end = np.repeat(starts + padded_len, padded_len)
-    room = sentence_end - np.arange(total)
-    parts, prefixes, words, row_of = [], [], [], np.empty(total, np.int64)
+    parts, words, row_of = [], [], np.empty(len(seq), np.int64)
     for n in range(1, order + 1):
         begin = np.nonzero(room >= n)[0]
         key = seq[begin + n - 1].astype(np.int64)
@@ -100,16 +100,114 @@ def count_ngram_prefixes(ids: np.ndarray, lengths: list[int] | np.ndarray, order
         encoded = pc.dictionary_encode(pa.array(key))
         distinct = encoded.dictionary.to_numpy()
         row_of[begin] = codes = encoded.indices.to_numpy()
-        counts = np.bincount(codes, minlength=len(distinct))
-        prefix = distinct // size
-        words = [w.take(prefix) for w in words] + [(distinct % size).astype(np.uint32)]
-        first = sum(len(p) for p in parts[:-1])  # the first row of order n - 1
-        prefixes.append(prefix + first if n > 1 else np.full(len(distinct), -1, np.int64))
+        words = [w.take(distinct // size) for w in words] + [(distinct % size).astype(np.uint32)]
         rows = len(distinct)
         columns = [pa.array(np.full(rows, n, np.uint8))] + [pa.array(w) for w in words]
         columns += [pa.array(np.zeros(rows, np.uint32)) for _ in range(n, order)]
-        parts.append(pa.table(columns + [pa.array(counts)], schema=id_counts_schema(order)))
-    return pa.concat_tables(parts).combine_chunks(), np.concatenate(prefixes)
+        parts.append(pa.table(columns + [pa.array(np.bincount(codes, minlength=rows))], schema=id_counts_schema(order)))
+    return pa.concat_tables(parts).combine_chunks()
+
+
+def count_windows(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int) -> pa.Table:
+    """The distinct windows of a batch and their counts: at every position of `<s> w1 .. wk </s>` the
+    `order` tokens that start there, fewer where the sentence ends sooner (a table with
+    id_counts_schema(order) whose `order` column is the window's length).
+
+    Every n-gram occurrence is the first n tokens of exactly one window (the one at its position),
+    so the windows carry every order's counts in about a third of the rows (windows_to_ngrams
+    recovers them). One hash pass per 64 bits of packed word ids."""
+    if not any(lengths):
+        return id_counts_schema(order).empty_table()
+    seq, room = _padded(ids, lengths, bos, eos)
+    total, none = len(seq), int(seq.max()) + 1  # `none` fills the places past a window's end
+    length = np.minimum(room, order).astype(np.uint8)
+    bits = none.bit_length()
+    cols, key, used = [seq], seq.astype(np.int64), bits
+    for j in range(1, order):
+        col = np.full(total, none, np.uint32)
+        col[:total - j] = seq[j:]
+        col[length <= j] = none
+        cols.append(col)
+        if used + bits > 63:  # the key is full: it becomes the window prefix's code
+            key, distinct = _encode(key)
+            key, used = key.astype(np.int64), max(1, distinct.bit_length())
+        key = (key << bits) | col
+        used += bits
+    codes, distinct = _encode(key)
+    first = np.empty(distinct, np.int64)
+    first[codes[::-1]] = np.arange(total - 1, -1, -1)  # each window's first position
+    columns = [pa.array(length[first])]
+    for col in cols:
+        w = col[first]
+        w[w == none] = 0  # as in id_counts_schema: 0 past the row's length
+        columns.append(pa.array(w))
+    return pa.table(columns + [pa.array(np.bincount(codes, minlength=distinct))], schema=id_counts_schema(order))
+
+
+def token_ranks(vocab: pa.Array) -> np.ndarray:
+    """Each word's rank in byte order, plus 1 (0 stands for "no word": a shorter window sorts first)."""
+    return (_ranks(vocab) + 1).astype(np.uint64)
+
+
+def window_sort_indices(table: pa.Table, ranks: np.ndarray) -> np.ndarray:
+    """Rows (windows or n-grams of any length) in token order: word by word in byte order, a prefix
+    before its extensions. This is the byte order of the joined text unless a word holds a byte
+    below "!" (a control character). The ranks (token_ranks) are packed into one uint64 key, most
+    significant first; when it is full it is replaced by its dense rank among the rows."""
+    lengths = table.column("order").to_numpy(zero_copy_only=False)
+    n, bits = table.num_rows, int(len(ranks) + 1).bit_length()
+    key, used = np.zeros(n, np.uint64), 0
+    for j in range(id_order(table)):
+        ids = table.column(f"w{j}").to_numpy(zero_copy_only=False)
+        rank = np.where(lengths > j, ranks.take(ids), 0).astype(np.uint64)
+        if used + bits > 64:
+            pick = np.argsort(key)
+            new = np.ones(n, np.uint64)
+            new[:1] = 0
+            np.not_equal(key[pick][1:], key[pick][:-1], out=new[1:], casting="unsafe")
+            key[pick] = np.cumsum(new)
+            used = max(1, n.bit_length())
+        key = (key << np.uint64(bits)) | rank
+        used += bits
+    return np.argsort(key, kind="stable")
+
+
+def window_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
+    """A stable 64-bit hash of every row's token sequence (its words' ngram_hash, folded in turn with
+    splitmix64's multipliers), the same for one window in any vocabulary: the sample of distinct
+    windows that gives the range boundaries."""
+    words = ngram_hash(pa.table({"order": pa.array(np.ones(len(vocab), np.uint8)), "ngram": vocab}))
+    lengths = table.column("order").to_numpy(zero_copy_only=False)
+    h = lengths.astype(np.uint64) * np.uint64(K3)
+    with np.errstate(over="ignore"):
+        for j in range(id_order(table)):
+            ids = table.column(f"w{j}").to_numpy(zero_copy_only=False)
+            h = np.where(lengths > j, (h ^ words.take(ids)) * np.uint64(K1), h)
+        h ^= h >> np.uint64(31)
+        h *= np.uint64(K2)
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def windows_to_ngrams(table: pa.Table, order: int) -> list[tuple[list[np.ndarray], np.ndarray]]:
+    """Windows in token order (equal windows summed) -> per order n = 1..order, the distinct n-grams
+    in token order as n id columns, and their counts: the first n words of the windows of length
+    >= n, whose equal runs are adjacent (token order sorts a prefix's extensions together)."""
+    lengths = table.column("order").to_numpy(zero_copy_only=False)
+    counts = table.column("count").to_numpy(zero_copy_only=False)
+    columns = [table.column(f"w{j}").to_numpy(zero_copy_only=False) for j in range(order)]
+    out = []
+    for n in range(1, order + 1):
+        rows = np.flatnonzero(lengths >= n)
+        words = [c[rows] for c in columns[:n]]
+        new = np.zeros(len(rows), bool)
+        new[:1] = True
+        for w in words:
+            new[1:] |= w[1:] != w[:-1]
+        starts = np.flatnonzero(new)
+        out.append(([w[starts] for w in words], np.add.reduceat(counts[rows], starts) if len(rows) else
+                    np.zeros(0, np.int64)))
+    return out
 
 
 def id_order(table: pa.Table) -> int:
@@ -137,39 +235,6 @@ def _order_runs(orders: np.ndarray) -> list[tuple[int, int, int]]:
     """(order, start, stop) of every run of equal orders (one per order when the rows are sorted)."""
     cuts = [0, *(np.flatnonzero(np.diff(orders)) + 1).tolist(), len(orders)]
     return [(int(orders[a]), a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-
-
-def id_sort_indices(table: pa.Table, vocab: pa.Array) -> np.ndarray:
-    """The row order of sort_counts (order, then n-gram text), computed from word ranks, not strings.
-
-    With no space inside a word, comparing "a1 a2 .. an" with "b1 b2 .. bn" byte-wise is comparing
-    the words in turn, except that a word followed by more words is compared with " " appended
-    (so "a\x01" sorts after "a b"): all but the last word are ranked by word + " ", the last by
-    the word. Per order, the ranks are packed into one uint64 key, most significant first; when it is
-    full, it is replaced by its dense rank among the rows (one more argsort) and packing goes on.
-    """
-    orders = table.column("order").to_numpy(zero_copy_only=False)
-    mid = _ranks(pc.binary_join_element_wise(vocab, pa.scalar(""), " ")).astype(np.uint64)
-    last = _ranks(vocab).astype(np.uint64)
-    bits = max(1, int(len(vocab)).bit_length())
-    out = []
-    for n in np.unique(orders).tolist():
-        rows = np.flatnonzero(orders == n)
-        key, used = np.zeros(len(rows), np.uint64), 0
-        for j in range(n):
-            ids = table.column(f"w{j}").to_numpy(zero_copy_only=False).take(rows).astype(np.intp)
-            rank = (mid if j < n - 1 else last).take(ids)
-            if used + bits > 64:  # the key is full: it becomes the dense rank of its value among the rows
-                pick = np.argsort(key)
-                new = np.ones(len(key), np.uint64)
-                new[0] = 0
-                np.not_equal(key[pick][1:], key[pick][:-1], out=new[1:], casting="unsafe")
-                key[pick] = np.cumsum(new)
-                used = max(1, len(rows).bit_length())
-            key = (key << np.uint64(bits)) | rank
-            used += bits
-        out.append(rows[np.argsort(key)])  # distinct n-grams: no ties
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def id_ngram_strings(table: pa.Table, vocab: pa.Array) -> pa.Array:
@@ -274,88 +339,6 @@ def ngram_hash(table: pa.Table) -> np.ndarray:
         return np.zeros(0, dtype=np.uint64)
     lengths, _, weighted, even = _byte_sums(strings)
     return _finish_hash(lengths, weighted, even, table.column("order").to_numpy())
-
-
-def _hash_inputs(table: pa.Table, vocab: pa.Array):
-    """Per-word byte sums of the vocabulary (length, total, weighted, even, odd), the rows' orders, and three
-    zeroed per-row sums (length, weighted, even) for id_ngram_hash and prefix_ngram_hash to fill."""
-    length, total, weighted, even = _byte_sums(_strings(vocab)) if len(vocab) else [np.zeros(0, np.uint64)] * 4
-    orders = table.column("order").to_numpy(zero_copy_only=False)
-    return (length, total, weighted, even, total - even), orders, tuple(np.zeros(len(orders), np.uint64) for _ in range(3))
-
-
-def id_ngram_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
-    """ngram_hash of the rows' text, from per-word byte sums instead of the joined strings.
-
-    A word at offset o of the n-gram adds o * sum(b) to sum(b_p * p), and its even-position bytes are
-    its own even ones when o is even, else its odd ones; each space (byte 32) sits at o - 1.
-    """
-    (length, total, weighted, even, odd_bytes), orders, (h_len, h_weighted, h_even) = _hash_inputs(table, vocab)
-    one, five = np.uint64(1), np.uint64(5)
-    with np.errstate(over="ignore"):
-        for n, start, stop in _order_runs(orders):
-            at = np.zeros(stop - start, np.uint64)  # offset of word j in the n-gram text
-            hw, he = h_weighted[start:stop], h_even[start:stop]  # views
-            for j in range(n):
-                w = table.column(f"w{j}").slice(start, stop - start).to_numpy(zero_copy_only=False).astype(np.intp)
-                if j:
-                    odd = (at & one).astype(bool)
-                    hw += (at - one) << five  # the space (32) before word j, at offset at - 1
-                    he += odd.astype(np.uint64) << five  # at - 1 is even when at is odd
-                    hw += weighted.take(w) + at * total.take(w)
-                    he += np.where(odd, odd_bytes.take(w), even.take(w))  # at odd: the word's odd bytes
-                else:
-                    hw += weighted.take(w)
-                    he += even.take(w)
-                at += length.take(w) + one
-            h_len[start:stop] = at - one
-    return _finish_hash(h_len, h_weighted, h_even, orders)
-
-
-def prefix_ngram_hash(table: pa.Table, prefix: np.ndarray, vocab: pa.Array) -> np.ndarray:
-    """id_ngram_hash, one step per row: a row's sums are its prefix row's (count_ngram_prefixes) plus
-    a space and its last word at the prefix's length + 1."""
-    (length, total, weighted, even, odd_bytes), orders, (h_len, h_weighted, h_even) = _hash_inputs(table, vocab)
-    one, five = np.uint64(1), np.uint64(5)
-    with np.errstate(over="ignore"):
-        for n, start, stop in _order_runs(orders):
-            w = table.column(f"w{n - 1}").slice(start, stop - start).to_numpy(zero_copy_only=False).astype(np.intp)
-            if n == 1:
-                h_len[start:stop], h_weighted[start:stop], h_even[start:stop] = length[w], weighted[w], even[w]
-                continue
-            q = prefix[start:stop]
-            at = h_len.take(q) + one  # offset of the last word
-            odd = (at & one).astype(bool)
-            h_len[start:stop] = at + length.take(w)
-            h_weighted[start:stop] = h_weighted.take(q) + ((at - one) << five) + weighted.take(w) + at * total.take(w)
-            h_even[start:stop] = h_even.take(q) + (odd.astype(np.uint64) << five) + np.where(odd, odd_bytes.take(w),
-                                                                                               even.take(w))
-    return _finish_hash(h_len, h_weighted, h_even, orders)
-
-
-def prefix_sort_indices(table: pa.Table, prefix: np.ndarray, vocab: pa.Array) -> np.ndarray | None:
-    """id_sort_indices, one uint64 key per row: its prefix row's rank, then its last word's rank.
-
-    Comparing n-grams of one order by their (n - 1)-word prefix first is text order only when no
-    word is empty or holds a byte <= " " (with one, "a\x01 b" < "a c" though "a" < "a\x01"):
-    then None (use id_sort_indices)."""
-    strings = _strings(vocab)
-    offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
-    data = np.frombuffer(strings.buffers()[2], np.uint8)[offsets[0]:offsets[-1]] if strings.buffers()[2] else []
-    if (np.diff(offsets) == 0).any() or (np.asarray(data) <= 32).any():
-        return None
-    last = _ranks(vocab).astype(np.uint64)
-    bits = np.uint64(max(1, int(len(vocab)).bit_length()))
-    orders = table.column("order").to_numpy(zero_copy_only=False)
-    rank, out = np.zeros(len(orders), np.uint64), []
-    for n, start, stop in _order_runs(orders):
-        key = last.take(table.column(f"w{n - 1}").slice(start, stop - start).to_numpy(zero_copy_only=False))
-        if n > 1:
-            key |= rank.take(prefix[start:stop]) << bits
-        pick = np.argsort(key)  # distinct n-grams: no ties
-        rank[start + pick] = np.arange(stop - start, dtype=np.uint64)
-        out.append(start + pick)
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def count_of_counts(orders: np.ndarray, counts: np.ndarray, max_order: int,

@@ -4,9 +4,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusforge.objectives.ngrams import count_ngram_ids, count_ngram_prefixes, count_ngrams, count_of_counts, \
-    id_counts_to_strings, id_ngram_hash, id_sort_indices, merge_counts, merge_id_counts, ngram_hash, prefix_ngram_hash, \
-    prefix_sort_indices, sort_counts
+from corpusforge.objectives.ngrams import count_ngram_ids, count_ngrams, count_of_counts, count_windows, \
+    id_counts_to_strings, id_ngram_strings, merge_counts, merge_id_counts, ngram_hash, sort_counts, token_ranks, \
+    window_hash, window_sort_indices, windows_to_ngrams
 from tests.conftest import DATA
 
 SEED_NOTES = ["BROWN READ HOLY BIBLE", "MARK READ A TEXT BOOK", "HE READ A BOOK BY DAVID"]
@@ -86,67 +86,58 @@ def test_hash_equals_its_definition_on_any_chunking(monkeypatch):
         assert ngram_hash(table.slice(11, 40)).tolist() == expected[11:51]
 
 
-def test_id_counts_sort_and_hash_like_the_text():
-    """Counting, merging, sorting and hashing on word ids give what the joined strings give, also for
-    words that are prefixes of others followed by a byte below " " (which sort after "a b")."""
+def token_order(tokens):
+    return tuple(t.encode() for t in tokens)
+
+
+def test_windows_carry_every_order_and_sort_hash_by_tokens():
+    """count_windows keeps one window per position; windows_to_ngrams of the windows in token order gives
+    exactly every 1..5-gram, in token order, also for words that are prefixes of others followed by a
+    byte below " " (where token order is not the byte order of the joined text); window_hash depends on
+    the tokens only, not on the vocabulary's ids."""
     words = ["a", "ab", "a\x01", "的", "中国", "é", "xyz" * 10, "b", "a!", "\x1b", "<s>", "</s>"]
     vocab, rng = pa.array(words), np.random.default_rng(3)
     lengths = rng.integers(0, 12, 400)
     ids = rng.integers(0, len(words) - 2, int(lengths.sum())).astype(np.uint32)
     bos, eos = len(words) - 2, len(words) - 1
-    table = count_ngram_ids(ids, lengths, 5, bos, eos)
-    text = id_counts_to_strings(table, vocab)
-    assert as_counter(text) == as_counter(count_ngrams([words[i] for i in ids], lengths, 5))
-    assert id_ngram_hash(table, vocab).tolist() == ngram_hash(text).tolist()
-    ordered = text.take(pa.array(id_sort_indices(table, vocab)))
-    expected = sort_counts(text)
-    assert ordered.column("ngram").to_pylist() == expected.column("ngram").to_pylist()
-    assert ordered.column("order").to_pylist() == expected.column("order").to_pylist()
+    windows = count_windows(ids, lengths, 5, bos, eos)
+    positions = int((lengths[lengths > 0] + 2).sum())
+    assert windows.column("count").to_numpy().sum() == positions  # one window per position
+    assert windows.num_rows < count_ngram_ids(ids, lengths, 5, bos, eos).num_rows
+    ordered = windows.take(pa.array(window_sort_indices(windows, token_ranks(vocab))))
+    texts = id_ngram_strings(ordered, vocab).to_pylist()
+    assert [token_order(t.split(" ")) for t in texts] == sorted(token_order(t.split(" ")) for t in texts)
+    expected = naive_counts([[words[i] for i in ids[a:a + n]] for a, n in
+                             zip(np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) if n], 5)
+    derived = {}
+    for n, (columns, counts) in enumerate(windows_to_ngrams(ordered, 5), 1):
+        grams = [" ".join(words[c[i]] for c in columns) for i in range(len(counts))]
+        assert [token_order(g.split(" ")) for g in grams] == sorted(token_order(g.split(" ")) for g in grams)
+        derived.update({(n, g): int(c) for g, c in zip(grams, counts)})
+    assert derived == dict(expected)
+    # the same windows counted with another vocabulary (ids permuted) hash the same
+    perm = rng.permutation(len(words)).astype(np.uint32)
+    other = count_windows(perm[ids], lengths, 5, perm[bos], perm[eos])
+    other_vocab = pa.array([words[i] for i in np.argsort(perm)])
+    assert dict(zip(id_ngram_strings(other, other_vocab).to_pylist(), window_hash(other, other_vocab).tolist())) == \
+        dict(zip(id_ngram_strings(windows, vocab).to_pylist(), window_hash(windows, vocab).tolist()))
     cut, half = int(lengths[:200].sum()), 200
-    parts = [count_ngram_ids(ids[:cut], lengths[:half], 5, bos, eos), count_ngram_ids(ids[cut:], lengths[half:], 5, bos, eos)]
-    assert as_counter(id_counts_to_strings(merge_id_counts(parts), vocab)) == as_counter(text)
+    parts = [count_windows(ids[:cut], lengths[:half], 5, bos, eos), count_windows(ids[cut:], lengths[half:], 5, bos, eos)]
+    assert as_counter(id_counts_to_strings(merge_id_counts(parts), vocab)) == as_counter(id_counts_to_strings(windows, vocab))
 
 
-def test_prefix_rows_hash_and_sort_like_the_text():
-    """count_ngram_prefixes gives each row the row of its first n - 1 words; hashing and sorting one
-    step per row from them give what the text gives, and the sort declines words holding bytes <= " "."""
-    rng = np.random.default_rng(5)
-    lengths = rng.integers(0, 12, 400)
-    for words in (["a", "ab", "b!", "的", "中国", "é", "xyz" * 10, "b", "a!", "~", "<s>", "</s>"],
-                  ["a", "ab", "a\x01", "的", "a b", "\x1b", "<s>", "</s>"]):
-        vocab, bos, eos = pa.array(words), len(words) - 2, len(words) - 1
-        ids = rng.integers(0, len(words) - 2, int(lengths.sum())).astype(np.uint32)
-        table, prefix = count_ngram_prefixes(ids, lengths, 5, bos, eos)
-        assert table.equals(count_ngram_ids(ids, lengths, 5, bos, eos))
-        text = id_counts_to_strings(table, vocab)
-        grams, orders = text.column("ngram").to_pylist(), text.column("order").to_pylist()
-        for row, (order, gram) in enumerate(zip(orders, grams)):
-            last = words[table.column(f"w{order - 1}")[row].as_py()]
-            assert prefix[row] == -1 if order == 1 else (orders[prefix[row]], f"{grams[prefix[row]]} {last}") == (order - 1, gram)
-        assert prefix_ngram_hash(table, prefix, vocab).tolist() == ngram_hash(text).tolist()
-        order = prefix_sort_indices(table, prefix, vocab)
-        if "a\x01" in words:
-            assert order is None
-        else:
-            assert order.tolist() == id_sort_indices(table, vocab).tolist()
+def test_a_segmenters_word_with_a_space_counts_as_its_parts():
+    """An n-gram is its tokens joined by spaces, so a custom segmenter's word "a b" is two tokens: ("a b", "c"),
+    ("a", "b c") and ("a", "b", "c") are one trigram, three times."""
+    from corpusforge.beam.ngrams import Units
 
+    class Spaced:
+        name = "spaced"
 
-def test_id_slices_whose_words_hold_spaces_merge_as_text():
-    """A custom segmenter's word may contain a space: ("a b", "c") and ("a", "b c") are then one n-gram
-    "a b c" of the output, so slices from different vocabularies must merge on the text, once."""
-    from corpusforge.beam.ngrams import merge_id_slices
+        def spans(self, text):
+            cut = min(3, len(text) - 1)
+            return [(0, cut), (cut, len(text))]  # "a b" + " c", as a segmenter might cut
 
-    sentences = [["a b", "c"], ["a", "b c"], ["a", "b", "c"]]
-    parts, vocabs = [], []
-    for sentence in sentences:
-        vocab = ["<s>", "</s>", *dict.fromkeys(sentence)]
-        ids = np.array([vocab.index(w) for w in sentence], np.uint32)
-        parts.append(count_ngram_ids(ids, np.array([len(sentence)]), 3, 0, 1))
-        vocabs.append(pa.array(vocab, pa.string()))
-    union = pc.unique(pa.chunked_array(vocabs))
-    maps = [pc.index_in(v, value_set=union).to_numpy().astype(np.uint32) for v in vocabs]
-    merged = merge_id_slices(parts, maps, union)
-    keys = list(zip(merged.column("order").to_pylist(), merged.column("ngram").to_pylist()))
-    assert len(keys) == len(set(keys))  # one row per n-gram
-    assert as_counter(merged) == naive_counts(sentences, 3)
-    assert as_counter(merged)[(2, "a b c")] == 2 and keys == sorted(keys, key=lambda k: (k[0], k[1].encode()))
+    units = Units(Spaced())
+    assert units.split("a b c") == ["a", "b", "c"]
+    assert units.split("中国人") == ["中国", "人"]  # no whitespace: the words as given

@@ -49,6 +49,36 @@ def test_one_and_two_workers_and_many_spills_give_identical_shards(tmp_path, mon
     assert len(one) == 3 and one == shard_bytes(tmp_path / "two") == shard_bytes(tmp_path / "spilled")
 
 
+def test_many_ranges_cut_inside_hot_prefixes_and_counts_stay_exact(tmp_path, monkeypatch):
+    """Windows are ranged in token order and every order is derived inside its range: with 13 ranges
+    over text where thousands of distinct windows start with 的 (so range cuts fall inside its group
+    and inside "的 X" groups), each n-gram still appears once with its exact count, the shards hold
+    equal shares of the rows in (order, token) order, and one range gives the same rows. A token with
+    a control character sorts by its tokens (its byte order as a word)."""
+    import numpy as np
+
+    import corpusforge.beam.ngrams as glue
+    words = sorted(set(TRAIN.read_text(encoding="utf-8").split()))[:400]
+    rng = np.random.default_rng(7)
+    lines = TRAIN.read_text(encoding="utf-8").splitlines()[:60]
+    lines += [" ".join(["的", *rng.choice(words, 3)] * 4) for _ in range(300)]
+    lines += ["的 的 的 的 的", "a\x01 b a c", "a b a\x01", "的"]
+    text = tmp_path / "in.txt"
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(glue, "BATCH_TOKENS", 700)
+    args = ("build", "ngrams", "-i", text, "--format", "pretokenized", "--order", 4)
+    run_cli(*args, "--num-shards", 13, "-o", tmp_path / "many")
+    run_cli(*args, "--num-shards", 1, "-o", tmp_path / "one")
+    table = load_table(tmp_path / "many")
+    assert table.equals(load_table(tmp_path / "one"))
+    assert as_counter(table) == naive_counts([line.split() for line in lines if line.strip()], 4)
+    keys = [(o, tuple(w.encode() for w in g.split(" "))) for o, g in
+            zip(table.column("order").to_pylist(), table.column("ngram").to_pylist())]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    rows = [s["rows"] for s in json.loads((tmp_path / "many" / "manifest.json").read_text())["shards"]]
+    assert len(rows) == 13 and max(rows) - min(rows) <= 1
+
+
 def test_bad_input_is_counted_and_kept_with_a_reason(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"text": "\xe4\xb8\xad\xe6\x96\x87 ok"}\n{not json\n\xff\xfe\n')
