@@ -167,7 +167,7 @@ class CountNgrams(SpillingCounter):
 
     def start_bundle(self):
         super().start_bundle()
-        self.vocab = {BOS: 0, EOS: 1}
+        self.vocab, self.merged = {BOS: 0, EOS: 1}, False
 
     def process(self, row):
         self.count("kept")
@@ -191,16 +191,20 @@ class CountNgrams(SpillingCounter):
         local = np.fromiter((vocab.setdefault(w, len(vocab)) for w in encoded.dictionary.to_pylist()), np.uint32,
                             len(encoded.dictionary))
         ids = local[encoded.indices.to_numpy(zero_copy_only=False)]
-        return count_windows(ids, self.lengths, self.order, vocab[BOS], vocab[EOS])
+        ranks = token_ranks(pa.array(list(vocab), pa.string()))
+        return count_windows(ids, self.lengths, self.order, vocab[BOS], vocab[EOS], ranks)  # in token order
 
     def merge(self, tables):
+        self.merged = self.merged or len(tables) > 1  # hash aggregation loses count_windows' token order
         return merge_id_counts(tables)
 
     def spill(self):
         table = self.merge(self.partials)
         vocab = pa.array(list(self.vocab), pa.string())
+        merged, self.merged = self.merged, False
         self.partials, self.partial_rows, self.vocab = [], 0, {BOS: 0, EOS: 1}
-        table = table.take(pa.array(window_sort_indices(table, token_ranks(vocab)))).combine_chunks()
+        if merged:
+            table = table.take(pa.array(window_sort_indices(table, token_ranks(vocab)))).combine_chunks()
         hashes = window_hash(table, vocab)
         name = f"{self.spill_dir}/{uuid.uuid4().hex}"
         write_spill(f"{name}.arrow", table)

@@ -108,40 +108,59 @@ def count_ngram_ids(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int
     return pa.concat_tables(parts).combine_chunks()
 
 
-def count_windows(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int) -> pa.Table:
+def _dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the sort order of `key`, each key's dense rank among the distinct keys)."""
+    pick = np.argsort(key)
+    new = np.empty(len(key), np.uint64)
+    new[:1] = 0
+    np.not_equal(key[pick][1:], key[pick][:-1], out=new[1:], casting="unsafe")
+    rank = np.empty(len(key), np.uint64)
+    rank[pick] = np.cumsum(new)
+    return pick, rank
+
+
+def count_windows(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int,
+                  ranks: np.ndarray | None = None) -> pa.Table:
     """The distinct windows of a batch and their counts: at every position of `<s> w1 .. wk </s>` the
     `order` tokens that start there, fewer where the sentence ends sooner (a table with
     id_counts_schema(order) whose `order` column is the window's length).
 
     Every n-gram occurrence is the first n tokens of exactly one window (the one at its position),
-    so the windows carry every order's counts in about a third of the rows (windows_to_ngrams
-    recovers them). One hash pass per 64 bits of packed word ids."""
+    so the windows carry the counts of every order in about a third of the rows (windows_to_ngrams
+    recovers them). With the vocabulary's token_ranks the rows come in token order (as
+    window_sort_indices sorts them), else in id order: one sort of the positions by their window's
+    ranks, packed into a uint64 key (replaced by its dense rank when full), then equal runs."""
     if not any(lengths):
         return id_counts_schema(order).empty_table()
     seq, room = _padded(ids, lengths, bos, eos)
-    total, none = len(seq), int(seq.max()) + 1  # `none` fills the places past a window's end
+    total = len(seq)
     length = np.minimum(room, order).astype(np.uint8)
-    bits = none.bit_length()
-    cols, key, used = [seq], seq.astype(np.int64), bits
-    for j in range(1, order):
-        col = np.full(total, none, np.uint32)
-        col[:total - j] = seq[j:]
-        col[length <= j] = none
-        cols.append(col)
-        if used + bits > 63:  # the key is full: it becomes the window prefix's code
-            key, distinct = _encode(key)
-            key, used = key.astype(np.int64), max(1, distinct.bit_length())
-        key = (key << bits) | col
-        used += bits
-    codes, distinct = _encode(key)
-    first = np.empty(distinct, np.int64)
-    first[codes[::-1]] = np.arange(total - 1, -1, -1)  # each window's first position
-    columns = [pa.array(length[first])]
-    for col in cols:
-        w = col[first]
-        w[w == none] = 0  # as in id_counts_schema: 0 past the row's length
-        columns.append(pa.array(w))
-    return pa.table(columns + [pa.array(np.bincount(codes, minlength=distinct))], schema=id_counts_schema(order))
+    rank = seq.astype(np.uint64) + np.uint64(1) if ranks is None else ranks.take(seq)
+    bits = np.uint64((int(seq.max()) + 2 if ranks is None else len(ranks) + 1).bit_length())
+    key, used = np.zeros(total, np.uint64), 0
+    for j in range(order):
+        r = np.zeros(total, np.uint64)  # 0: past the window's end, so a shorter window sorts first
+        r[:total - j] = rank[j:]
+        r[length <= j] = 0
+        if used + int(bits) > 64:
+            key = _dense(key)[1]
+            used = total.bit_length()
+        key = (key << bits) | r
+        used += int(bits)
+    pick = np.argsort(key)
+    key = key[pick]
+    new = np.empty(total, bool)
+    new[:1] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    first = pick[starts]  # one position of each distinct window
+    sizes = length[first]
+    columns = [pa.array(sizes)]
+    for j in range(order):
+        w = seq.take(np.minimum(first + j, total - 1))
+        columns.append(pa.array(np.where(sizes > j, w, 0).astype(np.uint32)))  # 0 past the row's length
+    counts = np.diff(np.append(starts, total))
+    return pa.table(columns + [pa.array(counts)], schema=id_counts_schema(order))
 
 
 def token_ranks(vocab: pa.Array) -> np.ndarray:

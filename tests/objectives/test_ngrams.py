@@ -105,6 +105,7 @@ def test_windows_carry_every_order_and_sort_hash_by_tokens():
     assert windows.column("count").to_numpy().sum() == positions  # one window per position
     assert windows.num_rows < count_ngram_ids(ids, lengths, 5, bos, eos).num_rows
     ordered = windows.take(pa.array(window_sort_indices(windows, token_ranks(vocab))))
+    assert count_windows(ids, lengths, 5, bos, eos, token_ranks(vocab)).equals(ordered)  # counted in token order
     texts = id_ngram_strings(ordered, vocab).to_pylist()
     assert [token_order(t.split(" ")) for t in texts] == sorted(token_order(t.split(" ")) for t in texts)
     expected = naive_counts([[words[i] for i in ids[a:a + n]] for a, n in
