@@ -440,8 +440,9 @@ class SplitWindows(beam.DoFn):
                     yield k, ("fix", n, int(sums[stop] - sums[cuts[k + 1]]))
 
 
-def _global_ids(words: tuple[str, ...], vocab: pa.Array) -> list[int]:
-    return pc.index_in(pa.array(list(words), pa.string()), value_set=vocab).to_pylist() if words else []
+def _global_ids(words: tuple[str, ...], vocab: list[str]) -> list[int]:
+    """Ids of a boundary's words in the sorted global vocabulary (byte order is Python's str order)."""
+    return [bisect.bisect_left(vocab, w) for w in words]
 
 
 class MergeWindows(beam.DoFn):
@@ -450,18 +451,18 @@ class MergeWindows(beam.DoFn):
 
     def __init__(self, tmp: str, max_order: int, min_counts: list[int] | None):
         self.tmp, self.max_order, self.min_counts = tmp, max_order, min_counts
-        self._vocab = (None, None, None)
+        self._vocab = (None, None, None, None)
 
     def global_vocab(self, path):
         if self._vocab[0] != path:
             vocab = _vocab(path) if path else pa.array([], pa.string())
-            self._vocab = (path, vocab, token_ranks(vocab))
+            self._vocab = (path, vocab, token_ranks(vocab), vocab.to_pylist())
         return self._vocab[1:]
 
     def process(self, range_and_items, boundaries, global_vocab):
         k, items = range_and_items
         boundaries = [tuple(b) for b in boundaries]
-        vocab, ranks = self.global_vocab(global_vocab)
+        vocab, ranks, words = self.global_vocab(global_vocab)
         order = self.max_order
         slices = sorted(i for i in items if i and i[0] == "slice")
         fixes = np.zeros(order + 1, np.int64)
@@ -479,8 +480,8 @@ class MergeWindows(beam.DoFn):
         windows = merge_id_counts(mapped)
         if windows is not None:
             windows = windows.take(pa.array(window_sort_indices(windows, ranks))).combine_chunks()
-        lower = _global_ids(boundaries[k - 1], vocab) if k else []
-        upper = _global_ids(boundaries[k], vocab) if k < len(boundaries) else []
+        lower = _global_ids(boundaries[k - 1], words) if k else []
+        upper = _global_ids(boundaries[k], words) if k < len(boundaries) else []
         per_order = windows_to_ngrams(windows, order) if windows is not None else \
             [([np.zeros(0, np.uint32)] * n, np.zeros(0, np.int64)) for n in range(1, order + 1)]
         tables = []

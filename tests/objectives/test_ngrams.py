@@ -2,7 +2,6 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from corpusforge.objectives.ngrams import count_ngram_ids, count_ngrams, count_of_counts, count_windows, \
     id_counts_to_strings, id_ngram_strings, merge_counts, merge_id_counts, ngram_hash, sort_counts, token_ranks, \
