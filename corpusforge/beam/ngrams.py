@@ -39,8 +39,10 @@ from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, _or
     windows_to_ngrams
 
 BATCH_TOKENS = 1_600_000  # tokens per vectorised counting call (~1.5 M distinct windows: about one spill)
+BATCH_CHARS = 6_000_000  # characters of presegmented text per counting call (~1.6 M jieba words with their spaces)
 SPILL_ROWS = 1_000_000  # distinct rows a worker holds before it writes a sorted spill file
 SAMPLE_PER_SHARD = 256  # sampled distinct n-grams per output shard, for the range boundaries
+RESERVED_TOKENS = pa.array(sorted(RESERVED), pa.string())
 HEAPS_BUCKETS = 1024  # documents fall in these buckets by their seeded key (for the Heaps curve)
 LENGTH_CAP = 4096  # length histograms: longer sentences / documents are counted at this length
 
@@ -94,7 +96,7 @@ class SpillingCounter(CountingDoFn):
     def start_bundle(self):
         super().start_bundle()
         self.partials, self.partial_rows = [], 0
-        self.tokens, self.lengths = [], []
+        self.tokens, self.lengths, self.texts, self.text_chars = [], [], [], 0
 
     def sentence_tokens(self, row) -> list[list[str]]:
         out = []
@@ -114,9 +116,9 @@ class SpillingCounter(CountingDoFn):
         return merge_tables(tables, self.schema)
 
     def add_partial(self):
-        if self.lengths:
+        if self.lengths or self.texts:
             table = self.count_batch()
-            self.tokens, self.lengths = [], []
+            self.tokens, self.lengths, self.texts, self.text_chars = [], [], [], 0
             self.partials.append(table)
             self.partial_rows += table.num_rows
             if self.partial_rows >= SPILL_ROWS:
@@ -171,6 +173,14 @@ class CountNgrams(SpillingCounter):
 
     def process(self, row):
         self.count("kept")
+        if self.units.segmenter.name == "presegmented":  # Arrow splits the batch's text (split_texts)
+            self.texts.extend(row["sentences"])
+            chars = sum(map(len, row["sentences"]))
+            self.text_chars += chars
+            self.progress.add(1, chars)
+            if self.text_chars >= BATCH_CHARS:
+                yield from self.add_partial()
+            return
         n = 0
         for units in self.sentence_tokens(row):
             if units:
@@ -185,8 +195,34 @@ class CountNgrams(SpillingCounter):
         if len(self.tokens) >= BATCH_TOKENS:
             yield from self.add_partial()
 
+    def split_texts(self) -> tuple[pa.Array, np.ndarray]:
+        """The batch's sentences split on whitespace by Arrow (the same characters as str.split; checked
+        for every code point in the tests), empty and reserved tokens dropped: (tokens, per-sentence lengths)."""
+        lists = pc.utf8_split_whitespace(pa.array(self.texts, pa.string()))
+        offsets = lists.offsets.to_numpy()
+        flat = lists.flatten()
+        reserved = pc.is_in(flat, value_set=RESERVED_TOKENS).to_numpy(zero_copy_only=False)
+        drop = reserved | (pc.binary_length(flat).to_numpy(zero_copy_only=False) == 0)  # around runs of spaces
+        lengths = np.diff(offsets)
+        if drop.any():
+            dropped = np.concatenate([[0], np.cumsum(drop)])
+            lengths = lengths - (dropped[offsets[1:]] - dropped[offsets[:-1]])
+            flat = flat.filter(pa.array(~drop))
+            if reserved.any():
+                self.count("reserved_tokens_dropped", int(reserved.sum()))
+        sentences = int(np.count_nonzero(lengths))
+        self.count("sentences", sentences)
+        if len(lengths) > sentences:
+            self.count("empty_sentences", len(lengths) - sentences)
+        self.count("tokens", int(lengths.sum()))
+        return flat, lengths
+
     def count_batch(self):
-        encoded = pa.array(self.tokens, pa.string()).dictionary_encode()  # distinct words of the batch
+        if self.texts:
+            tokens, self.lengths = self.split_texts()
+        else:
+            tokens = pa.array(self.tokens, pa.string())
+        encoded = tokens.dictionary_encode()  # distinct words of the batch
         vocab = self.vocab
         local = np.fromiter((vocab.setdefault(w, len(vocab)) for w in encoded.dictionary.to_pylist()), np.uint32,
                             len(encoded.dictionary))

@@ -66,6 +66,7 @@ def test_many_ranges_cut_inside_hot_prefixes_and_counts_stay_exact(tmp_path, mon
     text = tmp_path / "in.txt"
     text.write_text("\n".join(lines) + "\n", encoding="utf-8")
     monkeypatch.setattr(glue, "BATCH_TOKENS", 700)
+    monkeypatch.setattr(glue, "BATCH_CHARS", 2000)
     args = ("build", "ngrams", "-i", text, "--format", "pretokenized", "--order", 4)
     run_cli(*args, "--num-shards", 13, "-o", tmp_path / "many")
     run_cli(*args, "--num-shards", 1, "-o", tmp_path / "one")
@@ -134,3 +135,27 @@ def test_build_lm_bad_arguments(tmp_path):
     run_cli("build", "lm", "-i", counts, "-o", tmp_path / "lm", "--discount-fallback")
     result = run_cli("build", "lm", "-i", tmp_path / "nowhere", "-o", tmp_path / "lm2", ok=False)
     assert "no manifest.json" in result.output
+
+
+def test_arrow_splits_presegmented_text_as_str_split_does():
+    """CountNgrams splits presegmented text with Arrow: the same tokens as str.split for every whitespace
+    code point (runs, ends, U+3000, \\x1c-\\x1f, U+2028), reserved tokens dropped and counted, empty
+    sentences counted."""
+    import sys
+
+    from corpusforge.beam.ngrams import CountNgrams, Units
+    from corpusforge.objectives.ngrams import RESERVED
+    from corpusforge.tokenization.segment import get_segmenter
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    lines = TRAIN.read_text(encoding="utf-8").splitlines()[:50]
+    lines += ["", "   ", "a" + "".join(spaces) + "b", f"{spaces[3]}的 <s> 中国{spaces[-1]}</s> <unk>", "<s>", " x  y "]
+    counter = CountNgrams(Units(get_segmenter("presegmented")), 3, "", 8)
+    counter.start_bundle()
+    counter.texts = list(lines)
+    tokens, lengths = counter.split_texts()
+    expected = [[t for t in line.split() if t not in RESERVED] for line in lines]
+    assert tokens.to_pylist() == [t for e in expected for t in e]
+    assert lengths.tolist() == [len(e) for e in expected]
+    assert counter._counts["reserved_tokens_dropped"] == 4
+    assert counter._counts["empty_sentences"] == sum(1 for e in expected if not e)
