@@ -198,7 +198,9 @@ class CountNgrams(SpillingCounter):
     def split_texts(self) -> tuple[pa.Array, np.ndarray]:
         """The batch's sentences split on whitespace by Arrow (the same characters as str.split; checked
         for every code point in the tests), empty and reserved tokens dropped: (tokens, per-sentence lengths)."""
-        lists = pc.utf8_split_whitespace(pa.array(self.texts, pa.string()))
+        # "x" last: Arrow's whitespace finder (pyarrow 25) decodes one code point past a string that ends in
+        # whitespace; past the buffer's end that byte is garbage and, when invalid UTF-8, the tail stays unsplit
+        lists = pc.utf8_split_whitespace(pa.array(self.texts + ["x"], pa.string())).slice(0, len(self.texts))
         offsets = lists.offsets.to_numpy()
         flat = lists.flatten()
         reserved = pc.is_in(flat, value_set=RESERVED_TOKENS).to_numpy(zero_copy_only=False)

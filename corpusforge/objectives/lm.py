@@ -130,21 +130,28 @@ def counts_from_table(table: pa.Table, order: int | None = None) -> Counts:
     index.keys.append(np.arange(len(vocab), dtype=np.int64))
     out = Counts(index, [vocab], [counts1], [None], [None], index.word_id(BOS), index.word_id(EOS),
                  index.word_id(UNK))
+    last_words = np.arange(len(vocab), dtype=np.int64)  # the last word of every row of the order before
     for n in range(2, order + 1):
         part = _order_rows(table, orders, n)
         grams = part.column("ngram").combine_chunks()
-        words = pc.list_flatten(pc.split_pattern(grams, " "))
-        ids = index.word_ids(words, -1).reshape(-1, n) if len(grams) else np.zeros((0, n), np.int64)
-        if len(grams) and (ids < 0).any():
-            raise LMError(f"{n}-grams hold words that are not unigrams: the counts are pruned or damaged")
-        prefix, found = index.find(ids[:, :-1])
-        if not found.all():
-            raise LMError(f"{int((~found).sum())} {n}-grams have no counted prefix: build lm needs counts "
-                          "without --min-count")
-        key = prefix * index.size + ids[:, -1]
+        counts = part.column("count").to_numpy().astype(np.int64)
+        fast = _prefix_and_last(grams, counts, out, last_words, index)
+        if fast is None:  # not build ngrams' complete, sorted counts: find every word
+            words = pc.list_flatten(pc.split_pattern(grams, " "))
+            ids = index.word_ids(words, -1).reshape(-1, n) if len(grams) else np.zeros((0, n), np.int64)
+            if len(grams) and (ids < 0).any():
+                raise LMError(f"{n}-grams hold words that are not unigrams: the counts are pruned or damaged")
+            prefix, found = index.find(ids[:, :-1])
+            if not found.all():
+                raise LMError(f"{int((~found).sum())} {n}-grams have no counted prefix: build lm needs counts "
+                              "without --min-count")
+            fast = prefix, ids[:, -1]
+        prefix, last_words = fast
+        key = prefix * index.size + last_words
         sort = np.argsort(key, kind="stable")
         sorted_already = (sort == np.arange(len(sort))).all()  # text order is key order unless a word holds
-        key, last = key[sort], ids[sort, -1]                    # a character below " "
+        key, last = key[sort], last_words[sort]                 # a character below " "
+        last_words = last
         index.keys.append(key)
         prefix = prefix[sort]
         # the suffix w1 .. w{n-1} is (suffix of the prefix w0 .. w{n-2}) extended by the last word
@@ -152,12 +159,43 @@ def counts_from_table(table: pa.Table, order: int | None = None) -> Counts:
             index.lookup(n - 1, out.suffix[n - 2][prefix] * index.size + last)
         if not found.all():
             raise LMError(f"{int((~found).sum())} {n}-grams have no counted suffix: the counts are pruned")
-        counts = part.column("count").to_numpy().astype(np.int64)
         out.ngrams.append(grams if sorted_already else grams.take(pa.array(sort)))
         out.counts.append(counts if sorted_already else counts[sort])
         out.prefix.append(prefix)
         out.suffix.append(suffix)
     return out
+
+
+def _prefix_and_last(grams: pa.Array, counts: np.ndarray, c: Counts, last_before: np.ndarray,
+                     index: NgramIndex) -> tuple[np.ndarray, np.ndarray] | None:
+    """(row of the first n - 1 words in order n - 1, last word id) of every n-gram, looking up only the
+    last word, for counts as build ngrams writes them (complete, sorted); else None.
+
+    Every occurrence of an (n - 1)-gram that does not end in </s> is followed by a token, so with
+    complete counts the n-grams are exactly those rows' extensions, their counts sum to the row's
+    count, and (sorted) they come in the rows' order: the cumulative counts place the boundaries.
+    The text after the last space is the last word, and the n-grams rebuilt as prefix + " " + last
+    word must equal the text, which checks it all."""
+    before, before_counts = c.ngrams[-1], c.counts[-1]
+    extended = np.flatnonzero((last_before != c.eos) & (before_counts > 0))
+    if not len(grams) or not len(extended) or (counts <= 0).any():
+        return None
+    total, wanted = np.cumsum(counts), np.cumsum(before_counts[extended])
+    if total[-1] != wanted[-1]:
+        return None
+    ends = np.searchsorted(total, wanted)
+    if (total[ends] != wanted).any():
+        return None
+    prefix = np.repeat(extended, np.diff(ends, prepend=-1))
+    try:
+        words = pc.list_element(pc.split_pattern(grams, " ", max_splits=1, reverse=True), 1)
+    except pa.ArrowInvalid:  # an n-gram without a space
+        return None
+    last = index.word_ids(words, -1)
+    if (last < 0).any():
+        return None
+    rebuilt = pc.binary_join_element_wise(before.take(pa.array(prefix)), words, " ")
+    return (prefix, last) if pc.all(pc.equal(rebuilt, grams)).as_py() else None
 
 
 def _order_rows(table: pa.Table, orders: np.ndarray, n: int) -> pa.Table:

@@ -121,3 +121,40 @@ def test_scores_match_the_kenlm_module(tmp_path):
     result = lm.perplexity(ours)
     assert result["oov"] >= 1 and result["perplexity"] > result["perplexity_excluding_oov"] > 1
     assert math.isfinite(result["perplexity"])
+
+
+def test_sorted_complete_counts_take_the_fast_index_and_give_the_same_counts(monkeypatch):
+    """build ngrams writes complete counts sorted by n-gram: then each order's prefixes come from the
+    cumulative counts and only the last word is looked up. It gives the right prefix and suffix rows,
+    the same counts and model as unsorted counts (every word looked up), and declines pruned counts."""
+    from corpusforge.objectives.ngrams import sort_counts
+
+    sentences = [line.split() for line in (DATA / "lm" / "news_medium.txt").read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+    table = count_ngrams([w for s in sentences for w in s], [len(s) for s in sentences], 4)
+    taken, fast = [], lm._prefix_and_last
+
+    def spy(*args):
+        found = fast(*args)
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(lm, "_prefix_and_last", spy)
+    ordered, shuffled = lm.counts_from_table(sort_counts(table)), lm.counts_from_table(table)
+    assert taken == [True] * 3 + [False] * 3  # sorted: orders 2-4 fast; unsorted: every word looked up
+    for n in range(1, 4):
+        grams = ordered.ngrams[n].to_pylist()
+        assert [ordered.ngrams[n - 1][p].as_py() for p in ordered.prefix[n]] == [g.rsplit(" ", 1)[0] for g in grams]
+        assert [ordered.ngrams[n - 1][p].as_py() for p in ordered.suffix[n]] == [g.split(" ", 1)[1] for g in grams]
+    for n in range(4):
+        assert dict(zip(ordered.ngrams[n].to_pylist(), ordered.counts[n].tolist())) == \
+            dict(zip(shuffled.ngrams[n].to_pylist(), shuffled.counts[n].tolist()))
+    a, b = (lm.build_model(c, "modified-kneser-ney") for c in (ordered, shuffled))
+    for n in range(4):
+        probs = dict(zip(b.ngrams[n].to_pylist(), b.logprob[n].tolist()))
+        assert all(abs(probs[g] - p) < 1e-12 for g, p in zip(a.ngrams[n].to_pylist(), a.logprob[n].tolist()))
+    ordered_table = sort_counts(table)
+    pruned = ordered_table.filter(ordered_table.column("count").to_numpy() > 1)
+    taken.clear()
+    lm.counts_from_table(pruned)  # pruned by a threshold the counts stay consistent; the sums do not
+    assert taken == [False] * 3
