@@ -4,7 +4,6 @@ Launcher-side only (click); Beam workers never import this module.
 """
 from __future__ import annotations
 
-import functools
 import glob
 import logging
 import math
@@ -20,13 +19,12 @@ from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
 from corpusforge.dataset.reader import is_dataset, read_manifest
+from pipelines.base import COMMAND, check_output, configure_logging  # noqa: F401 (the commands import them from here)
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
 
 SHARD_INPUT_BYTES = 64 << 20  # default: one output shard per this much input (bounds merge memory)
-COMMAND = {"context_settings": {"ignore_unknown_options": True, "allow_extra_args": True,
-                                "help_option_names": ["-h", "--help"], "max_content_width": 100}}
 BEAM_HELP = ("Any further --flags are Apache Beam pipeline options (--runner, --direct_num_workers=2, "
              "--direct_running_mode=multi_processing, --temp_location, ...); without --runner the in-process "
              "FnApiRunner runs the job.")
@@ -143,18 +141,6 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes)
 
 
-def check_output(output: str, overwrite: bool) -> None:
-    if "://" in output:
-        if is_dataset(output) and not overwrite:
-            raise click.ClickException(f"output {output} already exists; pass --overwrite to replace it")
-        return
-    if os.path.exists(output) and not overwrite:
-        raise click.ClickException(f"output {output} already exists; pass --overwrite to replace it")
-    if os.path.exists(output) and not os.path.exists(os.path.join(output, "manifest.json")):
-        raise click.ClickException(f"output {output} exists and is not a corpusforge dataset; refusing to replace it")
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-
-
 def run_job(job: Job, build) -> dict:
     """Builds the graph with `build(pipeline)`, runs it, reports; a failed run leaves no temporary directory."""
     log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
@@ -224,10 +210,3 @@ def print_accounting(acc: dict, output: str) -> None:
             click.echo(f"  {what} {reason}: {n}")
     if acc["rejected"]:
         click.echo(f"  rejected records with reasons: {output}/rejects/")
-
-
-@functools.cache
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
-    logging.getLogger("corpusforge").setLevel(logging.INFO)

@@ -16,7 +16,6 @@ second counts co-occurrences from the chunks and writes the matrix:
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 import time

@@ -25,11 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusforge import __version__
-from corpusforge.dataset.reader import file_sha256, load_table, read_manifest
+from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, remove_tree, write_json
 from corpusforge.objectives import lm
 from corpusforge.tokenization.segment import SegmenterError, get_segmenter
-from pipelines.common import COMMAND, check_output, configure_logging
+from pipelines.base import COMMAND, check_output, configure_logging
 
 log = logging.getLogger("corpusforge")
 ARPA = "model.arpa"
@@ -117,12 +117,12 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, ou
     tmp = os.path.join(parent, f".{name}.incomplete-{uuid.uuid4().hex[:8]}")
     os.makedirs(tmp)
     try:
-        lm.write_arpa(model, os.path.join(tmp, ARPA))
+        sha256 = lm.write_arpa(model, os.path.join(tmp, ARPA))
         sizes = {str(n): len(p) for n, p in enumerate(model.logprob, 1)}
         write_json(os.path.join(tmp, "manifest.json"), {
             "kind": "lm", "corpusforge_version": __version__,
             "files": [{"file": ARPA, "bytes": os.path.getsize(os.path.join(tmp, ARPA)),
-                       "sha256": file_sha256(os.path.join(tmp, ARPA))}],
+                       "sha256": sha256}],
             "order": model.order, "ngrams": sizes, "estimate": model.info,
             "counts": {"path": os.path.abspath(counts_dir), "shards_sha256": [s["sha256"] for s in manifest["shards"]],
                        "totals": manifest.get("totals", {})},

@@ -1,6 +1,7 @@
 """Writing shards and the metadata that describes them; committing a finished dataset.
 
-Everything goes through Beam's FileSystems so the same code writes to local disk, gs:// or s3://.
+Object-store paths (gs://, s3://) go through Beam's FileSystems, local paths through the os module, so
+the same code writes to either and a local write does not import Beam.
 """
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import os
 import shutil
 
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 
 from corpusforge import __version__
+from corpusforge.dataset.reader import filesystems
 from corpusforge.dataset.schema import SCHEMA_VERSION, hf_features
 
 BATCH_ROWS = 1000  # record batch size inside a shard; fixed, so shard bytes are reproducible
@@ -22,8 +23,16 @@ def shard_name(index: int, count: int) -> str:
     return f"data-{index:05d}-of-{count:05d}.arrow"
 
 
+def create(path: str):
+    """A new file for writing (its directory made, as Beam's FileSystems.create does for local paths)."""
+    if "://" in path:
+        return filesystems().create(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    return open(path, "wb")
+
+
 def write_bytes(path: str, data: bytes) -> None:
-    with FileSystems.create(path) as f:
+    with create(path) as f:
         f.write(data)
 
 
@@ -44,7 +53,7 @@ class _HashingFile:
 def write_shard(batches, schema: pa.Schema, path: str) -> dict:
     """Streams record batches into one Arrow IPC stream shard; returns its manifest entry."""
     rows = 0
-    with FileSystems.create(path) as f:
+    with create(path) as f:
         out = _HashingFile(f)
         with pa.ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
             for batch in batches:
@@ -98,8 +107,8 @@ def remove_tree(path: str) -> None:
     """Deletes a directory (or an object-store prefix) if it exists."""
     if "://" not in path:
         shutil.rmtree(path, ignore_errors=True)
-    elif FileSystems.exists(path):
-        FileSystems.delete([path])
+    elif filesystems().exists(path):
+        filesystems().delete([path])
 
 
 def commit(tmp_dir: str, out_dir: str) -> None:
@@ -115,6 +124,6 @@ def commit(tmp_dir: str, out_dir: str) -> None:
         return
     # object stores have no directories and no atomic rename: copy file by file, manifest last
     remove_tree(out_dir)
-    files = sorted(m.path for m in FileSystems.match([tmp_dir + "/**"])[0].metadata_list)
+    files = sorted(m.path for m in filesystems().match([tmp_dir + "/**"])[0].metadata_list)
     files.sort(key=lambda p: p.endswith("manifest.json"))
-    FileSystems.rename(files, [out_dir + p[len(tmp_dir):] for p in files])
+    filesystems().rename(files, [out_dir + p[len(tmp_dir):] for p in files])

@@ -20,6 +20,7 @@ unigrams interpolate with the uniform distribution over V, so <unk> gets b(empty
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -607,10 +608,14 @@ def _fmt(values: np.ndarray) -> pa.Array:
     return pc.cast(pa.array(values.astype(np.float32)), pa.string())
 
 
-def write_arpa(model: Model, path: str) -> None:
+def write_arpa(model: Model, path: str) -> str:
+    """Writes the ARPA file; returns its sha256 (hashed as it is written, not read back)."""
+    digest = hashlib.sha256()
     with open(path, "wb") as f:
         for chunk in _arpa_chunks(model):
+            digest.update(chunk)
             f.write(chunk)
+    return digest.hexdigest()
 
 
 def _string_bytes(strings: pa.Array) -> memoryview:
