@@ -86,6 +86,7 @@ class SpillingCounter(CountingDoFn):
     """Base of the counting DoFns: buffers partial tables, spills sorted files, emits spill records."""
 
     schema = COUNTS_SCHEMA
+    windows = False  # CountNgrams: its spills hold windows (SplitWindows / MergeWindows), not rows per order
 
     def __init__(self, units: Units, spill_dir: str, sample_size: int):
         self.units, self.spill_dir, self.sample_size = units, spill_dir, sample_size
@@ -533,8 +534,8 @@ class MergeWindows(beam.DoFn):
                 else:
                     columns = [np.append(c, np.uint32(w)) for c, w in zip(columns, upper)]
                     counts = np.append(counts, fixes[n])
-            words = [pc.take(vocab, pa.array(c, pa.uint32())) for c in columns]
-            grams = pc.binary_join_element_wise(*words, " ") if n > 1 else words[0]
+            texts = [pc.take(vocab, pa.array(c, pa.uint32())) for c in columns]
+            grams = pc.binary_join_element_wise(*texts, " ") if n > 1 else texts[0]
             tables.append(pa.table([pa.array(np.full(len(counts), n, np.uint8)), grams, pa.array(counts, pa.int64())],
                                    schema=COUNTS_SCHEMA))
         table, stats = range_stats(pa.concat_tables(tables), order, self.min_counts)
@@ -671,7 +672,7 @@ class WriteCounts(beam.PTransform):
                    | "Samples" >> beam.Map(lambda s: s["sample"])
                    | "SmallestHashes" >> beam.CombineGlobally(SmallestHashes(SAMPLE_PER_SHARD * n)))
         every = inputs["rows"].pipeline | "EveryRange" >> beam.Create([(k, None) for k in range(n)])
-        if getattr(self.counter, "windows", False):
+        if self.counter.windows:
             boundaries = samples | "Boundaries" >> beam.Map(window_boundaries, n)
             global_vocab = spills | "GlobalVocab" >> beam.CombineGlobally(UnionVocab(f"{tmp}/_spill/vocab.arrow"))
             slices = spills | "SplitSpills" >> beam.ParDo(SplitWindows(), beam.pvalue.AsSingleton(boundaries),

@@ -74,12 +74,6 @@ def _padded(ids: np.ndarray, lengths: list[int] | np.ndarray, bos: int, eos: int
     return seq, np.repeat(starts + lengths, lengths) - np.arange(total)
 
 
-def _encode(key: np.ndarray) -> tuple[np.ndarray, int]:
-    """Dense codes of int64 keys (in order of first occurrence) and how many distinct keys there are."""
-    encoded = pc.dictionary_encode(pa.array(key))
-    return encoded.indices.to_numpy(), len(encoded.dictionary)
-
-
 def count_ngram_ids(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int) -> pa.Table:
     """count_ngrams on word ids (`bos` / `eos`: the ids of <s> / </s>): a table with id_counts_schema(order).
 
@@ -108,15 +102,15 @@ def count_ngram_ids(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int
     return pa.concat_tables(parts).combine_chunks()
 
 
-def _dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the sort order of `key`, each key's dense rank among the distinct keys)."""
+def _dense(key: np.ndarray) -> np.ndarray:
+    """Each key's dense rank among the distinct keys (a full packed key becomes a short one)."""
     pick = np.argsort(key)
     new = np.empty(len(key), np.uint64)
     new[:1] = 0
     np.not_equal(key[pick][1:], key[pick][:-1], out=new[1:], casting="unsafe")
     rank = np.empty(len(key), np.uint64)
     rank[pick] = np.cumsum(new)
-    return pick, rank
+    return rank
 
 
 def count_windows(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int,
@@ -143,8 +137,7 @@ def count_windows(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, 
         r[:total - j] = rank[j:]
         r[length <= j] = 0
         if used + int(bits) > 64:
-            key = _dense(key)[1]
-            used = total.bit_length()
+            key, used = _dense(key), total.bit_length()
         key = (key << bits) | r
         used += int(bits)
     pick = np.argsort(key)
@@ -180,12 +173,7 @@ def window_sort_indices(table: pa.Table, ranks: np.ndarray) -> np.ndarray:
         ids = table.column(f"w{j}").to_numpy(zero_copy_only=False)
         rank = np.where(lengths > j, ranks.take(ids), 0).astype(np.uint64)
         if used + bits > 64:
-            pick = np.argsort(key)
-            new = np.ones(n, np.uint64)
-            new[:1] = 0
-            np.not_equal(key[pick][1:], key[pick][:-1], out=new[1:], casting="unsafe")
-            key[pick] = np.cumsum(new)
-            used = max(1, n.bit_length())
+            key, used = _dense(key), max(1, n.bit_length())
         key = (key << np.uint64(bits)) | rank
         used += bits
     return np.argsort(key, kind="stable")
