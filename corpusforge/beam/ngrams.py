@@ -12,8 +12,8 @@
    ids onto global ids. One task per range merges its slices as integers, sorts them in token order
    and derives every order's n-grams from adjacent windows; a prefix of the range's upper boundary
    also gets the counts of the windows past the boundary that start with it (SplitWindows' "fix").
-   Each range writes one piece per order, and the shards are equal shares of the pieces' rows in
-   (order, range) order. Strings (CountWords): one task per (order, n-gram) range merges and writes its shard.
+   Each range writes one piece per order; one step plans the shards as equal shares of the pieces'
+   rows in (order, range) order (one pass over the pieces), and each shard is written on its own. Strings (CountWords): one task per (order, n-gram) range merges and writes its shard.
 4. Finalize checks the accounting, adds count-of-counts and totals to the manifest, and renames
    the temporary directory to the output.
 """
@@ -34,9 +34,9 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards,
     reject_row, write_jsonl
 from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
     write_shard
-from corpusforge.objectives.ngrams import BOS, COUNTS_SCHEMA, EOS, RESERVED, _order_runs, count_of_counts, \
-    count_windows, id_ngram_strings, merge_id_counts, ngram_hash, token_ranks, window_hash, window_sort_indices, \
-    windows_to_ngrams
+from corpusforge.objectives.ngrams import BOS, COUNT_OF_COUNTS_MAX, COUNTS_SCHEMA, EOS, RESERVED, _order_runs, \
+    count_of_counts, count_windows, id_ngram_strings, merge_id_counts, ngram_hash, token_ranks, window_hash, \
+    window_sort_indices, windows_to_ngrams
 
 BATCH_TOKENS = 1_600_000  # tokens per vectorised counting call (~1.5 M distinct windows: about one spill)
 BATCH_CHARS = 6_000_000  # characters of presegmented text per counting call (~1.6 M jieba words with their spaces)
@@ -547,29 +547,46 @@ class MergeWindows(beam.DoFn):
         yield {"pieces": pieces, **stats}
 
 
-class WriteCountShards(beam.DoFn):
-    """Shard index -> that shard: an equal share of the rows of all pieces, in (order, range) order, which is
-    (order, n-gram) order. Shard 0 carries the ranges' totals for the manifest."""
-
-    def __init__(self, tmp: str, num_shards: int):
-        self.tmp, self.num_shards = tmp, num_shards
-
-    def process(self, shard, ranges):
-        pieces = sorted((p for r in ranges for p in r["pieces"]), key=lambda p: (p["order"], p["range"]))
-        total = sum(p["rows"] for p in pieces)
-        first, end = total * shard // self.num_shards, total * (shard + 1) // self.num_shards
-        batches, at = [], 0
-        for p in pieces:
-            lo, hi = max(first, at), min(end, at + p["rows"])
+def plan_shards(ranges: list[dict], num_shards: int):
+    """All ranges' pieces -> (shard, [(path, start, stop)], totals or None) per shard: equal shares of the
+    rows in (order, range) order, which is (order, n-gram) order. One pass over the pieces; shard 0
+    carries the ranges' totals for the manifest."""
+    pieces = sorted((p for r in ranges for p in r["pieces"]), key=lambda p: (p["order"], p["range"]))
+    total = sum(p["rows"] for p in pieces)
+    totals = {key: np.sum([r[key] for r in ranges], axis=0).tolist()
+              for key in ("count_of_counts", "unique_by_order", "kept_by_order")}
+    at, i = 0, 0
+    for shard in range(num_shards):
+        first, end = total * shard // num_shards, total * (shard + 1) // num_shards
+        slices = []
+        while i < len(pieces) and at + pieces[i]["rows"] <= first:  # pieces wholly before this shard
+            at += pieces[i]["rows"]
+            i += 1
+        j, start = i, at
+        while j < len(pieces) and start < end:
+            lo, hi = max(first, start), min(end, start + pieces[j]["rows"])
             if lo < hi:
-                part = open_arrow(p["path"]).slice(lo - at, hi - lo)
-                batches += part.combine_chunks().to_batches(max_chunksize=BATCH_ROWS)
-            at += p["rows"]
+                slices.append((pieces[j]["path"], lo - start, hi - start))
+            start += pieces[j]["rows"]
+            j += 1
+        yield shard, slices, totals if shard == 0 else None
+
+
+class WriteCountShards(beam.DoFn):
+    """(shard, slices of pieces, totals) -> that shard, written; its manifest entry with the totals (zeros but
+    on shard 0)."""
+
+    def __init__(self, tmp: str, num_shards: int, max_order: int):
+        self.tmp, self.num_shards, self.max_order = tmp, num_shards, max_order
+
+    def process(self, plan):
+        shard, slices, totals = plan
+        batches = [b for path, start, stop in slices
+                   for b in open_arrow(path).slice(start, stop - start).combine_chunks().to_batches(BATCH_ROWS)]
         info = write_shard(batches, COUNTS_SCHEMA, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
-        for key in ("count_of_counts", "unique_by_order", "kept_by_order"):
-            info[key] = np.sum([r[key] for r in ranges], axis=0).tolist() if shard == 0 else \
-                np.zeros_like(ranges[0][key]).tolist()
-        yield info
+        zeros = {"count_of_counts": np.zeros((self.max_order, COUNT_OF_COUNTS_MAX), np.int64).tolist(),
+                 "unique_by_order": [0] * self.max_order, "kept_by_order": [0] * self.max_order}
+        yield {**info, **(totals or zeros)}
 
 
 class FinalizeCounts(beam.DoFn):
@@ -683,9 +700,11 @@ class WriteCounts(beam.PTransform):
                       | "MergeRanges" >> beam.ParDo(MergeWindows(tmp, self.max_order, self.min_counts),
                                                     beam.pvalue.AsSingleton(boundaries),
                                                     beam.pvalue.AsSingleton(global_vocab)))
-            shards = (inputs["rows"].pipeline
-                      | "EveryShard" >> beam.Create(list(range(n)))
-                      | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, n), beam.pvalue.AsList(ranges)))
+            shards = (ranges
+                      | "AllRanges" >> beam.combiners.ToList()
+                      | "PlanShards" >> beam.FlatMap(plan_shards, n)
+                      | "SpreadShards" >> beam.Reshuffle()
+                      | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, n, self.max_order)))
         else:
             boundaries = samples | "Boundaries" >> beam.Map(range_boundaries, n)
             slices = spills | "SplitSpills" >> beam.ParDo(SplitSpill(), beam.pvalue.AsSingleton(boundaries))

@@ -159,3 +159,22 @@ def test_arrow_splits_presegmented_text_as_str_split_does():
     assert lengths.tolist() == [len(e) for e in expected]
     assert counter._counts["reserved_tokens_dropped"] == 4
     assert counter._counts["empty_sentences"] == sum(1 for e in expected if not e)
+
+
+def test_shards_are_planned_as_equal_shares_of_the_pieces_in_one_pass():
+    """plan_shards cuts the ranges' per-order pieces, in (order, range) order, into equal shares: every row
+    once, in order; the totals ride on shard 0."""
+    from corpusforge.beam.ngrams import plan_shards
+
+    stats = {"count_of_counts": [[1, 0]], "unique_by_order": [1], "kept_by_order": [1]}
+    ranges = [{"pieces": [{"order": 1, "range": 0, "path": "a1", "rows": 5}, {"order": 2, "range": 0, "path": "a2", "rows": 4}],
+               **stats},
+              {"pieces": [{"order": 1, "range": 1, "path": "b1", "rows": 2}, {"order": 2, "range": 1, "path": "b2", "rows": 3}],
+               **stats}]
+    plans = list(plan_shards(ranges, 4))
+    rows = [(path, i) for _, slices, _ in plans for path, start, stop in slices for i in range(start, stop)]
+    expected = [(p, i) for p, n in (("a1", 5), ("b1", 2), ("a2", 4), ("b2", 3)) for i in range(n)]
+    assert rows == expected
+    assert [sum(stop - start for _, start, stop in slices) for _, slices, _ in plans] == [3, 4, 3, 4]
+    assert plans[0][2]["unique_by_order"] == [2] and all(t is None for *_, t in plans[1:])
+    assert [s for s, *_ in plan_shards([{"pieces": [], **stats}], 3)] == [0, 1, 2]
