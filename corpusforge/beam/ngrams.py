@@ -440,6 +440,12 @@ class _Rows:
         self.columns = [table.column(f"w{j}").to_numpy(zero_copy_only=False) for j in range(table.num_columns - 2)]
         self.words, self.n = words, n
 
+    def prefixes(self, n: int) -> "_Rows":
+        """The same rows as their first n tokens (sharing the arrays)."""
+        view = object.__new__(_Rows)
+        view.lengths, view.columns, view.words, view.n = self.lengths, self.columns, self.words, n
+        return view
+
     def __len__(self):
         return len(self.lengths)
 
@@ -474,7 +480,7 @@ class SplitWindows(beam.DoFn):
                 prefix = upper[:n]
                 if lower is not None and prefix < lower:
                     continue  # a prefix of the range's lower bound too: it belongs to an earlier range
-                stop = bisect.bisect_right(_Rows(table, words, n), prefix, lo=cuts[k + 1])
+                stop = bisect.bisect_right(rows.prefixes(n), prefix, lo=cuts[k + 1])
                 if stop > cuts[k + 1]:
                     yield k, ("fix", n, int(sums[stop] - sums[cuts[k + 1]]))
 

@@ -151,13 +151,12 @@ def counts_from_table(table: pa.Table, order: int | None = None) -> Counts:
         key = prefix * index.size + last_words
         sort = np.argsort(key, kind="stable")
         sorted_already = (sort == np.arange(len(sort))).all()  # text order is key order unless a word holds
-        key, last = key[sort], last_words[sort]                 # a character below " "
-        last_words = last
+        key, last_words = key[sort], last_words[sort]           # a character below " "
         index.keys.append(key)
         prefix = prefix[sort]
         # the suffix w1 .. w{n-1} is (suffix of the prefix w0 .. w{n-2}) extended by the last word
-        suffix, found = (last, np.ones(len(last), bool)) if n == 2 else \
-            index.lookup(n - 1, out.suffix[n - 2][prefix] * index.size + last)
+        suffix, found = (last_words, np.ones(len(last_words), bool)) if n == 2 else \
+            index.lookup(n - 1, out.suffix[n - 2][prefix] * index.size + last_words)
         if not found.all():
             raise LMError(f"{int((~found).sum())} {n}-grams have no counted suffix: the counts are pruned")
         out.ngrams.append(grams if sorted_already else grams.take(pa.array(sort)))

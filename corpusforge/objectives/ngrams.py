@@ -113,6 +113,19 @@ def _dense(key: np.ndarray) -> np.ndarray:
     return rank
 
 
+def _token_key(ranks_by_word, rows: int, vocab_size: int) -> np.ndarray:
+    """One uint64 key per row that sorts as the rows' word ranks in turn (0 = past the row's end): the
+    ranks are packed most significant first; when the key is full it becomes its dense rank."""
+    bits = np.uint64(int(vocab_size + 1).bit_length())
+    key, used = np.zeros(rows, np.uint64), 0
+    for rank in ranks_by_word:
+        if used + int(bits) > 64:
+            key, used = _dense(key), max(1, rows.bit_length())
+        key = (key << bits) | rank
+        used += int(bits)
+    return key
+
+
 def count_windows(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, bos: int, eos: int,
                   ranks: np.ndarray | None = None) -> pa.Table:
     """The distinct windows of a batch and their counts: at every position of `<s> w1 .. wk </s>` the
@@ -123,23 +136,21 @@ def count_windows(ids: np.ndarray, lengths: list[int] | np.ndarray, order: int, 
     so the windows carry the counts of every order in about a third of the rows (windows_to_ngrams
     recovers them). With the vocabulary's token_ranks the rows come in token order (as
     window_sort_indices sorts them), else in id order: one sort of the positions by their window's
-    ranks, packed into a uint64 key (replaced by its dense rank when full), then equal runs."""
+    key (_token_key), then equal runs."""
     if not any(lengths):
         return id_counts_schema(order).empty_table()
     seq, room = _padded(ids, lengths, bos, eos)
     total = len(seq)
     length = np.minimum(room, order).astype(np.uint8)
     rank = seq.astype(np.uint64) + np.uint64(1) if ranks is None else ranks.take(seq)
-    bits = np.uint64((int(seq.max()) + 2 if ranks is None else len(ranks) + 1).bit_length())
-    key, used = np.zeros(total, np.uint64), 0
-    for j in range(order):
-        r = np.zeros(total, np.uint64)  # 0: past the window's end, so a shorter window sorts first
+
+    def word(j):  # the rank of each position's j-th window word; 0 past the window's end (shorter sorts first)
+        r = np.zeros(total, np.uint64)
         r[:total - j] = rank[j:]
         r[length <= j] = 0
-        if used + int(bits) > 64:
-            key, used = _dense(key), total.bit_length()
-        key = (key << bits) | r
-        used += int(bits)
+        return r
+
+    key = _token_key((word(j) for j in range(order)), total, int(seq.max()) + 1 if ranks is None else len(ranks))
     pick = np.argsort(key)
     key = key[pick]
     new = np.empty(total, bool)
@@ -164,19 +175,11 @@ def token_ranks(vocab: pa.Array) -> np.ndarray:
 def window_sort_indices(table: pa.Table, ranks: np.ndarray) -> np.ndarray:
     """Rows (windows or n-grams of any length) in token order: word by word in byte order, a prefix
     before its extensions. This is the byte order of the joined text unless a word holds a byte
-    below "!" (a control character). The ranks (token_ranks) are packed into one uint64 key, most
-    significant first; when it is full it is replaced by its dense rank among the rows."""
+    below "!" (a control character). One sort of the rows' _token_key of their ranks (token_ranks)."""
     lengths = table.column("order").to_numpy(zero_copy_only=False)
-    n, bits = table.num_rows, int(len(ranks) + 1).bit_length()
-    key, used = np.zeros(n, np.uint64), 0
-    for j in range(id_order(table)):
-        ids = table.column(f"w{j}").to_numpy(zero_copy_only=False)
-        rank = np.where(lengths > j, ranks.take(ids), 0).astype(np.uint64)
-        if used + bits > 64:
-            key, used = _dense(key), max(1, n.bit_length())
-        key = (key << np.uint64(bits)) | rank
-        used += bits
-    return np.argsort(key, kind="stable")
+    words = (np.where(lengths > j, ranks.take(table.column(f"w{j}").to_numpy(zero_copy_only=False)), 0).astype(np.uint64)
+             for j in range(id_order(table)))
+    return np.argsort(_token_key(words, table.num_rows, len(ranks)), kind="stable")
 
 
 def window_hash(table: pa.Table, vocab: pa.Array) -> np.ndarray:
