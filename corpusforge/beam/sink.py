@@ -16,6 +16,7 @@ import os
 import uuid
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
@@ -75,6 +76,45 @@ def open_arrow(path: str) -> pa.Table:
         return pa.ipc.open_stream(f).read_all()
 
 
+class RowGather:
+    """table.take(indices), many times over one table, 5-10x faster for list<number> columns.
+
+    pyarrow 25's take on a list column builds an index per value and gathers value by value. Here
+    such a column is viewed, without a copy, as a large_binary column of each row's value bytes, whose
+    take copies a row with one memcpy; the taken bytes are viewed back as the list column. Other
+    columns, and any with nulls, use pyarrow's take. The result equals table.take(indices).
+    """
+
+    def __init__(self, table: pa.Table):
+        self.schema = table.schema
+        self.columns = []  # per column: (array, None) or (its large_binary view, value width in bytes)
+        for field, column in zip(table.schema, table.columns):
+            arr = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            value_type = field.type.value_type if pa.types.is_list(field.type) else None
+            if (not len(arr) or arr.null_count or value_type is None or arr.values.null_count
+                    or not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type))):
+                self.columns.append((arr, None))
+                continue
+            width, values = value_type.bit_width // 8, arr.values
+            offsets = (arr.offsets.to_numpy().astype(np.int64) + values.offset) * width
+            view = pa.Array.from_buffers(pa.large_binary(), len(arr), [None, pa.py_buffer(offsets), values.buffers()[1]])
+            self.columns.append((view, width))
+
+    def take(self, indices) -> pa.Table:
+        indices = pa.array(np.asarray(indices, dtype=np.int64))
+        out = []
+        for field, (arr, width) in zip(self.schema, self.columns):
+            taken = arr.take(indices)
+            if width is not None:  # bytes back to a list: offsets in values, the data buffer as the values
+                _, offsets, data = taken.buffers()
+                offsets = np.frombuffer(offsets, np.int64, len(taken) + 1, taken.offset * 8) // width
+                values = pa.Array.from_buffers(field.type.value_type, int(offsets[-1] - offsets[0]), [None, data],
+                                               offset=int(offsets[0]))
+                taken = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), values, type=field.type)
+            out.append(taken)
+        return pa.table(out, schema=self.schema)
+
+
 def sorted_batches(table: pa.Table, dedup: bool, batch_rows: int):
     """(record batches in key order without the key column, duplicates dropped)."""
     keys = table.column(KEY)
@@ -85,11 +125,10 @@ def sorted_batches(table: pa.Table, dedup: bool, batch_rows: int):
         keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
         duplicates = len(keep) - sum(keep)
         order = order.filter(pa.array(keep))
-    # take() on a many-chunk table concatenates every chunk on each call (pyarrow 25): combine once
-    # (the shard's size in memory, not the corpus's) instead of once per output batch (8x faster here)
-    data = table.drop_columns([KEY]).combine_chunks()
-    batches = (data.take(order[i:i + batch_rows]).combine_chunks().to_batches()[0]
-               for i in range(0, len(order), batch_rows))
+    # the gather combines the spills' chunks once (the shard's size in memory, not the corpus's): take()
+    # on a many-chunk table concatenates every chunk on each call (pyarrow 25)
+    gather, order = RowGather(table.drop_columns([KEY])), order.to_numpy()
+    batches = (gather.take(order[i:i + batch_rows]).to_batches()[0] for i in range(0, len(order), batch_rows))
     return batches, duplicates
 
 
