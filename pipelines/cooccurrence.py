@@ -61,12 +61,13 @@ def run_vocab_pass(job, spec, tmp, min_count, max_vocab, count_vocab) -> None:
 
 
 def run_matrix_pass(job, opts, tmp, vocab, params, extra) -> dict:
-    bounds = co.row_bounds([c for _, c in vocab], job.num_shards)
+    counts = [c for _, c in vocab]
+    bounds = co.row_bounds(counts, job.num_shards)
     extra = {**extra, "vocab_size": len(vocab),
              "row_ranges": [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)]}
     pipeline = make_pipeline(job.options)
     build_matrix(pipeline, read_segments_summary(tmp), opts, tmp, job.output.rstrip("/"), len(vocab), bounds,
-                 params, extra)
+                 co.merge_bounds(counts, bounds), params, extra)
     pipeline.run().wait_until_finish()
     from corpusforge.dataset.reader import read_manifest
 

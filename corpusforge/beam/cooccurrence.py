@@ -4,9 +4,10 @@ Two passes, like GloVe's vocab_count and cooccur, but the text is read and segme
 1. SegmentDocuments: document rows -> their units, written as dictionary-encoded Arrow chunks, and
    {unit: count} per bundle -> summed -> vocab.txt; rejects and input counts are written here too;
 2. CountCooccurrences: the chunks -> partial matrices aggregated inside the bundle (bounded by
-   --memory-mb), spilled as sorted Arrow files per row range; only file names are shuffled; one
-   MergeMatrixShard per row range merges its spills as sorted streams (memory: a batch per spill, not
-   the shard), sums them exactly (int64) and writes the shard sorted by (row, col).
+   --memory-mb), spilled as sorted Arrow files per merge range (each shard's row range cut into a few, so a
+   job of few shards still merges on every worker); only file names are shuffled; one MergeMatrixRange per
+   range merges its spills as sorted streams (memory: a batch per spill, not the range) and sums them
+   exactly (int64); one WriteMatrixShard per shard writes its ranges' pieces in order, sorted by (row, col).
 Spill bytes are the data a distributed runner moves between the two steps: they are counted
 ("shuffle_bytes", also a Beam metric) and reported per input token.
 """
@@ -369,42 +370,56 @@ def rebatched(chunks, rows: int):
         yield np.concatenate(held_k), np.concatenate(held_v)
 
 
-class MergeMatrixShard(beam.DoFn):
-    """(shard, spill paths) -> the shard's rows summed exactly, sorted by (row, col), written as one shard.
+class MergeMatrixRange(beam.DoFn):
+    """(merge range, spill paths) -> (shard, (range, piece)): the range's entries summed exactly, in key order, in
+    one piece file.
 
     The spills are sorted: they are merged as streams (merge_streams), a batch of each at a time, so memory
-    follows the number of spills merged at once (MERGE_FAN_IN), not the shard's size; more spills than that are
+    follows the number of spills merged at once (MERGE_FAN_IN), not the range's size; more spills than that are
     first merged in rounds into larger spills."""
 
-    def __init__(self, tmp: str, num_shards: int, vocab_size: int, unit: int):
-        self.tmp, self.num_shards, self.vocab_size, self.unit = tmp, num_shards, vocab_size, unit
+    def __init__(self, tmp: str, per_shard: int):
+        self.tmp, self.per_shard = tmp, per_shard
 
     def setup(self):
         keep_freed_memory()
 
-    def process(self, shard_and_paths):
-        shard, paths = shard_and_paths
-        paths = sorted(p for p in paths if p)
-        while len(paths) > MERGE_FAN_IN:
+    def process(self, range_and_paths):
+        rng, paths = range_and_paths
+        paths = sorted(paths)
+        while len(paths) > 1:
             merged = []
             for a in range(0, len(paths), MERGE_FAN_IN):
                 group = paths[a:a + MERGE_FAN_IN]
-                merged.append(self._merge_to_spill(group, f"{self.tmp}/_spill/{shard:05d}-{uuid.uuid4().hex}.arrow"))
+                merged.append(self._merge_to_spill(group, f"{self.tmp}/_spill/{rng:05d}-{uuid.uuid4().hex}.arrow"))
                 FileSystems.delete(group)
             paths = merged
-        self.weight_units = 0
-        chunks = co.merge_streams([read_spill(p) for p in paths])
-        info = write_shard(self._batches(rebatched(chunks, MATRIX_BATCH_ROWS)), MATRIX_SCHEMA,
-                           f"{self.tmp}/{shard_name(shard, self.num_shards)}")
-        if paths:
-            FileSystems.delete(paths)
-        yield {**info, "weight_units": self.weight_units}
+        yield rng // self.per_shard, (rng, paths[0])
 
     def _merge_to_spill(self, paths: list[str], path: str) -> str:
         with FileSystems.create(path) as f, pa.ipc.new_stream(pa.PythonFile(f, mode="w"), SPILL_SCHEMA) as writer:
             for k, v in rebatched(co.merge_streams([read_spill(p) for p in paths]), SPILL_BATCH_ROWS):
                 writer.write_batch(pa.record_batch([pa.array(k), pa.array(v)], schema=SPILL_SCHEMA))
         return path
+
+
+class WriteMatrixShard(beam.DoFn):
+    """(shard, its ranges' pieces) -> the shard: the pieces in range order (so in (row, col) order), read as
+    streams and written in batches of MATRIX_BATCH_ROWS, whatever the ranges' sizes."""
+
+    def __init__(self, tmp: str, num_shards: int, vocab_size: int, unit: int):
+        self.tmp, self.num_shards, self.vocab_size, self.unit = tmp, num_shards, vocab_size, unit
+
+    def process(self, shard_and_pieces):
+        shard, pieces = shard_and_pieces
+        paths = [path for _, path in sorted(p for p in pieces if p)]
+        self.weight_units = 0
+        chunks = (chunk for path in paths for chunk in read_spill(path))
+        info = write_shard(self._batches(rebatched(chunks, MATRIX_BATCH_ROWS)), MATRIX_SCHEMA,
+                           f"{self.tmp}/{shard_name(shard, self.num_shards)}")
+        if paths:
+            FileSystems.delete(paths)
+        yield {**info, "weight_units": self.weight_units}
 
     def _batches(self, chunks):
         for keys, units in chunks:
@@ -452,22 +467,26 @@ class FinalizeMatrix(beam.DoFn):
 
 
 def build_matrix(pipeline, segments: dict, opts: CountOptions, tmp: str, output: str, vocab_size: int,
-                 bounds: list[int], params: dict, extra: dict):
-    """Segments chunks (build_segments' summary) -> CountCooccurrences -> spills per row range -> MergeMatrixShard
-    -> FinalizeMatrix."""
+                 bounds: list[int], ranges: list[int], params: dict, extra: dict):
+    """Segments chunks (build_segments' summary) -> CountCooccurrences -> spills per merge range (co.merge_bounds
+    of the shards' row ranges `bounds`) -> MergeMatrixRange -> pieces per shard -> WriteMatrixShard ->
+    FinalizeMatrix."""
     num_shards = len(bounds) - 1
     unit = co.weight_unit(opts.window, opts.distance_weighting)
     counted = (pipeline
                | "ListChunks" >> beam.Create(segments["chunks"])
                | "SpreadChunks" >> beam.Reshuffle()  # break fusion: every worker counts a share of the chunks
                | "CountCooccurrences" >> beam.ParDo(
-                   CountCooccurrences(f"{tmp}/{VOCAB_FILE}", opts, bounds, f"{tmp}/_spill")).with_outputs(
+                   CountCooccurrences(f"{tmp}/{VOCAB_FILE}", opts, ranges, f"{tmp}/_spill")).with_outputs(
                    COUNTS, main="spills"))
     every = pipeline | "EveryShard" >> beam.Create([(k, None) for k in range(num_shards)])
-    shards = ((counted.spills, every)
-              | "AllSpills" >> beam.Flatten()
-              | "GroupByRowRange" >> beam.GroupByKey()
-              | "MergeMatrixShard" >> beam.ParDo(MergeMatrixShard(tmp, num_shards, vocab_size, unit)))
+    pieces = (counted.spills
+              | "GroupByMergeRange" >> beam.GroupByKey()
+              | "MergeMatrixRange" >> beam.ParDo(MergeMatrixRange(tmp, co.ranges_per_shard(num_shards))))
+    shards = ((pieces, every)
+              | "AllPieces" >> beam.Flatten()
+              | "GroupByShard" >> beam.GroupByKey()
+              | "WriteMatrixShard" >> beam.ParDo(WriteMatrixShard(tmp, num_shards, vocab_size, unit)))
     counts = ((pipeline | "SegmentCounts" >> beam.Create([segments["counts"]]), counted[COUNTS])
               | "AllCounts" >> beam.Flatten()
               | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))

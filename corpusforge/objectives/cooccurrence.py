@@ -138,6 +138,23 @@ def row_bounds(counts: list[int], num_shards: int) -> list[int]:
     return bounds
 
 
+MIN_MERGE_RANGES = 16  # merge ranges in all, at least: a job of few shards still spreads its merge over workers
+
+
+def ranges_per_shard(num_shards: int) -> int:
+    return max(1, -(-MIN_MERGE_RANGES // max(1, num_shards)))
+
+
+def merge_bounds(counts: list[int], bounds: list[int]) -> list[int]:
+    """The shards' row ranges cut into ranges_per_shard merge ranges each, balanced by unigram count inside the
+    shard; every shard bound stays a range bound, so merge range r belongs to shard r // ranges_per_shard."""
+    per_shard = ranges_per_shard(len(bounds) - 1)
+    out = [0]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        out.extend(a + cut for cut in row_bounds(list(counts[a:b]), per_shard)[1:])
+    return out
+
+
 # -- counting ------------------------------------------------------------------------------
 
 

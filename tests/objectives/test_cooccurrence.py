@@ -153,3 +153,20 @@ def test_window_limits_and_units():
     with pytest.raises(ValueError):
         co.weight_unit(23)
     assert co.max_safe_tokens(10) > 10 ** 14 and co.max_safe_tokens(22) > 10 ** 9
+
+
+def test_merge_ranges_cut_every_shard_and_keep_its_bounds():
+    counts = sorted(np.random.default_rng(3).zipf(1.3, 5000).tolist(), reverse=True)
+    for shards in (1, 3, 16, 40):
+        bounds = co.row_bounds(counts, shards)
+        ranges = co.merge_bounds(counts, bounds)
+        per_shard = co.ranges_per_shard(shards)
+        assert per_shard * shards >= co.MIN_MERGE_RANGES and len(ranges) == per_shard * shards + 1
+        assert ranges[::per_shard] == bounds  # range r belongs to shard r // per_shard
+        assert all(x <= y for x, y in zip(ranges, ranges[1:]))
+    # a range's share of the unigram mass is balanced inside the shard, as the shards are (a range of one row
+    # may hold more: a row is never cut)
+    counts = [10 ** 6 // (i + 1) for i in range(5000)]
+    ranges = co.merge_bounds(counts, co.row_bounds(counts, 1))
+    share = sum(counts) / co.MIN_MERGE_RANGES
+    assert all(sum(counts[a:b]) < 2 * share or b - a == 1 for a, b in zip(ranges, ranges[1:]))
