@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pretraining import VOCAB, wiki_news  # noqa: E402
 
-from corpusforge.beam.instances import batch_table, table_documents  # noqa: E402
+from corpusforge.beam.instances import batch_table, shard_runs, table_documents  # noqa: E402
 from corpusforge.beam.prepare import PrepareOptions, prepare_document  # noqa: E402
 from corpusforge.beam.sink import KEY, seeded_key, shard_of, sorted_batches, write_spill  # noqa: E402
 from corpusforge.beam.tokenize import BATCH_CHARS  # noqa: E402
@@ -124,10 +124,10 @@ def main():
             keys = clock("instances: row keys + shards", lambda: [seeded_key(SEED, r) for r in built.record_ids])
             shards = np.array([shard_of(k, num_shards) for k in keys])
             out = clock("instances: Arrow table", batch_table, built, spill_schema, keys)
-            for shard in np.unique(shards):
+            for shard, run in clock("instances: sorted runs per shard", lambda: list(shard_runs(out, shards))):
                 path = f"{tmp}/{bucket}-{shard}.arrow"
-                clock("instances: write spills", write_spill, path, out.filter(pa.array(shards == shard)))
-                shard_tables.setdefault(int(shard), []).append(path)
+                clock("instances: write spills", write_spill, path, run)
+                shard_tables.setdefault(shard, []).append(path)
         from corpusforge.beam.sink import open_arrow
 
         for shard, paths in shard_tables.items():

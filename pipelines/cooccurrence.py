@@ -3,9 +3,9 @@
     python -m pipelines.cooccurrence --input CORPUS_OR_DOCS --output OUT [--window 10] [--min-count 5]
     corpusforge build cooccurrence  (the same command)
 
-Two Beam pipelines, like GloVe's vocab_count then cooccur: the first reads and segments the input (once),
-keeps the units in dictionary-encoded chunks, counts them and writes OUT/vocab.txt (not with --vocab); the
-second counts co-occurrences from the chunks and writes the matrix:
+One Beam pipeline that does GloVe's vocab_count then cooccur, reading and segmenting the input once: the units
+are kept in dictionary-encoded chunks and counted into OUT/vocab.txt (not with --vocab), whose size and row
+ranges reach the counting steps as a side input; the chunks' co-occurrences are counted and merged into:
 
     OUT/vocab.txt                       `word count` per line, most frequent first (line n = id n-1)
     OUT/data-NNNNN-of-MMMMM.arrow       row int32, col int32, value float64, sorted by (row, col),
@@ -16,6 +16,7 @@ second counts co-occurrences from the chunks and writes the matrix:
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
 import time
@@ -24,8 +25,8 @@ import uuid
 import click
 from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.beam.cooccurrence import (VOCAB_FILE, CountOptions, DropDuplicates, UnitSpec, build_matrix,
-                                           build_segments, read_segments_summary, read_vocab_file)
+from corpusforge.beam.cooccurrence import (VOCAB_FILE, CountOptions, DropDuplicates, UnitSpec, build_cooccurrence,
+                                           read_vocab_file)
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.beam.runner import make_pipeline
 from corpusforge.dataset.writer import remove_tree, write_bytes
@@ -52,23 +53,17 @@ def read_docs(pipeline, source):
     return {"rows": rows, "rejects": docs["rejects"], "counts": counts}
 
 
-def run_vocab_pass(job, spec, tmp, min_count, max_vocab, count_vocab) -> None:
-    """Reads and segments the input once: segments chunks for the matrix pass, and (count_vocab) vocab.txt."""
+def run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra) -> dict:
     pipeline = make_pipeline(job.options)
-    docs = read_docs(pipeline, job.source)
-    build_segments(pipeline, docs, spec, tmp, min_count, max_vocab, count_vocab)
-    pipeline.run().wait_until_finish()
-
-
-def run_matrix_pass(job, opts, tmp, vocab, params, extra) -> dict:
-    counts = [c for _, c in vocab]
-    bounds = co.row_bounds(counts, job.num_shards)
-    extra = {**extra, "vocab_size": len(vocab),
-             "row_ranges": [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)]}
-    pipeline = make_pipeline(job.options)
-    build_matrix(pipeline, read_segments_summary(tmp), opts, tmp, job.output.rstrip("/"), len(vocab), bounds,
-                 co.merge_bounds(counts, bounds), params, extra)
-    pipeline.run().wait_until_finish()
+    build_cooccurrence(pipeline, read_docs(pipeline, job.source), spec, opts, tmp, job.output.rstrip("/"),
+                       job.num_shards, min_count, max_vocab, vocab, params, extra)
+    try:
+        pipeline.run().wait_until_finish()
+    except Exception as e:  # the vocabulary step's one sentence, wherever the runner raised it
+        message = re.search(r"no unit occurs at least \d+ times in the input; lower --min-count", str(e))
+        if message:
+            raise click.ClickException(message.group(0)) from None
+        raise
     from corpusforge.dataset.reader import read_manifest
 
     return read_manifest(job.output) if "://" not in job.output else {}
@@ -151,34 +146,25 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
              window, "symmetric" if symmetric else "left context")
     started = time.monotonic()
     try:
-        run_vocab_pass(job, spec, tmp, min_count, max_vocab, count_vocab=vocab is None)
-        if vocab is None:
-            vocab = read_vocab_file(f"{tmp}/{VOCAB_FILE}")
-            if not vocab:
-                raise click.ClickException(f"no unit occurs at least {min_count} times in the input; "
-                                           f"lower --min-count")
-        else:
+        if vocab is not None:
             with FileSystems.open(vocab_path) as f:
                 write_bytes(f"{tmp}/{VOCAB_FILE}", f.read())
-        vocab_seconds = time.monotonic() - started
-        manifest = run_matrix_pass(job, opts, tmp, vocab, params, extra)
+        manifest = run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra)
     finally:
         if "://" not in tmp:
             shutil.rmtree(tmp, ignore_errors=True)
         elif FileSystems.exists(tmp):
             remove_tree(tmp)
-    seconds = time.monotonic() - started
     if manifest:
-        print_summary(manifest, output, seconds, vocab_seconds)
+        print_summary(manifest, output, time.monotonic() - started)
 
 
-def print_summary(manifest: dict, output: str, seconds: float, vocab_seconds: float) -> None:
+def print_summary(manifest: dict, output: str, seconds: float) -> None:
     totals = manifest["totals"]
     click.echo(f"wrote {output}: vocabulary of {manifest['vocab_size']} units, {manifest['nnz']} nonzero entries "
                f"(total weight {manifest['total_weight']:.6g}) in {len(manifest['shards'])} shard(s) in "
-               f"{seconds:.1f} s (vocabulary pass {vocab_seconds:.1f} s)")
-    click.echo(f"  tokens {totals['tokens']} ({totals['tokens_in_vocab']} in the vocabulary), "
-               f"{totals['tokens'] / max(seconds, 1e-9) / 1e3:.0f} k tokens/s; shuffled "
+               f"{seconds:.1f} s ({totals['tokens'] / max(seconds, 1e-9) / 1e3:.0f} k tokens/s)")
+    click.echo(f"  tokens {totals['tokens']} ({totals['tokens_in_vocab']} in the vocabulary); shuffled "
                f"{totals['shuffle_bytes'] / 1e6:.1f} MB in {totals['spills']} spill(s), "
                f"{totals['shuffle_bytes_per_token']:.2f} bytes per input token")
     print_accounting(manifest["input"], output)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -206,58 +205,29 @@ class SumCounts(beam.CombineFn):
         return acc
 
 
-class WriteVocab(beam.DoFn):
-    """All (unit, count) pairs at or above min_count -> DIR/vocab.txt; yields the vocabulary's summary."""
+class EmptyVocabulary(ValueError):
+    pass
 
-    def __init__(self, directory: str, min_count: int, max_vocab: int):
-        self.directory, self.min_count, self.max_vocab = directory, min_count, max_vocab
+
+def vocab_layout(counts: list[int], num_shards: int) -> dict:
+    """What the counting steps need of the vocabulary, a side input: its size, the shards' row ranges (balanced by
+    unigram count) and the merge ranges inside them."""
+    bounds = co.row_bounds(counts, num_shards)
+    return {"vocab_size": len(counts), "bounds": bounds, "ranges": co.merge_bounds(counts, bounds)}
+
+
+class WriteVocab(beam.DoFn):
+    """All (unit, count) pairs -> DIR/vocab.txt of those at or above min_count; yields the vocabulary's layout."""
+
+    def __init__(self, directory: str, min_count: int, max_vocab: int, num_shards: int):
+        self.directory, self.min_count, self.max_vocab, self.num_shards = directory, min_count, max_vocab, num_shards
 
     def process(self, counts):
         vocab = co.select_vocab(counts.items(), self.min_count, self.max_vocab)
+        if not vocab:
+            raise EmptyVocabulary(f"no unit occurs at least {self.min_count} times in the input; lower --min-count")
         write_bytes(f"{self.directory}/{VOCAB_FILE}", co.format_vocab(vocab))
-        yield {"vocab_size": len(vocab), "tokens": sum(counts.values()), "distinct_units": len(counts)}
-
-
-class WriteSegmentsSummary(beam.DoFn):
-    """What the counting pass needs from this one: the chunk files, the rejects written, the input counts."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def process(self, _, chunks, rejects, counts):
-        write_bytes(self.path, json.dumps({"chunks": sorted(chunks), "rejects": list(rejects),
-                                           "counts": counts}).encode())
-        yield self.path
-
-
-def build_segments(pipeline, docs: dict, spec: UnitSpec, directory: str, min_count: int, max_vocab: int,
-                   count_vocab: bool = True):
-    """Document rows -> segments chunks, DIR/vocab.txt (GloVe's `word count` lines, most frequent first; unless
-    count_vocab is false: a given vocabulary), DIR/rejects/ and DIR/_segments/summary.json."""
-    segmented = docs["rows"] | "SegmentDocuments" >> beam.ParDo(
-        SegmentDocuments(spec, f"{directory}/_segments")).with_outputs(UNIGRAMS, COUNTS, main="chunks")
-    if count_vocab:
-        _ = (segmented[UNIGRAMS]
-             | "SumCounts" >> beam.CombineGlobally(SumCounts())
-             | "WriteVocab" >> beam.ParDo(WriteVocab(directory, min_count, max_vocab)))
-    rejects = (docs["rejects"]
-               | "RejectRows" >> beam.Map(reject_row)
-               | "WriteRejects" >> WriteShards(f"{directory}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                               lambda batches, schema, k: write_jsonl(
-                                                   batches, f"{directory}/rejects/rejects.jsonl")))
-    counts = ((docs["counts"], segmented[COUNTS])
-              | "AllCounts" >> beam.Flatten()
-              | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
-    return (pipeline
-            | "Start" >> beam.Create([None])
-            | "WriteSummary" >> beam.ParDo(WriteSegmentsSummary(f"{directory}/{SEGMENTS_SUMMARY}"),
-                                           pvalue.AsList(segmented.chunks), pvalue.AsList(rejects),
-                                           pvalue.AsSingleton(counts)))
-
-
-def read_segments_summary(directory: str) -> dict:
-    with FileSystems.open(f"{directory}/{SEGMENTS_SUMMARY}") as f:
-        return json.loads(f.read())
+        yield vocab_layout([c for _, c in vocab], self.num_shards)
 
 
 def read_vocab_file(path: str) -> list[tuple[str, int]]:
@@ -276,22 +246,25 @@ class CountOptions:
 class CountCooccurrences(CountingDoFn):
     """Segments chunks -> (shard, spill path): partial matrices, aggregated in the bundle up to the memory bound."""
 
-    def __init__(self, vocab_path: str, opts: CountOptions, bounds: list[int], spill_dir: str):
-        self.vocab_path, self.opts, self.bounds, self.spill_dir = vocab_path, opts, bounds, spill_dir
+    def __init__(self, vocab_path: str, opts: CountOptions, spill_dir: str):
+        self.vocab_path, self.opts, self.spill_dir = vocab_path, opts, spill_dir
 
     def setup(self):
         keep_freed_memory()
-        vocab = read_vocab_file(self.vocab_path)  # once per worker, not a side input
-        self.index = {w: i for i, (w, _) in enumerate(vocab)}
-        self.vocab_size = len(vocab)
+        self.index = None
 
     def start_bundle(self):
         super().start_bundle()
-        # half the budget for the accumulator, half for a spill's split and serialisation (transient copies)
-        self.acc = co.PairAccumulator(self.vocab_size, self.opts.window, self.opts.distance_weighting,
-                                      self.opts.memory_bytes // 2, symmetric=self.opts.symmetric)
+        self.acc = None
 
-    def process(self, path):
+    def process(self, path, layout):
+        if self.index is None:  # once per worker, on first use: the file is written earlier in this pipeline
+            self.index = {w: i for i, (w, _) in enumerate(read_vocab_file(self.vocab_path))}
+        if self.acc is None:
+            self.vocab_size, self.ranges = layout["vocab_size"], layout["ranges"]
+            # half the budget for the accumulator, half for a spill's split and serialisation (transient copies)
+            self.acc = co.PairAccumulator(self.vocab_size, self.opts.window, self.opts.distance_weighting,
+                                          self.opts.memory_bytes // 2, symmetric=self.opts.symmetric)
         dictionary, codes, lengths = read_chunk(path)
         # a chunk's dictionary holds its distinct units only: one lookup per distinct unit (a dict: Arrow's
         # index_in would hash the whole vocabulary again for every chunk)
@@ -311,11 +284,13 @@ class CountCooccurrences(CountingDoFn):
         yield from super().finish_bundle()
 
     def _spill(self):
+        if self.acc is None:  # a bundle without chunks
+            return
         keys, units = self.acc.drain()
         if not len(keys):
             return
         self.count("spills")
-        for shard, k, v in co.split_by_rows(keys, units, self.vocab_size, self.bounds):
+        for shard, k, v in co.split_by_rows(keys, units, self.vocab_size, self.ranges):
             path = f"{self.spill_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
             self.count("shuffle_bytes", write_spill(path, k, v))
             yield shard, path
@@ -407,11 +382,12 @@ class WriteMatrixShard(beam.DoFn):
     """(shard, its ranges' pieces) -> the shard: the pieces in range order (so in (row, col) order), read as
     streams and written in batches of MATRIX_BATCH_ROWS, whatever the ranges' sizes."""
 
-    def __init__(self, tmp: str, num_shards: int, vocab_size: int, unit: int):
-        self.tmp, self.num_shards, self.vocab_size, self.unit = tmp, num_shards, vocab_size, unit
+    def __init__(self, tmp: str, num_shards: int, unit: int):
+        self.tmp, self.num_shards, self.unit = tmp, num_shards, unit
 
-    def process(self, shard_and_pieces):
+    def process(self, shard_and_pieces, layout):
         shard, pieces = shard_and_pieces
+        self.vocab_size = layout["vocab_size"]
         paths = [path for _, path in sorted(p for p in pieces if p)]
         self.weight_units = 0
         chunks = (chunk for path in paths for chunk in read_spill(path))
@@ -432,11 +408,15 @@ class WriteMatrixShard(beam.DoFn):
 class FinalizeMatrix(beam.DoFn):
     """Checks the accounting, writes manifest.json (nnz, total weight, shuffle bytes) and makes OUT appear."""
 
-    def __init__(self, tmp: str, output: str, params: dict, extra: dict, rejects: list[dict]):
-        self.tmp, self.output, self.params, self.extra, self.rejects = tmp, output, params, extra, rejects
+    def __init__(self, tmp: str, output: str, params: dict, extra: dict, unit: int):
+        self.tmp, self.output, self.params, self.extra = tmp, output, params, extra
+        self.unit = unit
 
-    def process(self, _, shards, counts):
-        rejects = self.rejects
+    def process(self, _, shards, rejects, counts, layout):
+        bounds = layout["bounds"]
+        extra = {**self.extra, "vocab_size": layout["vocab_size"],
+                 "row_ranges": [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)],
+                 "weight_unit": self.unit}
         shards = sorted(shards, key=lambda s: s["file"])
         weight_units = sum(s.pop("weight_units") for s in shards)
         accounting = input_accounting(counts, counts.get("documents", 0), 0)
@@ -445,7 +425,7 @@ class FinalizeMatrix(beam.DoFn):
         remove_tree(f"{self.tmp}/_spill")
         remove_tree(f"{self.tmp}/_spill_rejects")
         remove_tree(f"{self.tmp}/_segments")
-        unit = self.extra["weight_unit"]
+        unit = self.unit
         tokens = counts.get("tokens", 0)
         totals = {"documents": counts.get("documents", 0), "tokens": tokens,
                   "tokens_in_vocab": counts.get("tokens_in_vocab", 0), "spills": counts.get("spills", 0),
@@ -453,7 +433,7 @@ class FinalizeMatrix(beam.DoFn):
                   "shuffle_bytes_per_token": round(counts.get("shuffle_bytes", 0) / max(tokens, 1), 3)}
         with FileSystems.open(f"{self.tmp}/{VOCAB_FILE}") as f:
             vocab_bytes = f.read()
-        extra = {**self.extra, "nnz": sum(s["rows"] for s in shards), "total_weight": weight_units / unit,
+        extra = {**extra, "nnz": sum(s["rows"] for s in shards), "total_weight": weight_units / unit,
                  "total_weight_units": weight_units, "totals": totals,
                  "files": [{"file": VOCAB_FILE, "bytes": len(vocab_bytes),
                             "sha256": hashlib.sha256(vocab_bytes).hexdigest()}]}
@@ -466,18 +446,32 @@ class FinalizeMatrix(beam.DoFn):
         yield manifest
 
 
-def build_matrix(pipeline, segments: dict, opts: CountOptions, tmp: str, output: str, vocab_size: int,
-                 bounds: list[int], ranges: list[int], params: dict, extra: dict):
-    """Segments chunks (build_segments' summary) -> CountCooccurrences -> spills per merge range (co.merge_bounds
-    of the shards' row ranges `bounds`) -> MergeMatrixRange -> pieces per shard -> WriteMatrixShard ->
+def build_cooccurrence(pipeline, docs: dict, spec: UnitSpec, opts: CountOptions, tmp: str, output: str,
+                       num_shards: int, min_count: int, max_vocab: int, vocab: list | None, params: dict,
+                       extra: dict):
+    """One pipeline, GloVe's vocab_count then cooccur: document rows -> SegmentDocuments (units in chunks, unigram
+    counts) -> TMP/vocab.txt (not with a given `vocab`, already copied there) and its layout, a side input ->
+    CountCooccurrences -> spills per merge range -> MergeMatrixRange -> pieces per shard -> WriteMatrixShard ->
     FinalizeMatrix."""
-    num_shards = len(bounds) - 1
+    segmented = docs["rows"] | "SegmentDocuments" >> beam.ParDo(
+        SegmentDocuments(spec, f"{tmp}/_segments")).with_outputs(UNIGRAMS, COUNTS, main="chunks")
+    if vocab is None:
+        layout = (segmented[UNIGRAMS]
+                  | "SumCounts" >> beam.CombineGlobally(SumCounts())
+                  | "WriteVocab" >> beam.ParDo(WriteVocab(tmp, min_count, max_vocab, num_shards)))
+    else:
+        layout = pipeline | "GivenVocab" >> beam.Create([vocab_layout([c for _, c in vocab], num_shards)])
+    layout = pvalue.AsSingleton(layout)
+    rejects = (docs["rejects"]
+               | "RejectRows" >> beam.Map(reject_row)
+               | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
+                                               lambda batches, schema, k: write_jsonl(
+                                                   batches, f"{tmp}/rejects/rejects.jsonl")))
     unit = co.weight_unit(opts.window, opts.distance_weighting)
-    counted = (pipeline
-               | "ListChunks" >> beam.Create(segments["chunks"])
+    counted = (segmented.chunks
                | "SpreadChunks" >> beam.Reshuffle()  # break fusion: every worker counts a share of the chunks
                | "CountCooccurrences" >> beam.ParDo(
-                   CountCooccurrences(f"{tmp}/{VOCAB_FILE}", opts, ranges, f"{tmp}/_spill")).with_outputs(
+                   CountCooccurrences(f"{tmp}/{VOCAB_FILE}", opts, f"{tmp}/_spill"), layout).with_outputs(
                    COUNTS, main="spills"))
     every = pipeline | "EveryShard" >> beam.Create([(k, None) for k in range(num_shards)])
     pieces = (counted.spills
@@ -486,12 +480,11 @@ def build_matrix(pipeline, segments: dict, opts: CountOptions, tmp: str, output:
     shards = ((pieces, every)
               | "AllPieces" >> beam.Flatten()
               | "GroupByShard" >> beam.GroupByKey()
-              | "WriteMatrixShard" >> beam.ParDo(WriteMatrixShard(tmp, num_shards, vocab_size, unit)))
-    counts = ((pipeline | "SegmentCounts" >> beam.Create([segments["counts"]]), counted[COUNTS])
+              | "WriteMatrixShard" >> beam.ParDo(WriteMatrixShard(tmp, num_shards, unit), layout))
+    counts = ((docs["counts"], segmented[COUNTS], counted[COUNTS])
               | "AllCounts" >> beam.Flatten()
               | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
-    extra = {**extra, "weight_unit": unit}
     return (pipeline
             | "Start" >> beam.Create([None])
-            | "Finalize" >> beam.ParDo(FinalizeMatrix(tmp, output, params, extra, segments["rejects"]),
-                                       pvalue.AsList(shards), pvalue.AsSingleton(counts)))
+            | "Finalize" >> beam.ParDo(FinalizeMatrix(tmp, output, params, extra, unit), pvalue.AsList(shards),
+                                       pvalue.AsList(rejects), pvalue.AsSingleton(counts), layout))

@@ -84,6 +84,17 @@ def batch_table(batch, schema: pa.Schema, keys: list) -> pa.Table:
     return pa.table([columns[f.name] for f in schema], schema=schema)
 
 
+def shard_runs(table: pa.Table, shards: np.ndarray):
+    """(shard, its rows in key order) for each shard present: one gather into (shard, key) order, then
+    zero-copy slices. A shard's merge gathers from such sorted runs far faster than from unsorted pieces."""
+    order = pc.sort_indices(table.column(KEY)).to_numpy()
+    order = order[np.argsort(shards[order], kind="stable")]
+    table, shards = RowGather(table).take(order), shards[order]
+    bounds = np.flatnonzero(np.diff(shards)) + 1
+    for start, end in zip([0, *bounds], [*bounds, len(shards)]):
+        yield int(shards[start]), table.slice(start, end - start)
+
+
 class BuildBucket(CountingDoFn):
     """(bucket, spill paths) -> the bucket's instances, written straight to the output's spill
     files as (shard, path) pairs; the builder's tallies go to the counts."""
@@ -123,16 +134,9 @@ class BuildBucket(CountingDoFn):
         keys = [seeded_key(self.seed, r) for r in batch.record_ids]
         instances = batch_table(batch, self.schema, keys)
         shards = np.array([shard_of(k, self.num_shards) for k in keys])
-        # one gather into (shard, key) order: each shard's spill is then a zero-copy slice, and a sorted
-        # run, which the shard's merge gathers from far faster than from unsorted pieces (cache locality)
-        order = pc.sort_indices(instances.column(KEY)).to_numpy()
-        order = order[np.argsort(shards[order], kind="stable")]
-        instances, shards = RowGather(instances).take(order), shards[order]
-        bounds = np.flatnonzero(np.diff(shards)) + 1
-        for start, end in zip([0, *bounds], [*bounds, len(shards)]):
-            shard = int(shards[start])
+        for shard, run in shard_runs(instances, shards):
             path = f"{self.out_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
-            write_spill(path, instances.slice(start, end - start))
+            write_spill(path, run)
             yield shard, path
         self.progress.add(builder.stats["instances"], builder.stats["tokens"])
 
