@@ -40,6 +40,17 @@ def table_documents(table: pa.Table) -> list[Document]:
     return docs
 
 
+def shard_runs(table: pa.Table, shards: np.ndarray):
+    """(shard, its rows in key order) for each shard present: one gather into (shard, key) order, then
+    zero-copy slices. A shard's merge gathers from such sorted runs far faster than from unsorted pieces."""
+    order = pc.sort_indices(table.column(KEY)).to_numpy()
+    order = order[np.argsort(shards[order], kind="stable")]
+    table, shards = RowGather(table).take(order), shards[order]
+    bounds = np.flatnonzero(np.diff(shards)) + 1
+    for start, end in zip([0, *bounds], [*bounds, len(shards)]):
+        yield int(shards[start]), table.slice(start, end - start)
+
+
 class SpillTokenizedShard(CountingDoFn):
     """A unit of a tokenized dataset shard (read.dataset_units) -> (bucket, spill path) pairs, Arrow to
     Arrow (rows are never Python objects)."""
@@ -55,11 +66,10 @@ class SpillTokenizedShard(CountingDoFn):
         keys = [seeded_key(self.seed, doc_id) for doc_id in table.column("doc_id").to_pylist()]
         table = table.append_column(KEY, pa.array(keys, pa.binary()))
         buckets = np.array([shard_of(k, self.num_buckets) for k in keys])
-        for bucket in np.unique(buckets):
-            part = table.filter(pa.array(buckets == bucket))
+        for bucket, part in shard_runs(table, buckets):
             out = f"{self.spill_dir}/{bucket:05d}-{uuid.uuid4().hex}.arrow"
             write_spill(out, part)
-            yield int(bucket), out
+            yield bucket, out
 
 
 def batch_table(batch, schema: pa.Schema, keys: list) -> pa.Table:
@@ -82,17 +92,6 @@ def batch_table(batch, schema: pa.Schema, keys: list) -> pa.Table:
         columns[label[0]] = pa.array(batch.labels, pa.int8())
     columns[KEY] = pa.array(keys, pa.binary())
     return pa.table([columns[f.name] for f in schema], schema=schema)
-
-
-def shard_runs(table: pa.Table, shards: np.ndarray):
-    """(shard, its rows in key order) for each shard present: one gather into (shard, key) order, then
-    zero-copy slices. A shard's merge gathers from such sorted runs far faster than from unsorted pieces."""
-    order = pc.sort_indices(table.column(KEY)).to_numpy()
-    order = order[np.argsort(shards[order], kind="stable")]
-    table, shards = RowGather(table).take(order), shards[order]
-    bounds = np.flatnonzero(np.diff(shards)) + 1
-    for start, end in zip([0, *bounds], [*bounds, len(shards)]):
-        yield int(shards[start]), table.slice(start, end - start)
 
 
 class BuildBucket(CountingDoFn):

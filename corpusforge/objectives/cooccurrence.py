@@ -89,10 +89,13 @@ def document_segments(sentences: list[str], units, windows: str) -> list[list[st
 # -- vocabulary ---------------------------------------------------------------------------
 
 
+_FLIP_HIGH_BIT = bytes(b ^ 0x80 for b in range(256))
+
+
 def glove_order_key(word: str) -> bytes:
     """Sort key equal to vocab_count.c's scmp on x86 (signed char): bytes >= 0x80 before ASCII, and a word
     before its extensions by ASCII but after its extensions by multi-byte characters."""
-    return bytes(b ^ 0x80 for b in word.encode("utf-8")) + b"\x80"
+    return word.encode("utf-8").translate(_FLIP_HIGH_BIT) + b"\x80"
 
 
 def select_vocab(counts, min_count: int = 1, max_vocab: int = 0) -> list[tuple[str, int]]:
