@@ -1,8 +1,10 @@
 """Beam glue for GloVe co-occurrence counting (the counting itself is corpusforge.objectives.cooccurrence).
 
-Two passes, like GloVe's vocab_count and cooccur, but the text is read and segmented once:
+One pipeline (build_cooccurrence) with GloVe's vocab_count and cooccur as two steps; the text is read and
+segmented once:
 1. SegmentDocuments: document rows -> their units, written as dictionary-encoded Arrow chunks, and
-   {unit: count} per bundle -> summed -> vocab.txt; rejects and input counts are written here too;
+   {unit: count} per bundle -> summed -> vocab.txt and its layout (size, row ranges: vocab_layout), the side
+   input of step 2; rejects and input counts are written here too;
 2. CountCooccurrences: the chunks -> partial matrices aggregated inside the bundle (bounded by
    --memory-mb), spilled as sorted Arrow files per merge range (each shard's row range cut into a few, so a
    job of few shards still merges on every worker); only file names are shuffled; one MergeMatrixRange per
