@@ -75,7 +75,10 @@ def measured(args: list[str], stdin=None, stdout=subprocess.PIPE) -> tuple[float
             largest = max(largest, largest_rss(ps))
         except psutil.Error:
             pass
-        time.sleep(0.02)
+        try:  # every 0.25 s: polling the process tree at 50 Hz took 8% of a core from the job measured
+            proc.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            pass
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     LAST.update(cpu=after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, largest=largest)

@@ -69,7 +69,10 @@ def run_once(corpus: Path, workers: int, extra: list[str], command: str = "docum
             peak, peak_anon = max(peak, rss), max(peak_anon, anon)
         except psutil.Error:
             pass
-        time.sleep(0.02)
+        try:  # every 0.25 s: polling the process tree at 50 Hz took 8% of a core from the job measured
+            proc.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            pass
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the whole process tree, workers included
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

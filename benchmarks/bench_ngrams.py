@@ -74,7 +74,10 @@ def measure(args: list[str], stdin=None, cwd=ROOT) -> dict:
             peak, peak_anon = max(peak, rss), max(peak_anon, anon)
         except psutil.Error:
             pass
-        time.sleep(0.02)
+        try:  # every 0.25 s: polling the process tree at 50 Hz took 8% of a core from the job measured
+            proc.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            pass
     if proc.returncode:
         raise SystemExit(f"failed: {' '.join(args)}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the whole process tree, workers included
