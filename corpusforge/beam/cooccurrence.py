@@ -208,7 +208,7 @@ class SumCounts(beam.CombineFn):
 
 
 class EmptyVocabulary(ValueError):
-    pass
+    """No unit reaches --min-count: the launcher turns this message into its one-sentence error."""
 
 
 def vocab_layout(counts: list[int], num_shards: int) -> dict:
@@ -246,7 +246,8 @@ class CountOptions:
 
 
 class CountCooccurrences(CountingDoFn):
-    """Segments chunks -> (shard, spill path): partial matrices, aggregated in the bundle up to the memory bound."""
+    """Segments chunks -> (merge range, spill path): partial matrices, aggregated in the bundle up to the memory
+    bound; the vocabulary's layout (vocab_layout) is the side input."""
 
     def __init__(self, vocab_path: str, opts: CountOptions, spill_dir: str):
         self.vocab_path, self.opts, self.spill_dir = vocab_path, opts, spill_dir
