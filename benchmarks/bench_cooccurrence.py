@@ -99,7 +99,8 @@ def run_build(inputs, workers: int, memory_mb: int, scale: int) -> dict:
     seconds = float(re.search(r" in ([\d.]+) s \(", output).group(1))
     return {"wall": wall, "seconds": seconds, "rss": peak, **LAST,
             "tokens": m["totals"]["tokens"],
-            "vocab": m["vocab_size"], "nnz": m["nnz"], "shuffle": m["totals"]["shuffle_bytes_per_token"], "out": out}
+            "vocab": m["vocab_size"], "nnz": m["nnz"], "out": out,
+            "shuffle": float(re.search(r"data movement: ([\d.]+) MB", output).group(1)) * 1e6 / m["totals"]["tokens"]}
 
 
 def pretokenized_text(inputs, scale: int) -> Path:

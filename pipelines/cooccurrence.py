@@ -33,7 +33,8 @@ from corpusforge.dataset.writer import remove_tree, write_bytes
 from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
-from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, print_accounting
+from pipelines.common import (BEAM_HELP, COMMAND, input_options, output_options, prepare_job, print_accounting,
+                              print_data_movement)
 
 log = logging.getLogger("corpusforge")
 UNITS = ("words", "chars", "tokens")
@@ -58,7 +59,8 @@ def run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extr
     build_cooccurrence(pipeline, read_docs(pipeline, job.source), spec, opts, tmp, job.output.rstrip("/"),
                        job.num_shards, min_count, max_vocab, vocab, params, extra)
     try:
-        pipeline.run().wait_until_finish()
+        result = pipeline.run()
+        result.wait_until_finish()
     except Exception as e:  # the vocabulary step's one sentence, wherever the runner raised it
         message = re.search(r"no unit occurs at least \d+ times in the input; lower --min-count", str(e))
         if message:
@@ -66,7 +68,7 @@ def run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extr
         raise
     from corpusforge.dataset.reader import read_manifest
 
-    return read_manifest(job.output) if "://" not in job.output else {}
+    return read_manifest(job.output) if "://" not in job.output else {}, result
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
@@ -149,7 +151,7 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
         if vocab is not None:
             with FileSystems.open(vocab_path) as f:
                 write_bytes(f"{tmp}/{VOCAB_FILE}", f.read())
-        manifest = run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra)
+        manifest, result = run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra)
     finally:
         if "://" not in tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -157,6 +159,7 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
             remove_tree(tmp)
     if manifest:
         print_summary(manifest, output, time.monotonic() - started)
+        print_data_movement(result, job.input_bytes)
 
 
 def print_summary(manifest: dict, output: str, seconds: float) -> None:
@@ -164,9 +167,7 @@ def print_summary(manifest: dict, output: str, seconds: float) -> None:
     click.echo(f"wrote {output}: vocabulary of {manifest['vocab_size']} units, {manifest['nnz']} nonzero entries "
                f"(total weight {manifest['total_weight']:.6g}) in {len(manifest['shards'])} shard(s) in "
                f"{seconds:.1f} s ({totals['tokens'] / max(seconds, 1e-9) / 1e3:.0f} k tokens/s)")
-    click.echo(f"  tokens {totals['tokens']} ({totals['tokens_in_vocab']} in the vocabulary); shuffled "
-               f"{totals['shuffle_bytes'] / 1e6:.1f} MB in {totals['spills']} spill(s), "
-               f"{totals['shuffle_bytes_per_token']:.2f} bytes per input token")
+    click.echo(f"  tokens {totals['tokens']} ({totals['tokens_in_vocab']} in the vocabulary)")
     print_accounting(manifest["input"], output)
 
 

@@ -10,8 +10,8 @@ segmented once:
    job of few shards still merges on every worker); only file names are shuffled; one MergeMatrixRange per
    range merges its spills as sorted streams (memory: a batch per spill, not the range) and sums them
    exactly (int64); one WriteMatrixShard per shard writes its ranges' pieces in order, sorted by (row, col).
-Spill bytes are the data a distributed runner moves between the two steps: they are counted
-("shuffle_bytes", also a Beam metric) and reported per input token.
+Spill bytes are the data a distributed runner moves between the two steps: they are counted as Beam metrics
+(spill_bytes, spill_files; not in the manifest, which must not depend on the bundles) and reported per input byte.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress, log
@@ -292,10 +293,11 @@ class CountCooccurrences(CountingDoFn):
         keys, units = self.acc.drain()
         if not len(keys):
             return
-        self.count("spills")
         for shard, k, v in co.split_by_rows(keys, units, self.vocab_size, self.ranges):
             path = f"{self.spill_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
-            self.count("shuffle_bytes", write_spill(path, k, v))
+            # Beam metrics, not the manifest: how much spills depends on the bundles, so on the runner
+            Metrics.counter("corpusforge", "spill_bytes").inc(write_spill(path, k, v))
+            Metrics.counter("corpusforge", "spill_files").inc()
             yield shard, path
 
 
@@ -431,9 +433,7 @@ class FinalizeMatrix(beam.DoFn):
         unit = self.unit
         tokens = counts.get("tokens", 0)
         totals = {"documents": counts.get("documents", 0), "tokens": tokens,
-                  "tokens_in_vocab": counts.get("tokens_in_vocab", 0), "spills": counts.get("spills", 0),
-                  "shuffle_bytes": counts.get("shuffle_bytes", 0),
-                  "shuffle_bytes_per_token": round(counts.get("shuffle_bytes", 0) / max(tokens, 1), 3)}
+                  "tokens_in_vocab": counts.get("tokens_in_vocab", 0)}
         with FileSystems.open(f"{self.tmp}/{VOCAB_FILE}") as f:
             vocab_bytes = f.read()
         extra = {**extra, "nnz": sum(s["rows"] for s in shards), "total_weight": weight_units / unit,
