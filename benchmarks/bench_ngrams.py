@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_documents import ROOT, WORK, tree_rss  # noqa: E402
+from bench_documents import ROOT, WORK, polls, tree_rss  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "corpora"
 
@@ -68,15 +68,11 @@ def measure(args: list[str], stdin=None, cwd=ROOT) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=cwd)
     ps, peak, peak_anon = psutil.Process(proc.pid), 0, 0
-    while proc.poll() is None:
+    for _ in polls(proc):
         try:
             rss, anon = tree_rss(ps)
             peak, peak_anon = max(peak, rss), max(peak_anon, anon)
         except psutil.Error:
-            pass
-        try:  # every 0.25 s: polling the process tree at 50 Hz took 8% of a core from the job measured
-            proc.wait(timeout=0.25)
-        except subprocess.TimeoutExpired:
             pass
     if proc.returncode:
         raise SystemExit(f"failed: {' '.join(args)}")

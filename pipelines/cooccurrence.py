@@ -16,7 +16,6 @@ ranges reach the counting steps as a side input; the chunks' co-occurrences are 
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import sys
 import time
@@ -26,7 +25,7 @@ import click
 from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.cooccurrence import (VOCAB_FILE, CountOptions, DropDuplicates, UnitSpec, build_cooccurrence,
-                                           read_vocab_file)
+                                           empty_vocabulary_message, read_vocab_file)
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.beam.runner import make_pipeline
 from corpusforge.dataset.writer import remove_tree, write_bytes
@@ -62,9 +61,9 @@ def run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extr
         result = pipeline.run()
         result.wait_until_finish()
     except Exception as e:  # the vocabulary step's one sentence, wherever the runner raised it
-        message = re.search(r"no unit occurs at least \d+ times in the input; lower --min-count", str(e))
+        message = empty_vocabulary_message(e)
         if message:
-            raise click.ClickException(message.group(0)) from None
+            raise click.ClickException(message) from None
         raise
     from corpusforge.dataset.reader import read_manifest
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -209,7 +210,15 @@ class SumCounts(beam.CombineFn):
 
 
 class EmptyVocabulary(ValueError):
-    """No unit reaches --min-count: the launcher turns this message into its one-sentence error."""
+    """No unit reaches --min-count; the launcher finds the message (empty_vocabulary_message) in whatever the
+    runner raises and makes it its one-sentence error."""
+
+    TEXT = "no unit occurs at least {} times in the input; lower --min-count"
+
+
+def empty_vocabulary_message(error: BaseException) -> str | None:
+    found = re.search(re.escape(EmptyVocabulary.TEXT).replace(r"\{\}", r"\d+"), str(error))
+    return found.group(0) if found else None
 
 
 def vocab_layout(counts: list[int], num_shards: int) -> dict:
@@ -228,7 +237,7 @@ class WriteVocab(beam.DoFn):
     def process(self, counts):
         vocab = co.select_vocab(counts.items(), self.min_count, self.max_vocab)
         if not vocab:
-            raise EmptyVocabulary(f"no unit occurs at least {self.min_count} times in the input; lower --min-count")
+            raise EmptyVocabulary(EmptyVocabulary.TEXT.format(self.min_count))
         write_bytes(f"{self.directory}/{VOCAB_FILE}", co.format_vocab(vocab))
         yield vocab_layout([c for _, c in vocab], self.num_shards)
 
@@ -430,13 +439,12 @@ class FinalizeMatrix(beam.DoFn):
         remove_tree(f"{self.tmp}/_spill")
         remove_tree(f"{self.tmp}/_spill_rejects")
         remove_tree(f"{self.tmp}/_segments")
-        unit = self.unit
         tokens = counts.get("tokens", 0)
         totals = {"documents": counts.get("documents", 0), "tokens": tokens,
                   "tokens_in_vocab": counts.get("tokens_in_vocab", 0)}
         with FileSystems.open(f"{self.tmp}/{VOCAB_FILE}") as f:
             vocab_bytes = f.read()
-        extra = {**extra, "nnz": sum(s["rows"] for s in shards), "total_weight": weight_units / unit,
+        extra = {**extra, "nnz": sum(s["rows"] for s in shards), "total_weight": weight_units / self.unit,
                  "total_weight_units": weight_units, "totals": totals,
                  "files": [{"file": VOCAB_FILE, "bytes": len(vocab_bytes),
                             "sha256": hashlib.sha256(vocab_bytes).hexdigest()}]}
