@@ -11,7 +11,6 @@ import sys
 
 import apache_beam as beam
 import click
-import numpy as np
 import pyarrow as pa
 
 from corpusforge.beam.instances import BuildInstances
@@ -21,7 +20,7 @@ from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import pretraining_schema
 from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, instance_statistics
-from corpusforge.objectives.masking import SCHEMES, MaskingConfig
+from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
 from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
@@ -122,8 +121,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     missing = [r for r in ("cls", "sep", "mask") if r not in special]
     if missing:
         raise click.ClickException(f"the vocabulary has no {'/'.join(missing)} token, which pretraining instances need")
-    random_ids = np.setdiff1d(np.arange(vocab_size), list(special.values()))
-    masking_cfg = MaskingConfig(scheme=masking, mask_id=special["mask"], random_ids=random_ids,
+    mask_id, random_ids = vocabulary_ids(special, vocab_size)
+    masking_cfg = MaskingConfig(scheme=masking, mask_id=mask_id, random_ids=random_ids,
                                 masked_lm_prob=masked_lm_prob, max_predictions=max_predictions_per_seq,
                                 max_ngram=max_ngram, span_p=span_p, max_span=max_span)
     cfg = InstanceConfig(mode=mode, max_seq_length=max_seq_length, short_seq_prob=short_seq_prob,

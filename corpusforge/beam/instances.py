@@ -137,7 +137,7 @@ class BuildBucket(CountingDoFn):
             path = f"{self.out_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
             write_spill(path, run)
             yield shard, path
-        self.progress.add(builder.stats["instances"], builder.stats["tokens"])
+        self.progress.add(builder.stats["instances"], builder.stats["instance_tokens"])
 
 
 class BuildInstances(beam.PTransform):

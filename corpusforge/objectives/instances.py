@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 
 import numpy as np
@@ -29,11 +29,13 @@ class InstanceConfig:
     max_seq_length: int = 128
     short_seq_prob: float = 0.1
     dupe_factor: int = 1
-    cls_id: int = 101
-    sep_id: int = 102
-    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    cls_id: int | None = None  # the tokenizer's [CLS] and [SEP]
+    sep_id: int | None = None
+    masking: MaskingConfig | None = None
 
     def __post_init__(self):
+        if self.cls_id is None or self.sep_id is None or self.masking is None:
+            raise ValueError("instances need the tokenizer's [CLS] and [SEP] ids and a MaskingConfig")
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.max_seq_length < 8:
@@ -256,7 +258,7 @@ class InstanceBuilder:
     def _tally(self, batch: InstanceBatch, masked):
         stats = self.stats
         stats["instances"] += len(batch.lengths)
-        stats["tokens"] += int(batch.lengths.sum())
+        stats["instance_tokens"] += int(batch.lengths.sum())  # not "tokens": the tokenizer counts its own
         for length, count in zip(*np.unique(batch.lengths, return_counts=True)):
             stats[f"length={length}"] += int(count)
         stats["masked"] += len(masked.positions)
@@ -283,11 +285,11 @@ def instance_statistics(totals: dict, max_seq_length: int) -> dict:
             p50 = length
         if p90 is None and cum >= 0.9 * instances:
             p90 = length
-    masked = totals.get("masked", 0)
+    masked, tokens = totals.get("masked", 0), totals.get("instance_tokens", 0)
     out = {
         "instances": instances,
-        "tokens": totals.get("tokens", 0),
-        "tokens_per_instance": {"mean": round(totals.get("tokens", 0) / instances, 3), "p50": p50, "p90": p90,
+        "tokens": tokens,
+        "tokens_per_instance": {"mean": round(tokens / instances, 3), "p50": p50, "p90": p90,
                                 "share_at_max_length": round(totals.get(f"length={max_seq_length}", 0) / instances, 4)},
         "masked_per_instance": round(masked / instances, 3),
         "masked_share_of_maskable": round(masked / max(1, totals.get("maskable", 0)), 4),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from corpusforge.objectives.masking import MaskingConfig, mask_batch
+from corpusforge.objectives.masking import MaskingConfig, mask_batch, vocabulary_ids
 
 IGNORE = -100  # label of positions without an MLM target (torch's cross_entropy ignore_index)
 
@@ -19,9 +19,9 @@ def masking_config(info, scheme: str, masked_lm_prob: float | None = None, max_p
                    ) -> MaskingConfig:
     """The dynamic masking for a dataset: its vocabulary's [MASK] and random-replacement ids; the share,
     the cap per instance and the n-gram / span parameters default to the dataset's build parameters."""
-    special, p = info.special_ids, info.params
-    random_ids = np.setdiff1d(np.arange(info.vocab_size), list(special.values()))
-    return MaskingConfig(scheme=scheme, mask_id=special["mask"], random_ids=random_ids,
+    p = info.params
+    mask_id, random_ids = vocabulary_ids(info.special_ids, info.vocab_size)
+    return MaskingConfig(scheme=scheme, mask_id=mask_id, random_ids=random_ids,
                          masked_lm_prob=masked_lm_prob or p.get("masked_lm_prob", 0.15),
                          max_predictions=max_predictions or p.get("max_predictions_per_seq", 20),
                          max_ngram=p.get("max_ngram", 3), span_p=p.get("span_p", 0.2), max_span=p.get("max_span", 10))
