@@ -180,10 +180,12 @@ def mask_batch(input_ids: np.ndarray, special: np.ndarray, word_ids: np.ndarray,
     n = len(lengths)
     special_at = np.flatnonzero(special)
     special_row = np.searchsorted(offsets, special_at, side="right") - 1
-    k = budget(lengths - np.bincount(special_row, minlength=n), cfg)
     if cfg.scheme == "none":
-        chosen = unit_words = np.zeros(0, dtype=np.int64)
-    elif cfg.scheme == "token":
+        empty = np.zeros(0, dtype=np.int64)
+        return Masked(input_ids.copy(), empty.astype(np.int32), np.zeros(n, dtype=np.int64), input_ids[empty],
+                      empty.astype(np.int8), empty)
+    k = budget(lengths - np.bincount(special_row, minlength=n), cfg)
+    if cfg.scheme == "token":
         # a random score per token on an (instance x position) grid, specials and padding scored
         # above every real one; each row's k lowest win: those at or below its k-th lowest score
         kmax = int(k.max()) if n else 0

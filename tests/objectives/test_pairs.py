@@ -8,6 +8,10 @@ from corpusforge.beam.sink import shard_of
 from corpusforge.objectives.instances import InstanceBuilder, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import MaskingConfig
 from corpusforge.objectives.pairs import truncate_pair
+from tests.conftest import ROOT
+
+VOCAB_LINES = (ROOT / "samples" / "vocab" / "bert-base-chinese-vocab.txt").read_text(encoding="utf-8").split("\n")
+CLS, SEP = VOCAB_LINES.index("[CLS]"), VOCAB_LINES.index("[SEP]")
 
 
 def doc_stream(doc) -> bytes:
@@ -26,7 +30,7 @@ def contiguous_in(doc, *parts) -> bool:
 
 def pairs(docs, mode, **kw):
     seen = []
-    cfg = InstanceConfig(mode=mode, masking=MaskingConfig(scheme="none"), **kw)
+    cfg = InstanceConfig(mode=mode, cls_id=CLS, sep_id=SEP, masking=MaskingConfig(scheme="none"), **kw)
     builder = InstanceBuilder(cfg, seed=11, on_pair=lambda *args: seen.append(args))
     batch = builder.build(list(docs))
     rows = [row for _, row in batch.rows(cfg.mode == "nsp" and "next_sentence_label" or "sentence_order_label")]
@@ -42,7 +46,7 @@ def test_labels_are_balanced(sample_documents, mode, label):
     assert stats["label_share"]["1"] == pytest.approx(share, abs=1e-4)
     for r in rows:
         assert len(r["input_ids"]) <= 128
-        assert r["input_ids"][0] == 101 and r["input_ids"][-1] == 102 and (r["input_ids"] == 102).sum() == 2
+        assert r["input_ids"][0] == CLS and r["input_ids"][-1] == SEP and (r["input_ids"] == SEP).sum() == 2
         types = r["token_type_ids"]
         assert types[0] == 0 and types[-1] == 1 and np.all(np.diff(types.astype(int)) >= 0)
 
@@ -110,7 +114,7 @@ def test_doc_sentences_keep_every_token_in_order(sample_documents, max_len):
 def test_full_sentences_cross_documents_with_a_separator(sample_documents):
     docs = sorted(sample_documents[:300], key=lambda d: d.key)
     rows, _, stats = pairs(docs, "full-sentences")
-    crossing = [r for r in rows if (r["input_ids"] == 102).sum() > 1]
+    crossing = [r for r in rows if (r["input_ids"] == SEP).sum() > 1]
     assert crossing  # some blocks hold the end of one document and the start of the next
     tokens = b"".join(np.delete(r["input_ids"], np.flatnonzero(r["special_tokens_mask"])).astype("<u2").tobytes()
                       for r in rows)
