@@ -60,6 +60,12 @@ def test_the_same_with_two_workers(tmp_path, nsp, sample_tokenized):
     assert shard_bytes(tmp_path / "two") == shard_bytes(nsp)
 
 
+def test_span_masking_the_same_with_two_workers(tmp_path, sample_tokenized):
+    for name, workers in (("one", ()), ("two", TWO_WORKERS)):
+        build(tmp_path / name, sample_tokenized, "--masking", "span", "--num-shards", "2", *workers)
+    assert shard_bytes(tmp_path / "one") == shard_bytes(tmp_path / "two")
+
+
 def test_512_from_the_same_tokenized_dataset(tmp_path, sample_tokenized):
     build(tmp_path / "long", sample_tokenized, "--max-seq-length", "512", "--mode", "sop", "--masking", "wwm",
           "--max-predictions-per-seq", "80")
