@@ -121,12 +121,15 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     missing = [r for r in ("cls", "sep", "mask") if r not in special]
     if missing:
         raise click.ClickException(f"the vocabulary has no {'/'.join(missing)} token, which pretraining instances need")
-    mask_id, random_ids = vocabulary_ids(special, vocab_size)
-    masking_cfg = MaskingConfig(scheme=masking, mask_id=mask_id, random_ids=random_ids,
-                                masked_lm_prob=masked_lm_prob, max_predictions=max_predictions_per_seq,
-                                max_ngram=max_ngram, span_p=span_p, max_span=max_span)
-    cfg = InstanceConfig(mode=mode, max_seq_length=max_seq_length, short_seq_prob=short_seq_prob,
-                         dupe_factor=dupe_factor, cls_id=special["cls"], sep_id=special["sep"], masking=masking_cfg)
+    try:
+        mask_id, random_ids = vocabulary_ids(special, vocab_size)
+        masking_cfg = MaskingConfig(scheme=masking, mask_id=mask_id, random_ids=random_ids,
+                                    masked_lm_prob=masked_lm_prob, max_predictions=max_predictions_per_seq,
+                                    max_ngram=max_ngram, span_p=span_p, max_span=max_span)
+        cfg = InstanceConfig(mode=mode, max_seq_length=max_seq_length, short_seq_prob=short_seq_prob,
+                             dupe_factor=dupe_factor, cls_id=special["cls"], sep_id=special["sep"], masking=masking_cfg)
+    except ValueError as e:  # e.g. a vocabulary of special tokens alone
+        raise click.ClickException(str(e)) from None
     id_type = pa.uint16() if vocab_size <= 1 << 16 else pa.int32()
     num_buckets = max(2, math.ceil(job.input_bytes / BUCKET_BYTES))
     if not kw["num_shards"]:

@@ -176,9 +176,8 @@ class InstanceBuilder:
         """All instances of these documents (None if there are none); the builder's randomness for
         masking is seeded by the bucket's first key, so it too is fixed by the input and the seed."""
         cfg = self.cfg
-        docs = sorted(docs, key=lambda d: d.key)
-        for doc in docs:
-            doc.sentences = split_long(doc.sentences, cfg.content_tokens, self.stats)
+        docs = [Document(d.key, d.doc_id, split_long(d.sentences, cfg.content_tokens, self.stats))
+                for d in sorted(docs, key=lambda d: d.key)]  # new Documents: the caller's stay as they were
         record_ids, labels = [], []
         pairs = cfg.mode in LABELS
         if pairs:

@@ -122,3 +122,12 @@ def test_full_sentences_cross_documents_with_a_separator(sample_documents):
     _, _, per_document = pairs(docs, "doc-sentences")
     assert stats["instances"] < per_document["instances"]  # fuller blocks than within documents
     assert stats["tokens_per_instance"]["mean"] > per_document["tokens_per_instance"]["mean"] + 5
+
+
+def test_building_leaves_the_callers_documents_as_they_were(sample_documents):
+    """Long sentences are split for the instances, not in the documents given (a session fixture here)."""
+    docs = sample_documents[:100]
+    before = [[ids.tobytes() for ids, _ in d.sentences] for d in docs]
+    _, _, stats = pairs(docs, "doc-sentences", max_seq_length=16)
+    assert stats["sentences_split"] > 0
+    assert [[ids.tobytes() for ids, _ in d.sentences] for d in docs] == before
