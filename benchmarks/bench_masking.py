@@ -13,7 +13,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import pyarrow as pa
 
 from corpusforge.beam.instances import table_documents
@@ -53,5 +52,4 @@ def main():
 
 
 if __name__ == "__main__":
-    np.seterr(all="raise")
     main()

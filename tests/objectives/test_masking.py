@@ -98,6 +98,7 @@ def test_short_instances_are_masked_too(sample_documents, vocab, scheme):
         assert len(row["masked_lm_positions"]) == ks[-1]
     assert len(rows) > 5000 and max(ks) <= 3 and min(ks) >= 1
     assert stats["masked_per_instance"] == pytest.approx(np.mean(ks), abs=1e-3)
+    assert stats["masked_share_of_maskable"] == pytest.approx(0.15, abs=0.01)  # Google's rounding: 3 of 21 is 0.143
 
 
 @pytest.mark.parametrize("scheme", ["token", "wwm", "ngram", "span"])
