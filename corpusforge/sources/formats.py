@@ -86,7 +86,9 @@ def _reason(e: Exception, default: str) -> str:
 
 
 def _detail(e: Exception) -> str:
-    return e.detail if isinstance(e, BadRecord) else f"{type(e).__name__}: {e}"
+    if isinstance(e, BadRecord):
+        return e.detail
+    return str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
 
 
 def _field(obj: dict, key: str, required: bool = True) -> str:
@@ -425,7 +427,7 @@ def _read_parquet(split: Split, opts: ReadOptions, reached: list) -> Iterator[Do
             return
         cols = [opts.text_field] + ([opts.title_field] if opts.title_field in names else [])
         for group in range(pf.num_row_groups) if split.index < 0 else [split.index]:
-            row = sum(pf.metadata.row_group(i).num_rows for i in range(group))
+            row = reached[0] = sum(pf.metadata.row_group(i).num_rows for i in range(group))
             # batch by batch: a corrupt page loses only the rows from it on
             for batch in pf.iter_batches(batch_size=1024, row_groups=[group], columns=cols):
                 texts = batch.column(opts.text_field).to_pylist()
