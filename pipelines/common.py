@@ -43,7 +43,7 @@ def _stack(*decorators):
 
 def _text_encoding(ctx, param, value: str) -> str:
     try:
-        b"".decode(value)  # LookupError for unknown codecs and for non-text ones (base64, rot13)
+        b"a".decode(value, "ignore")  # LookupError for unknown codecs and for non-text ones (base64, rot13)
     except LookupError:
         raise click.BadParameter(f"{value!r} is not a text encoding Python knows (e.g. gbk, gb18030, utf-16, big5)")
     return value
