@@ -45,7 +45,7 @@ def _text_encoding(ctx, param, value: str) -> str:
     try:
         b"a".decode(value, "ignore")  # LookupError for unknown codecs and for non-text ones (base64, rot13)
     except LookupError:
-        raise click.BadParameter(f"{value!r} is not a text encoding Python knows (e.g. gbk, gb18030, utf-16, big5)")
+        raise click.BadParameter(f"{value!r} is not a text encoding Python knows (e.g. gbk, gb18030, utf-16, big5)") from None
     return value
 
 
