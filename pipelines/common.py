@@ -41,6 +41,14 @@ def _stack(*decorators):
     return apply
 
 
+def _text_encoding(ctx, param, value: str) -> str:
+    try:
+        b"a".decode(value, "ignore")  # LookupError for unknown codecs and for non-text ones (base64, rot13)
+    except LookupError:
+        raise click.BadParameter(f"{value!r} is not a text encoding Python knows (e.g. gbk, gb18030, utf-16, big5)") from None
+    return value
+
+
 input_options = _stack(
     click.option("--input", "-i", "inputs", multiple=True, required=True,
                  help="File, directory (walked recursively; README/LICENSE/hidden files skipped) or glob; "
@@ -52,6 +60,9 @@ input_options = _stack(
     click.option("--title-field", default=None, help="jsonl/parquet: the field holding the title (optional)."),
     click.option("--side", type=click.Choice(["chinese", "english"]), default="chinese", show_default=True,
                  help="translation2019zh: which side of each pair is the document."),
+    click.option("--encoding", default="utf-8", show_default=True, callback=_text_encoding,
+                 help="Encoding of the raw text files (gbk, gb18030, utf-16, big5, ...); a file that is not "
+                      "UTF-8 is otherwise rejected as not_utf8 with the encoding detected."),
     click.option("--max-record-mb", type=click.FloatRange(min=0.001), default=16.0, show_default=True,
                  help="Reject any single record (JSON line, document) larger than this."),
     click.option("--normalize", type=click.Choice(["NFKC", "none"], case_sensitive=False), default="NFKC",
@@ -81,7 +92,7 @@ output_options = _stack(
     click.argument("beam_args", nargs=-1, type=click.UNPROCESSED),
 )
 
-INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "max_record_mb", "normalize", "t2s", "lang",
+INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "encoding", "max_record_mb", "normalize", "t2s", "lang",
                 "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup")
 
 
@@ -128,7 +139,7 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     else:
         input_bytes = sum(f.size for f in files)
     read_opts = ReadOptions(fmt=kw["fmt"], text_field=kw["text_field"], title_field=kw["title_field"],
-                            side=kw["side"], max_record_bytes=int(kw["max_record_mb"] * (1 << 20)),
+                            side=kw["side"], encoding=kw["encoding"], max_record_bytes=int(kw["max_record_mb"] * (1 << 20)),
                             split_bytes=split_bytes_for(input_bytes))
     num_shards = kw["num_shards"] or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES))
     params = {k: v for k, v in kw.items() if k not in ("overwrite", "output")}

@@ -5,18 +5,21 @@ the title, so they share one line reader and a small table of field rules (FORMA
 """
 from __future__ import annotations
 
+import codecs
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from corpusforge.sources.files import (
-    ARCHIVE_ERRORS,
-    HEAD_BYTES,
     InputFile,
     Split,
     TooLong,
+    Unreadable,
     byte_ranges,
     compression_of,
+    is_utf8,
     iter_lines,
     open_raw,
     open_stream,
@@ -33,6 +36,7 @@ class ReadOptions:
     side: str = "chinese"  # translation2019zh: which side is the text
     max_record_bytes: int = 16 << 20  # a longer record is rejected, never held whole
     split_bytes: int = 64 << 20
+    encoding: str = "utf-8"  # of the raw text; anything else is transcoded to UTF-8 as it is read
 
 
 class Document:
@@ -67,6 +71,24 @@ class BadRecord(Exception):
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(detail)
         self.reason, self.detail = reason, detail
+
+
+def _reason(e: Exception, default: str) -> str:
+    """The reject reason for any exception from reading: the layer's own (BadRecord, Unreadable), the
+    decoder's kind, else `default`."""
+    if isinstance(e, (BadRecord, Unreadable)):
+        return e.reason
+    if isinstance(e, UnicodeDecodeError):
+        return "invalid_utf8"
+    if isinstance(e, RecursionError):
+        return "nested_too_deep"  # deeper than the JSON parser's recursion limit
+    return default
+
+
+def _detail(e: Exception) -> str:
+    if isinstance(e, BadRecord):
+        return e.detail
+    return str(e) if isinstance(e, Unreadable) else f"{type(e).__name__}: {e}"
 
 
 def _field(obj: dict, key: str, required: bool = True) -> str:
@@ -129,15 +151,29 @@ BINARY = "binary"
 _parse_json = json.JSONDecoder(strict=False).decode
 
 
+def looks_binary(head: bytes) -> bool:
+    sample = head[:8192].decode("utf-8", "replace")
+    # a few bad bytes are bad records; this many make a binary file (or another encoding)
+    return sample.count("\ufffd") + sample.count("\0") > len(sample) // 20
+
+
+def other_encoding(head: bytes) -> str | None:
+    """The encoding charset-normalizer names for text that is not UTF-8 (gb18030, utf-16, big5, ...), or None."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head[: 1 << 16]).best()
+    name = best and codecs.lookup(best.encoding).name
+    return None if not name or name in ("utf-8", "ascii") else name
+
+
 def detect_format(head: bytes, path: str) -> str:
     """The layout of a file from its name and first bytes: a FORMATS name, plain, parquet or binary."""
     if path.lower().endswith(".parquet") or head.startswith(b"PAR1"):
         return "parquet"
-    sample = head[:8192].decode("utf-8", "replace")
-    if sample.count("\ufffd") + sample.count("\0") > len(sample) // 20:
-        return BINARY  # a few bad bytes are bad records; this many make a binary file
+    if looks_binary(head):
+        return BINARY
     lines = head.lstrip(b"\xef\xbb\xbf").splitlines()[:20]
-    if len(head) == HEAD_BYTES and len(lines) > 1:
+    if len(lines) > 1 and not head.endswith((b"\n", b"\r")):
         lines = lines[:-1]  # the last line may be cut off
     for line in lines:
         try:
@@ -157,61 +193,81 @@ def detect_format(head: bytes, path: str) -> str:
 
 
 def plan_splits(file: InputFile, opts: ReadOptions) -> Iterator[Split | Reject]:
-    """The splits of one input file: byte ranges, whole streams, zip members or row groups."""
-    comp = compression_of(file.path)
-    if comp == "zip":
-        try:
-            members = zip_members(file.path)
-        except ARCHIVE_ERRORS as e:
-            yield Reject("corrupt_archive", file.name, 0, detail=str(e))
-            return
-        for m in members:
-            yield from _plan_stream(Split(file, "", member=m), opts)
+    """The splits of one input file: byte ranges, whole streams, zip members or row groups. A file or
+    member that cannot be read, for whatever reason, is a Reject saying why."""
+    if compression_of(file.path) != "zip":
+        yield from _guarded(_plan_stream(Split(file, ""), opts), file.name)
         return
-    if (opts.fmt == "parquet" or opts.fmt == "auto" and file.path.lower().endswith(".parquet")) and not comp:
-        import pyarrow.parquet as pq
+    try:
+        members = zip_members(file.path)
+    except Exception as e:
+        yield Reject(_reason(e, "corrupt_archive"), file.name, 0, detail=_detail(e))
+        return
+    for m in members:
+        yield from _guarded(_plan_stream(Split(file, "", member=m), opts), f"{file.name}/{m}")
 
-        try:
-            n = pq.ParquetFile(open_raw(file.path)).num_row_groups
-        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a broken footer
-            yield Reject("corrupt_parquet", file.name, 0, detail=str(e))
-            return
-        for i in range(n):
-            yield Split(file, "parquet", index=i)
-        return
-    yield from _plan_stream(Split(file, ""), opts)
+
+def _guarded(items: Iterator, name: str) -> Iterator:
+    """Passes the items on; an exception ends them with a Reject saying why."""
+    try:
+        yield from items
+    except Exception as e:
+        yield Reject(_reason(e, "read_error"), name, 0, detail=_detail(e))
 
 
 def _plan_stream(split: Split, opts: ReadOptions) -> Iterator[Split | Reject]:
-    fmt = opts.fmt
-    if fmt == "auto":
-        try:
-            with open_stream(split) as f:
-                head = read_head(f)
-        except ARCHIVE_ERRORS as e:
-            yield Reject("corrupt_archive", split.name, 0, detail=str(e))
-            return
-        fmt = detect_format(head, split.member or split.file.path)
-        if fmt == BINARY:
-            yield Reject("binary_file", split.name, 0, head[:200], detail="NUL bytes or invalid UTF-8 in the first bytes")
-            return
-    if split.member or compression_of(split.file.path):
-        yield Split(split.file, fmt, member=split.member)
+    path = split.member or split.file.path
+    # a stream is read whole: compressed, a zip member, or transcoded (byte ranges of the raw file mean nothing then)
+    whole = bool(split.member or compression_of(split.file.path)) or not is_utf8(opts.encoding)
+    if opts.fmt == "parquet" or opts.fmt == "auto" and path.lower().endswith(".parquet"):
+        yield from _plan_parquet(split, whole)
+        return
+    with open_stream(split, opts.encoding) as f:
+        head = read_head(f, opts.max_record_bytes + 1)
+    encoding = other_encoding(head) if is_utf8(opts.encoding) and looks_binary(head) else None
+    if encoding:
+        yield Reject("not_utf8", split.name, 0, head[:200], detail=f"the file looks like {encoding} text, not UTF-8; "
+                     f"read it with --encoding {encoding}")
+        return
+    fmt = detect_format(head, path) if opts.fmt == "auto" else opts.fmt
+    if fmt == "parquet":  # found by its magic bytes under another name
+        yield from _plan_parquet(split, whole)
+        return
+    if fmt == BINARY:
+        yield Reject("binary_file", split.name, 0, head[:200],
+                     detail=f"NUL bytes or bytes that are not {opts.encoding} text in the first bytes")
+        return
+    cr = b"\r" in head and b"\n" not in head  # lone-CR line ends (classic Mac OS)
+    if whole:
+        yield Split(split.file, fmt, member=split.member, cr=cr)
     else:
         for start, end in byte_ranges(split.file.size, opts.split_bytes):
-            yield Split(split.file, fmt, start, end)
+            yield Split(split.file, fmt, start, end, cr=cr)
+
+
+def _plan_parquet(split: Split, whole: bool) -> Iterator[Split]:
+    if whole:  # inside a compressed file or a zip: one split that decodes it once
+        yield Split(split.file, "parquet", member=split.member, index=-1)
+        return
+    import pyarrow.parquet as pq
+
+    with open_raw(split.file.path) as f:
+        try:
+            n = pq.ParquetFile(f).num_row_groups
+        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a broken footer
+            raise Unreadable("corrupt_parquet", f"{type(e).__name__}: {e}") from None
+    for i in range(n):
+        yield Split(split.file, "parquet", index=i)
 
 
 # -- reading ------------------------------------------------------------------------------
 
 
 def read_split(split: Split, opts: ReadOptions) -> Iterator[Document | Reject]:
-    """Every record of a split, as a Document or a Reject; never raises for bad data."""
-    if split.fmt == "parquet":
-        yield from _read_parquet(split, opts)
-        return
+    """Every record of a split, as a Document or a Reject; never raises: an error that ends the split
+    early (a damaged archive, a failing read) is a Reject after the records read before it."""
     whole = split.start == 0  # line numbers are known only when reading from the start
-    reached = [split.start]  # where reading got to, for the reject of a broken archive
+    reached = [split.start]  # where reading got to (byte offset; parquet: row), for the reject
 
     def tracked(lines):
         for offset, line in lines:
@@ -219,7 +275,10 @@ def read_split(split: Split, opts: ReadOptions) -> Iterator[Document | Reject]:
             yield offset, line
 
     try:
-        with open_stream(split) as f:
+        if split.fmt == "parquet":
+            yield from _read_parquet(split, opts, reached)
+            return
+        with open_stream(split, opts.encoding) as f:
             lines = tracked(iter_lines(f, split.start, split.end, opts.max_record_bytes))
             if split.fmt == "plain":
                 yield from _plain_documents(split, lines, opts)
@@ -227,10 +286,13 @@ def read_split(split: Split, opts: ReadOptions) -> Iterator[Document | Reject]:
                 yield from _pretokenized_lines(split, lines, opts)
             else:
                 yield from _json_records(split, lines, opts, whole)
-    except ARCHIVE_ERRORS as e:
-        reason = "truncated_archive" if isinstance(e, EOFError) else "corrupt_archive"
-        yield Reject(reason, split.name, reached[0], detail=f"{type(e).__name__} after byte {reached[0]} of the "
-                     f"decompressed stream: {e}")
+            failure = getattr(f, "failure", None)
+        if failure:
+            raise failure
+    except Exception as e:
+        where = f"row {reached[0]}" if split.fmt == "parquet" else f"byte {reached[0]} of the decoded stream"
+        yield Reject(_reason(e, "corrupt_parquet" if split.fmt == "parquet" else "read_error"), split.name,
+                     reached[0], detail=f"{_detail(e)} (after {where})")
 
 
 def _decode(line: bytes, offset: int) -> str:
@@ -242,37 +304,30 @@ def _decode(line: bytes, offset: int) -> str:
 
 def _json_records(split, lines, opts, whole) -> Iterator[Document | Reject]:
     get = FORMATS[split.fmt][1]
-    name = split.name
     for lineno, (offset, line) in enumerate(lines, 1):
-        num = lineno if whole else None
-        if isinstance(line, TooLong):
-            yield Reject("record_too_large", name, offset, line.excerpt, num, f"{line.size} bytes > {opts.max_record_bytes}")
-            continue
-        if not line.strip():
+        if not isinstance(line, TooLong) and not line.strip():
             continue  # blank lines between records are layout, not records
-        if b"\0" in line:
-            yield Reject("nul_bytes", name, offset, line.replace(b"\0", b"\\0"), num)
-            continue
         try:
-            obj = _parse_json(_decode(line, offset))
-        except UnicodeDecodeError as e:
-            yield Reject("invalid_utf8", name, offset, line, num, str(e))
-            continue
-        except ValueError as e:
-            yield Reject("malformed_json", name, offset, line, num, str(e))
-            continue
-        if not isinstance(obj, dict):
-            yield Reject("not_an_object", name, offset, line, num, f"a JSON {type(obj).__name__}, not an object")
-            continue
-        try:
-            title, text = get(obj, opts)
-        except BadRecord as e:
-            yield Reject(e.reason, name, offset, line, num, e.detail)
-            continue
-        if not text.strip():
-            yield Reject("empty_text", name, offset, line, num)
-            continue
-        yield Document(f"{name}:{offset}", split.fmt, title, text)
+            yield _json_record(split, get, offset, line, opts)
+        except Exception as e:  # whatever a record's decoding raises makes it a reject, never a crash
+            excerpt = line.excerpt if isinstance(line, TooLong) else line.replace(b"\0", b"\\0")
+            reason = _reason(e, "malformed_json" if isinstance(e, ValueError) else "read_error")
+            yield Reject(reason, split.name, offset, excerpt, lineno if whole else None, _detail(e))
+
+
+def _json_record(split, get, offset, line, opts) -> Document:
+    """One JSON line -> a Document; raises BadRecord (with its reason), or whatever the decoder raises."""
+    if isinstance(line, TooLong):
+        raise BadRecord("record_too_large", f"{line.size} bytes > {opts.max_record_bytes}")
+    if b"\0" in line:
+        raise BadRecord("nul_bytes")
+    obj = _parse_json(_decode(line, offset))
+    if not isinstance(obj, dict):
+        raise BadRecord("not_an_object", f"a JSON {type(obj).__name__}, not an object")
+    title, text = get(obj, opts)
+    if not text.strip():
+        raise BadRecord("empty_text")
+    return Document(f"{split.name}:{offset}", split.fmt, title, text)
 
 
 def _pretokenized_lines(split, lines, opts) -> Iterator[Document | Reject]:
@@ -287,8 +342,8 @@ def _pretokenized_lines(split, lines, opts) -> Iterator[Document | Reject]:
         elif line.strip():
             try:
                 text = _decode(line, offset).rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                yield Reject("invalid_utf8", name, offset, line, num, str(e))
+            except Exception as e:
+                yield Reject(_reason(e, "read_error"), name, offset, line, num, _detail(e))
                 continue
             yield Document(f"{name}:{offset}", PRETOKENIZED, "", text)
 
@@ -330,8 +385,8 @@ def _plain_documents(split, lines, opts) -> Iterator[Document | Reject]:
         else:
             try:
                 doc.append(_decode(line, offset).rstrip("\r\n"))
-            except UnicodeDecodeError as e:
-                bad = Reject("invalid_utf8", name, offset, line, detail=str(e))
+            except Exception as e:
+                bad = Reject(_reason(e, "read_error"), name, offset, line, detail=_detail(e))
     if doc_offset is not None:
         yield _plain_doc(name, doc_offset, doc, bad)
 
@@ -349,25 +404,41 @@ def _plain_doc(name, offset, lines, bad) -> Document | Reject:
     return Document(f"{name}:{offset}", "plain", "", "\n".join(lines))
 
 
-def _read_parquet(split: Split, opts: ReadOptions) -> Iterator[Document | Reject]:
+def _read_parquet(split: Split, opts: ReadOptions, reached: list) -> Iterator[Document | Reject]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(open_raw(split.file.path))
-    names = set(pf.schema_arrow.names)
-    if opts.text_field not in names:
-        yield Reject("missing_text_field", split.name, split.index, detail=f"no column {opts.text_field!r} in {sorted(names)}")
-        return
-    cols = [opts.text_field] + ([opts.title_field] if opts.title_field in names else [])
-    table = pf.read_row_group(split.index, columns=cols)
-    first = sum(pf.metadata.row_group(i).num_rows for i in range(split.index))
-    texts = table.column(opts.text_field).to_pylist()
-    titles = table.column(opts.title_field).to_pylist() if len(cols) > 1 else [""] * len(texts)
-    for i, (text, title) in enumerate(zip(texts, titles)):
-        row = first + i
-        if not isinstance(text, str):
-            reason = "missing_text_field" if text is None else "wrong_field_type"
-            yield Reject(reason, split.name, row, repr(text)[:200], detail=f"row {row}")
-        elif not text.strip():
-            yield Reject("empty_text", split.name, row, detail=f"row {row}")
-        else:
-            yield Document(f"{split.name}:{row}", "parquet", title if isinstance(title, str) else "", text)
+    if split.index < 0:  # inside a compressed file or a zip: decoded once into a local temporary file
+        source = tempfile.TemporaryFile()
+        with open_stream(split) as f:
+            shutil.copyfileobj(f, source, 1 << 20)
+            failure = getattr(f, "failure", None)
+        if failure:
+            source.close()
+            raise failure
+        source.seek(0)
+    else:
+        source = open_raw(split.file.path)
+    with source:
+        pf = pq.ParquetFile(source)
+        names = set(pf.schema_arrow.names)
+        if opts.text_field not in names:
+            yield Reject("missing_text_field", split.name, max(split.index, 0),
+                         detail=f"no column {opts.text_field!r} in {sorted(names)}")
+            return
+        cols = [opts.text_field] + ([opts.title_field] if opts.title_field in names else [])
+        for group in range(pf.num_row_groups) if split.index < 0 else [split.index]:
+            row = reached[0] = sum(pf.metadata.row_group(i).num_rows for i in range(group))
+            # batch by batch: a corrupt page loses only the rows from it on
+            for batch in pf.iter_batches(batch_size=1024, row_groups=[group], columns=cols):
+                texts = batch.column(opts.text_field).to_pylist()
+                titles = batch.column(opts.title_field).to_pylist() if len(cols) > 1 else [""] * len(texts)
+                for text, title in zip(texts, titles):
+                    reached[0] = row
+                    if not isinstance(text, str):
+                        reason = "missing_text_field" if text is None else "wrong_field_type"
+                        yield Reject(reason, split.name, row, repr(text)[:200], detail=f"row {row}")
+                    elif not text.strip():
+                        yield Reject("empty_text", split.name, row, detail=f"row {row}")
+                    else:
+                        yield Document(f"{split.name}:{row}", "parquet", title if isinstance(title, str) else "", text)
+                    row += 1

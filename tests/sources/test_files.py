@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from corpusforge.sources.files import InputError, expand_inputs
-from corpusforge.sources.formats import Document, ReadOptions, plan_splits, read_split
+from corpusforge.sources.formats import Document, ReadOptions, Reject, plan_splits, read_split
 from tests.conftest import SAMPLE
 
 
@@ -15,7 +15,7 @@ def read_all(paths, **opts):
     out = []
     for f in expand_inputs([str(p) for p in paths]):
         for split in plan_splits(f, options):
-            out.extend(read_split(split, options))
+            out.extend([split] if isinstance(split, Reject) else read_split(split, options))
     return out
 
 
