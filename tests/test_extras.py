@@ -35,13 +35,21 @@ def test_the_listings_still_show_every_command_without_torch(monkeypatch):
     assert "bert" in listing and "glove" in listing and "needs torch: pip install 'corpusforge[train]'" in listing
 
 
-def test_documents_build_imports_neither_torch_nor_matplotlib(tmp_path):
-    code = ("import sys; from click.testing import CliRunner; import corpusforge.cli as cli\n"
-            "imported = [m for m in ('torch', 'matplotlib') if m in sys.modules]\n"
-            f"r = CliRunner().invoke(cli.main, ['build', 'documents', '-i', {str(SAMPLE / 'plain')!r}, '-o', "
-            f"{str(tmp_path / 'docs')!r}])\n"
-            "assert r.exit_code == 0, r.output\n"
-            "print(imported, [m for m in ('torch', 'matplotlib') if m in sys.modules])\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
-    assert out.splitlines()[-1] == "[] []"
-    assert (tmp_path / "docs" / "manifest.json").exists()
+def test_the_readmes_first_command_runs_without_torch_and_matplotlib(tmp_path):
+    """`build documents` and `inspect` (the README's first command) import neither, and run where neither can be
+    imported (a bare `pip install corpusforge`)."""
+    code = ("import sys\n"
+            "blocked = '--blocked' in sys.argv\n"
+            "if blocked: sys.modules['torch'] = sys.modules['matplotlib'] = None\n"
+            "from click.testing import CliRunner; import corpusforge.cli as cli\n"
+            "imported = [m for m in ('torch', 'matplotlib') if sys.modules.get(m)]\n"
+            f"out = {str(tmp_path)!r} + ('/blocked' if blocked else '/docs')\n"
+            f"for args in (['build', 'documents', '-i', {str(SAMPLE)!r}, '-o', out], ['inspect', out]):\n"
+            "    r = CliRunner().invoke(cli.main, args, catch_exceptions=False)\n"
+            "    assert r.exit_code == 0, r.output\n"
+            "print(imported, [m for m in ('torch', 'matplotlib') if sys.modules.get(m)])\n")
+    for flag in ((), ("--blocked",)):
+        done = subprocess.run([sys.executable, "-c", code, *flag], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.splitlines()[-1] == "[] []"
+    assert (tmp_path / "docs" / "manifest.json").exists() and (tmp_path / "blocked" / "manifest.json").exists()
