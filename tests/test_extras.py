@@ -12,8 +12,10 @@ NEEDS = [  # (command line, missing module, the sentence)
      "corpusforge train bert needs torch: pip install 'corpusforge[train]'"),
     (("train", "glove", "-i", "cooc", "-o", "vectors", "--dim", "5"), "torch",
      "corpusforge train glove needs torch: pip install 'corpusforge[train]'"),
-    (("eval", "vectors", "vectors.txt"), "torch", "corpusforge eval vectors needs torch: pip install 'corpusforge[train]'"),
-    (("export", "hf", "run/checkpoint.pt"), "torch", "corpusforge export hf needs torch: pip install 'corpusforge[train]'"),
+    (("eval", "vectors", "vectors.txt"), "torch",
+     "corpusforge eval vectors needs torch: pip install 'corpusforge[train]'"),
+    (("export", "hf", "run/checkpoint.pt"), "torch",
+     "corpusforge export hf needs torch: pip install 'corpusforge[train]'"),
     (("build", "stats", "-i", SAMPLE, "-o", "stats"), "matplotlib",
      "corpusforge build stats needs matplotlib: pip install 'corpusforge[plots]'"),
 ]

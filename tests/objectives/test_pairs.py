@@ -101,7 +101,8 @@ def test_truncation_removes_what_googles_truncate_seq_pair_removes():
     for la in range(0, 40, 3):
         for lb in range(0, 40, 4):
             for max_tokens in (1, 5, 17, 40, 80):
-                assert truncation(la, lb, max_tokens) == google_truncate_seq_pair(la, lb, max_tokens), (la, lb, max_tokens)
+                want = google_truncate_seq_pair(la, lb, max_tokens)
+                assert truncation(la, lb, max_tokens) == want, (la, lb, max_tokens)
 
 
 @pytest.mark.parametrize("max_len", [32, 128])
