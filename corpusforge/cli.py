@@ -1,7 +1,6 @@
 """The `corpusforge` command: build datasets, inspect them, verify them."""
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -12,6 +11,7 @@ import click
 logging.getLogger().addFilter(lambda record: "apitools not found" not in str(record.msg))
 
 from corpusforge import __version__
+from corpusforge.extras import lazy_command  # an extra's command fails with one sentence when it is missing
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -54,8 +54,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx, name):
         if name in self.lazy:
-            module, attr = self.lazy[name].split(":")
-            return getattr(importlib.import_module(module), attr)
+            return lazy_command(self.lazy[name], f"corpusforge {self.name} {name}")
         return super().get_command(ctx, name)
 
 

@@ -7,7 +7,6 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "corpora"
 DATA = Path(__file__).resolve().parent / "data"
-SHARED = ROOT.parent / "shared" / "corpora"
 
 
 def run_cli(*args, ok=True):
@@ -32,7 +31,7 @@ def sample_dataset(tmp_path_factory):
     return out
 
 
-VOCAB = ROOT.parent / "shared" / "vocab" / "bert-base-chinese-vocab.txt"
+VOCAB = ROOT / "samples" / "vocab" / "bert-base-chinese-vocab.txt"  # samples/vocab/README.md
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,17 @@ def test_images_match_the_pinned_beam_version():
     assert flink in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS
 
 
+def test_worker_image_installs_no_extra_and_the_package_needs_no_torch():
+    """Workers run pipelines only: the image installs the bare package, whose hard dependencies hold
+    neither torch nor matplotlib (the extras [train] and [plots])."""
+    install = re.search(r"^RUN pip install (.*?) \\$", (DOCKER / "Dockerfile").read_text(), re.M).group(1)
+    assert install.split() == ["--no-cache-dir", "."]
+    block = re.search(r"^dependencies = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S).group(1)
+    names = re.findall(r'^\s*"([A-Za-z0-9_.-]+)', block, re.M)
+    assert "apache-beam" in names and "pyarrow" in names
+    assert not {"torch", "matplotlib"} & set(names)
+
+
 def test_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():

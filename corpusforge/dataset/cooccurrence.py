@@ -40,10 +40,3 @@ def export_glove_bin(directory: str, path: str) -> int:
             f.write(rec.tobytes())
             n += len(rec)
     return n
-
-
-def read_glove_bin(path: str) -> np.ndarray:
-    """GloVe's binary records (memory-mapped) as a structured array of word1, word2 (1-based), val."""
-    if os.path.getsize(path) % GLOVE_RECORD.itemsize:
-        raise ValueError(f"{path} is not GloVe binary records: its size is not a multiple of 16 bytes")
-    return np.memmap(path, dtype=GLOVE_RECORD, mode="r")

@@ -286,15 +286,6 @@ def _next_chunk(stream):
     return None
 
 
-def oriented(keys: np.ndarray, values: np.ndarray, vocab_size: int, symmetric: bool):
-    """Directional (earlier, later) counts -> the matrix's entries: as they are (left context only, cooccur.c
-    -symmetric 0), or plus their transpose (symmetric; a diagonal pair counts twice, as in cooccur.c)."""
-    if not symmetric:
-        return keys, values
-    rows, cols = np.divmod(keys, vocab_size)
-    return reduce_pairs(np.concatenate([keys, cols * vocab_size + rows]), np.concatenate([values, values]))
-
-
 def values_of(units: np.ndarray, unit: int) -> np.ndarray:
     """int64 fixed-point sums -> float64 values (one rounding per entry)."""
     return units / np.float64(unit)

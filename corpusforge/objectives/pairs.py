@@ -80,26 +80,6 @@ def truncation(la: int, lb: int, max_tokens: int) -> tuple[int, int]:
     return (first if la > lb else 0) + rest // 2, (0 if la > lb else first) + (rest + 1) // 2
 
 
-def truncate_pair(a: Part, b: Part, max_tokens: int, rng: np.random.Generator,
-                  outer_only: bool = False) -> tuple[Part, Part]:
-    """truncate_seq_pair on two parts: each removal from the front or the back with probability 1/2.
-    outer_only: A loses tokens only at its front and B only at its back, so a true continuation
-    stays adjacent text (SOP)."""
-    cut_a, cut_b = truncation(len(a[0]), len(b[0]), max_tokens)
-
-    def cut(part, n, front=None):
-        if not n:
-            return part
-        if front is None:
-            front = int(rng.binomial(n, 0.5))
-        end = len(part[0]) - (n - front)
-        return part[0][front:end], part[1][front:end]
-
-    if outer_only:
-        return cut(a, cut_a, front=cut_a), cut(b, cut_b, front=0)
-    return cut(a, cut_a), cut(b, cut_b)
-
-
 def sentence_pairs(starts: list[int], first: int, end: int, mode: str, max_num_tokens: int, short_seq_prob: float,
                    draws: Draws, random_segment: Callable[[int, Draws], tuple | None]):
     """Yield (a_start, a_end, b_start, b_end, label, b_source, forced) for one document, whose

@@ -66,8 +66,3 @@ def tokenize_documents(docs: list[list[str]], tokenizer, segmenter) -> list[tupl
             words_before = int(words_so_far[sentence_ends[j - 1] - 1])
         i = j
     return out
-
-
-def tokenize_document(sentences: list[str], tokenizer, segmenter) -> tuple[list, list]:
-    """(input_ids per sentence, word_ids per sentence); word ids count up through the document."""
-    return tokenize_documents([sentences], tokenizer, segmenter)[0]

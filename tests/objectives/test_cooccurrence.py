@@ -21,8 +21,9 @@ def wiki_sentences():
 
 
 def count_all(segments_list, vocab_size, window, symmetric, weighting, index, memory_bytes=1 << 30, batch=1 << 18):
-    """What the Beam step does: accumulate, drain when full, merge the drained runs exactly."""
-    acc = co.PairAccumulator(vocab_size, window, weighting, memory_bytes, batch)
+    """What the Beam step does: accumulate (both orientations as it goes when symmetric), drain when full,
+    merge the drained runs exactly."""
+    acc = co.PairAccumulator(vocab_size, window, weighting, memory_bytes, batch, symmetric=symmetric)
     runs = []
     for segments in segments_list:
         ids, pos, _ = co.encode_segments(segments, index)
@@ -31,7 +32,7 @@ def count_all(segments_list, vocab_size, window, symmetric, weighting, index, me
             runs.append(acc.drain())
     runs.append(acc.drain())
     k, v = co.merge_runs([r[0] for r in runs], [r[1] for r in runs])
-    return co.oriented(k, v, vocab_size, symmetric), len(runs)
+    return (k, v), len(runs)
 
 
 @pytest.mark.parametrize("window,symmetric,weighting,windows", [
@@ -75,9 +76,9 @@ def test_sums_are_exact_whatever_the_batching(wiki_sentences):
     assert co.values_of(v1, 2520).tobytes() == co.values_of(v2, 2520).tobytes()
 
 
-def test_symmetric_accumulation_and_coded_units_equal_orienting_afterwards(wiki_sentences):
-    """The Beam step counts both orientations as it goes, from units coded per chunk (encode_codes), and feeds
-    the accumulator in pieces cut at segment starts: the same entries as directional counts oriented at the end."""
+def test_coded_units_fed_in_pieces_equal_a_brute_force_count(wiki_sentences):
+    """The Beam step counts from units coded per chunk (encode_codes) and feeds the accumulator in pieces cut
+    at segment starts: the same entries as the window-by-window count of cooccur.c."""
     units = co.segmenter_units(get_segmenter("jieba-rs"))
     docs = [co.document_segments(s, units, "sentence") for s in wiki_sentences]
     flat = [u for segments in docs for seg in segments for u in seg]
@@ -86,7 +87,6 @@ def test_symmetric_accumulation_and_coded_units_equal_orienting_afterwards(wiki_
         counts[u] = counts.get(u, 0) + 1
     vocab = co.select_vocab(counts.items(), min_count=2)
     index = {w: i for i, (w, _) in enumerate(vocab)}
-    (k1, v1), _ = count_all(docs, len(vocab), 10, True, True, index)
     dictionary = sorted(counts)
     code = {u: i for i, u in enumerate(dictionary)}
     lengths = np.array([len(seg) for segments in docs for seg in segments])
@@ -104,8 +104,13 @@ def test_symmetric_accumulation_and_coded_units_equal_orienting_afterwards(wiki_
             runs.append(acc.drain())
     runs.append(acc.drain())
     assert len(runs) > 3
-    k2, v2 = co.merge_runs([r[0] for r in runs], [r[1] for r in runs])
-    assert np.array_equal(k1, k2) and np.array_equal(v1, v2)
+    k1, v1 = co.merge_runs([r[0] for r in runs], [r[1] for r in runs])
+    segs = [[index[u] for u in seg if u in index] for segments in docs for seg in segments]
+    ref = co.cooccurrence_reference(segs, len(vocab), 10, True, True)
+    rows, cols = np.divmod(k1, len(vocab))
+    got = dict(zip(zip(rows.tolist(), cols.tolist()), co.values_of(v1, co.weight_unit(10, True)).tolist()))
+    assert got.keys() == ref.keys() and len(ref) > 1000
+    assert all(abs(got[k] - ref[k]) <= 1e-12 * ref[k] for k in ref)
     streamed = list(co.merge_streams([[(k[a:a + 77], v[a:a + 77]) for a in range(0, len(k), 77)] for k, v in runs]))
     assert len(streamed) > 10
     assert np.array_equal(np.concatenate([k for k, _ in streamed]), k1)

@@ -7,7 +7,7 @@ import pytest
 from corpusforge.beam.sink import shard_of
 from corpusforge.objectives.instances import InstanceBuilder, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import MaskingConfig
-from corpusforge.objectives.pairs import truncate_pair
+from corpusforge.objectives.pairs import truncation
 from tests.conftest import ROOT
 
 VOCAB_LINES = (ROOT / "samples" / "vocab" / "bert-base-chinese-vocab.txt").read_text(encoding="utf-8").split("\n")
@@ -88,14 +88,25 @@ def test_random_segment_comes_from_another_document_uniformly(sample_documents):
     assert chi2 < 27.9, chi2  # 9 degrees of freedom, p = 0.001
 
 
-def test_truncation_trims_the_longer_side():
-    a = (np.arange(100), np.arange(100))
-    b = (np.arange(100, 130), np.arange(100, 130))
-    rng = np.random.default_rng(0)
-    ta, tb = truncate_pair(a, b, 50, rng)
-    assert (len(ta[0]), len(tb[0])) == (25, 25)  # 70 from A until equal, then alternately
-    ta, tb = truncate_pair(a, b, 50, rng, outer_only=True)
-    assert ta[0].tolist() == list(range(75, 100)) and tb[0].tolist() == list(range(100, 125))
+def google_truncate_seq_pair(la: int, lb: int, max_tokens: int) -> tuple[int, int]:
+    """How many tokens Google BERT's truncate_seq_pair removes from A and from B: one at a time from the
+    longer list (B on a tie) until the pair fits."""
+    cut_a = cut_b = 0
+    while (la - cut_a) + (lb - cut_b) > max_tokens:
+        if la - cut_a > lb - cut_b:
+            cut_a += 1
+        else:
+            cut_b += 1
+    return cut_a, cut_b
+
+
+def test_truncation_removes_what_googles_truncate_seq_pair_removes():
+    assert truncation(100, 30, 50) == (75, 5)  # 70 from A until equal, then alternately
+    for la in range(0, 40, 3):
+        for lb in range(0, 40, 4):
+            for max_tokens in (1, 5, 17, 40, 80):
+                want = google_truncate_seq_pair(la, lb, max_tokens)
+                assert truncation(la, lb, max_tokens) == want, (la, lb, max_tokens)
 
 
 @pytest.mark.parametrize("max_len", [32, 128])

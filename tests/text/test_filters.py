@@ -1,4 +1,5 @@
 import dataclasses
+import unicodedata
 
 import pytest
 
@@ -61,8 +62,30 @@ def test_bad_thresholds_fail_fast():
         DocumentFilter(min_sentences=-1)
 
 
-def test_frozen_and_hashable():
-    f = DocumentFilter()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        f.min_chars = 0
-    assert f == DocumentFilter() and hash(f) == hash(DocumentFilter())
+def brute_force_reason(sentences, min_chars, max_chars, min_sentences, min_cjk_ratio):
+    """The README's rules, recounted by Unicode character names: characters over the sentences, the CJK
+    ratio over the non-whitespace ones, the first failed check wins."""
+    text = "".join(sentences)
+    visible = [c for c in text if not c.isspace()]
+    ideographs = sum(unicodedata.name(c, "").startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH"))
+                     for c in visible)
+    checks = [("too_short", len(text) < min_chars), ("too_long", len(text) > max_chars),
+              ("too_few_sentences", len(sentences) < min_sentences),
+              ("low_cjk_ratio", min_cjk_ratio > 0 and (ideographs / len(visible) if visible else 0.0) < min_cjk_ratio)]
+    return next((reason for reason, failed in checks if failed), None)
+
+
+def test_reasons_equal_a_recount_on_every_real_document(all_texts):
+    docs = [split_sentences(normalize_text(t)) for t in all_texts] + [[], [" "], ["\u3000\t"], ["中"], ["a", "中文"]]
+    lengths = sorted(sum(map(len, d)) for d in docs)
+    seen = set()
+    for min_chars in (0, 10, lengths[len(lengths) // 4]):
+        for max_chars in (lengths[len(lengths) // 2], 10 ** 6):
+            for min_sentences in (0, 1, 3, 8):
+                for min_cjk_ratio in (0.0, 0.3, 0.9):
+                    f = DocumentFilter(min_chars, max(min_chars, max_chars), min_sentences, min_cjk_ratio)
+                    for d in docs:
+                        got = f.reason(d)
+                        assert got == brute_force_reason(d, *dataclasses.astuple(f)), (d[:2], f)
+                        seen.add(got)
+    assert seen == {None, *FILTER_REASONS}

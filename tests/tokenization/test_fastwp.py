@@ -10,9 +10,8 @@ import pytest
 from corpusforge.text import normalize_text, split_sentences
 from corpusforge.tokenization.fastwp import DROP, ISOLATED, SLOW, WORD
 from corpusforge.tokenization.tokenizer import TextTokenizer
-from tests.conftest import DATA, SHARED, ROOT
+from tests.conftest import DATA, SAMPLE, VOCAB
 
-VOCAB = ROOT.parent / "shared" / "vocab" / "bert-base-chinese-vocab.txt"
 OPTIONS = [dict(), dict(strip_accents=True), dict(strip_accents=False), dict(lowercase=False),
            dict(lowercase=False, strip_accents=True)]
 
@@ -97,13 +96,16 @@ def test_checked_in_text(tok):
     assert_same(tok, lines + prepared + (DATA / "tokenization" / "segment_sentences.txt").read_text().splitlines())
 
 
-def test_every_line_of_the_shared_wiki_and_news_corpora():
-    """All of wiki_zh and news2016zh, line by line as found (un-normalised: fullwidth forms, controls, as read)."""
+def test_every_line_of_the_sample_wiki_and_news_and_every_character_of_the_full_corpora():
+    """Every line of samples/corpora's wiki_zh and news2016zh as found (un-normalised: fullwidth forms,
+    controls, as read), plus real sentences that bring every other character of the full corpora."""
     tok = TextTokenizer(str(VOCAB))
-    paths = sorted((SHARED / "wiki_zh").rglob("wiki_*")) + sorted((SHARED / "news2016zh").glob("*.json"))
+    paths = sorted((SAMPLE / "wiki_zh").rglob("wiki_*")) + sorted((SAMPLE / "news2016zh").glob("*.json"))
     lines = [line for p in paths for t in jsonl_texts(p) for line in t.split("\n")]
-    assert len(lines) > 10_000
-    assert_same(tok, lines)
+    rare = list(jsonl_texts(DATA / "tokenization" / "wiki_news_rare_characters.jsonl"))
+    assert len(lines) > 1500 and len(rare) > 1700
+    assert len(set("".join(lines + rare))) == 7230  # the distinct characters of all 16 wiki and news files
+    assert_same(tok, lines + rare)
 
 
 def test_the_table_holds_what_the_fast_path_relies_on():

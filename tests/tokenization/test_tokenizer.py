@@ -8,9 +8,8 @@ from corpusforge.sources.files import expand_inputs
 from corpusforge.sources.formats import Document, ReadOptions, plan_splits, read_split
 from corpusforge.text import normalize_text, split_sentences
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import SAMPLE, VOCAB
 
-VOCAB = ROOT.parent / "shared" / "vocab" / "bert-base-chinese-vocab.txt"
 
 
 def sample_texts():

@@ -5,7 +5,7 @@ from corpusforge.dataset.reader import load_table, read_manifest, verify_dataset
 from corpusforge.text import normalize_text, split_sentences
 from corpusforge.tokenization.segment import get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer
-from corpusforge.tokenization.words import token_words, tokenize_document
+from corpusforge.tokenization.words import token_words, tokenize_documents
 from tests.conftest import SAMPLE, run_cli
 from tests.tokenization.test_tokenizer import VOCAB, sample_texts
 
@@ -36,7 +36,7 @@ def test_every_multi_character_word_maps_to_consecutive_tokens(bert, jieba, chin
     checked = grouped = 0
     for sentence in chinese_sentences:
         [(ids, offsets)] = bert.encode([sentence])
-        [words] = tokenize_document([sentence], bert, jieba)[1:]
+        [words] = tokenize_documents([[sentence]], bert, jieba)[0][1:]
         words = list(words[0])
         assert len(words) == len(ids)
         # no run is interrupted: once a word index is left, it never comes back
@@ -56,12 +56,12 @@ def test_unk_keeps_its_word(bert, jieba):
     sentence = "这是㐂字测试"  # 㐂 is not in bert-base-chinese's vocab
     [(ids, _)] = bert.encode([sentence])
     assert 100 in ids
-    [words] = tokenize_document([sentence], bert, jieba)[1]
+    [words] = tokenize_documents([[sentence]], bert, jieba)[0][1]
     assert len(words) == len(ids) and list(words) == sorted(words)
 
 
 def test_word_ids_count_up_through_the_document(bert, jieba):
-    ids, words = tokenize_document(["北京是中国的首都。", "上海是一座城市。"], bert, jieba)
+    [(ids, words)] = tokenize_documents([["北京是中国的首都。", "上海是一座城市。"]], bert, jieba)
     assert words[1][0] == words[0][-1] + 1
 
 
