@@ -1,5 +1,7 @@
 """build tokenized keeps the ids a model was pretrained with: its default normalisation changes no
 character the vocabulary holds, so the ids equal transformers' BertTokenizer on the raw text."""
+import unicodedata
+
 import pytest
 
 from corpusforge.dataset import load_table
@@ -53,3 +55,16 @@ def test_recipe_through_documents_keeps_full_width_punctuation(tmp_path):
     run_cli("build", "tokenized", "-i", SAMPLE / "news2016zh", "-t", VOCAB, "-o", direct)
     assert flat_ids(tok) == flat_ids(direct)
     assert any(8024 in ids for ids in flat_ids(tok).values())
+
+
+def test_nfkc_asked_for_warns_about_the_characters_it_rewrites(tmp_path):
+    text = tmp_path / "a.txt"
+    text.write_text("他说：你好，世界？是的！这是一个足够长的句子。\n", encoding="utf-8")
+    result = run_cli("build", "tokenized", "-i", text, "-t", VOCAB, "-o", tmp_path / "tok", "--normalize", "NFKC")
+    held = [t for t in VOCAB.read_text(encoding="utf-8").split("\n") if len(t) == 1
+            and unicodedata.normalize("NFKC", t) != t]
+    assert f"rewrites {len(held)} characters this vocabulary holds (！ ＂ ＃ ＄ ％ ＆ ...)" in result.output
+    ids = flat_ids(tmp_path / "tok")
+    assert 117 in next(iter(ids.values())) and 8024 not in next(iter(ids.values()))  # what NFKC does, as asked
+    result = run_cli("build", "tokenized", "-i", text, "-t", VOCAB, "-o", tmp_path / "plain")
+    assert "warning" not in result.output
