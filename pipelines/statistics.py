@@ -145,7 +145,7 @@ def report(summaries: list[dict]) -> str:
                                                            f"{s['zipf_least_squares']['rank_range'][1]}, "
                                                            f"{s['zipf_least_squares']['r2']:.3f})"),
         row("power-law MLE α ± se, counts ≥ x_min (types; KS) → s = 1/(α-1)", lambda s: (
-            f"{s['zipf_mle']['alpha']:.3f} ± {s['zipf_mle']['alpha_stderr']:.3f}, ≥ {s['zipf_mle'].get('x_min')} "
+            f"{s['zipf_mle']['alpha']:.3f} ± {s['zipf_mle']['alpha_stderr']:.3f}, ≥ {s['zipf_mle'].get('x_min') or '-'} "
             f"({s['zipf_mle'].get('tail_types', '-'):,}; {s['zipf_mle']['ks']:.3f}) → "
             f"{s['zipf_mle']['zipf_exponent']:.3f}")),
         row("Heaps K, β (R²)", lambda s: f"{s['heaps']['k']:.2f}, {s['heaps']['beta']:.3f} ({s['heaps']['r2']:.3f})"),
