@@ -64,7 +64,7 @@ def read_sentences(path: str, tokenize) -> tuple[list[list[str]], list[int]]:
 @click.option("--order", "-n", type=click.IntRange(1, 10), default=None,
               help="Model order (default: the order of the counts).")
 @click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="additive: the δ added to every count (1 = add-one / Laplace).")
+              help="additive: the δ added to the count of every seen n-gram and of every unigram (1 = add-one).")
 @click.option("--heldout", default=None,
               help="jelinek-mercer: held-out text (one sentence per line, tokenized like the counts) to tune λ "
                    "per order.")
@@ -76,7 +76,10 @@ def read_sentences(path: str, tokenize) -> tuple[list[list[str]], list[int]]:
 def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, output, overwrite):
     """Estimate a smoothed n-gram language model from exact counts and write it as ARPA.
 
-    Smoothing: additive (add-δ), good-turing, katz (Good-Turing below k=5, back-off),
+    Smoothing: additive: SRILM's back-off add-δ (ngram-count -addsmooth): a seen n-gram gets
+    (c + δ) / (c(context) + δ|V|), an unseen one backs off to the next lower order; unigrams are
+    add-δ over the whole vocabulary. (Textbook add-δ over all |V|^n n-grams has no ARPA back-off
+    form.) good-turing, katz (Good-Turing below k=5, back-off),
     jelinek-mercer (λ per order tuned on --heldout), witten-bell, absolute-discounting, kneser-ney
     (interpolated, one discount per order), modified-kneser-ney (interpolated, three discounts per
     order from count-of-counts, Chen & Goodman; equal to KenLM lmplz's estimates).

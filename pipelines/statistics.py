@@ -70,7 +70,7 @@ def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[
         "documents": manifest["input"]["kept"], "sentences": manifest.get("totals", {}).get("sentences", 0),
         "characters": manifest.get("totals", {}).get("characters", 0),
         "zipf_least_squares": zipf.fit_zipf_least_squares(counts, ranks),
-        "zipf_mle": zipf.fit_power_law_mle(counts, 1),
+        "zipf_mle": zipf.fit_power_law_mle(counts),  # x_min chosen by the KS method
         "heaps": {**zipf.fit_heaps(heaps_tokens, heaps_types), "tokens": heaps_tokens.tolist(),
                   "types": heaps_types.tolist()},
         "lengths": length_stats,
@@ -144,10 +144,11 @@ def report(summaries: list[dict]) -> str:
                                                            f"({s['zipf_least_squares']['rank_range'][0]}-"
                                                            f"{s['zipf_least_squares']['rank_range'][1]}, "
                                                            f"{s['zipf_least_squares']['r2']:.3f})"),
-        row("power-law MLE α ± se (KS) → s = 1/(α-1)", lambda s: f"{s['zipf_mle']['alpha']:.3f} ± "
-                                                                  f"{s['zipf_mle']['alpha_stderr']:.3f} "
-                                                                  f"({s['zipf_mle']['ks']:.3f}) → "
-                                                                  f"{s['zipf_mle']['zipf_exponent']:.3f}"),
+        row("power-law MLE α ± se, counts ≥ x_min (types; KS) → s = 1/(α-1)", lambda s: (
+            f"{s['zipf_mle']['alpha']:.3f} ± {s['zipf_mle']['alpha_stderr']:.3f}, "
+            f"≥ {s['zipf_mle'].get('x_min') or '-'} "
+            f"({s['zipf_mle'].get('tail_types', '-'):,}; {s['zipf_mle']['ks']:.3f}) → "
+            f"{s['zipf_mle']['zipf_exponent']:.3f}")),
         row("Heaps K, β (R²)", lambda s: f"{s['heaps']['k']:.2f}, {s['heaps']['beta']:.3f} ({s['heaps']['r2']:.3f})"),
         *[row(f"{w.replace('_', ' ')}: mean / median / p99", lambda s, w=w: (
             f"{s['lengths'][w]['mean']:.1f} / {s['lengths'][w]['median']} / {s['lengths'][w]['p99']}"
@@ -156,8 +157,10 @@ def report(summaries: list[dict]) -> str:
     ])
     return ("# Corpus statistics\n\n" + head + body +
             "\nZipf least squares: log10 frequency on log10 rank over the stated rank range. Power-law MLE: "
-            "discrete MLE of P(count = k) ~ k^-α for k ≥ 1 (Clauset et al. 2009), KS = Kolmogorov-Smirnov "
-            "distance of the fit. Heaps: types = K · tokens^β along the corpus in seeded document order. "
+            "discrete MLE of P(count = k) ~ k^-α for the counts k ≥ x_min, x_min chosen as the one whose fit "
+            "has the smallest Kolmogorov-Smirnov distance to the data (Clauset, Shalizi & Newman 2009); "
+            "types = how many types have such counts, KS = that distance. "
+            "Heaps: types = K · tokens^β along the corpus in seeded document order. "
             f"Lengths above {LENGTH_CAP} are counted at {LENGTH_CAP}.\n\n"
             "![rank-frequency](rank_frequency.png)\n\n![Heaps](heaps.png)\n\n![lengths](lengths.png)\n")
 
@@ -226,7 +229,8 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
         remove_tree(job.output)
     click.echo(f"stats in {final}: {summary['tokens']:,} tokens, {summary['types']:,} types, Zipf s = "
                f"{summary['zipf_least_squares']['exponent']:.3f} (least squares), "
-               f"{summary['zipf_mle']['zipf_exponent']:.3f} (MLE), Heaps β = {summary['heaps']['beta']:.3f}; "
+               f"{summary['zipf_mle']['zipf_exponent']:.3f} (MLE, counts >= {summary['zipf_mle']['x_min']}), "
+               f"Heaps β = {summary['heaps']['beta']:.3f}; "
                f"{final}/report.md")
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 
 import apache_beam as beam
 import click
@@ -14,6 +15,7 @@ import pyarrow as pa
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
+from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
@@ -29,6 +31,17 @@ def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, 
     return ({"rows": tokenized.rows, "rejects": docs["rejects"], "counts": counts}
             | "WriteDataset" >> WriteDataset(output, "tokenized", schema, num_shards, params,
                                                  dedup=source.prepare.dedup, extra=extra))
+
+
+def warn_nfkc(tokenizer, normalize) -> None:
+    """NFKC text loses the vocabulary's own ids for the characters it rewrites (，-> , in bert-base-chinese)."""
+    if normalize != "NFKC":
+        return
+    held = sorted((t for t in tokenizer.vocab if len(t) == 1 and unicodedata.normalize("NFKC", t) != t),
+                  key=lambda c: (not "\uff01" <= c <= "\uff5e", c))  # full-width forms first: the common ones
+    if held:
+        click.echo(f"warning: the text is NFKC-normalised, which rewrites {len(held)} characters this vocabulary "
+                   f"holds ({' '.join(held[:6])} ...); --normalize none (the default) keeps them", err=True)
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
@@ -55,6 +68,8 @@ def main(tokenizer_path, lowercase, segmenter, user_dict, **kw):
         seg = get_segmenter(segmenter, user_dict=user_dict)
     except (TokenizerError, SegmenterError) as e:
         raise click.ClickException(str(e)) from None
+    warn_nfkc(tokenizer, read_manifest(job.source.datasets[0])["params"].get("normalize") if job.source.datasets
+              else job.params["normalize"])
     job.params.update(kind="tokenized", tokenizer=tokenizer_path, lowercase=lowercase, segmenter=segmenter,
                       user_dict=user_dict)
     extra = {"tokenizer": tokenizer.fingerprint, "segmenter": seg.fingerprint(),

@@ -11,7 +11,7 @@ from corpusforge.text import DocumentFilter, content_hash, normalize_text, split
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    normalize: str = "NFKC"  # or "none"
+    normalize: str = "none"  # or "NFKC" (none: cleaning only, no character a vocabulary holds changes)
     t2s: bool = False  # traditional -> simplified (OpenCC t2s)
     lang: str = "auto"  # sentence rules: auto (per paragraph), zh or en
     filter: DocumentFilter = field(default_factory=DocumentFilter)

@@ -391,6 +391,8 @@ def estimate(c: Counts, smoothing: str, *, delta: float = 1.0, discount_fallback
             return lam[_context_of(c, n)] * cn / safe[_context_of(c, n)], 1.0 - lam
         return (*interpolated(c, alpha_gamma), info)
     if smoothing == "additive":
+        # SRILM's -addsmooth: add-δ on the seen n-grams, the rest backs off (textbook add-δ over all
+        # |V|^n events cannot be written in back-off form); unigrams cover V, so they are textbook
         info["delta"] = delta
         vocab_size = c.index.size - 1
 

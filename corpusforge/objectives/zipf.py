@@ -1,13 +1,13 @@
-"""Corpus statistics: Zipf's law (two fits), Heaps' law, hapax share, type/token ratio. Pure numpy.
+"""Corpus statistics: Zipf's law (two fits), Heaps' law, hapax share, type/token ratio. numpy, and
+scipy for the Hurwitz zeta function and the one-dimensional likelihood maximisation.
 
 Zipf: frequency f(r) ~ C r^-s over ranks r.
 - least squares on log10 f against log10 r over a stated rank range (default 10 .. 10,000, clipped
   to the vocabulary), with R^2 as the goodness of fit;
-- the discrete power-law maximum-likelihood estimate of the exponent α of P(count = k) ~ k^-α for
-  counts k >= k_min (Clauset, Shalizi & Newman 2009, eq. 3.7 approximation
-  α = 1 + n / Σ ln(k_i / (k_min - 1/2))), with its standard error (α - 1)/√n and the
-  Kolmogorov-Smirnov distance between the fitted and observed count distributions. The
-  rank-frequency exponent it implies is s = 1 / (α - 1).
+- the discrete power-law fit of the count distribution P(count = k) ~ k^-α for k >= x_min, with
+  x_min chosen by the Kolmogorov-Smirnov method of Clauset, Shalizi & Newman (2009): below x_min
+  word counts do not follow a power law, and fitting from k = 1 biases α. The rank-frequency
+  exponent the tail implies is s = 1 / (α - 1).
 Heaps: types V(N) ~ K N^β, least squares on log-log over the curve's points.
 """
 from __future__ import annotations
@@ -17,6 +17,9 @@ import math
 import numpy as np
 
 DEFAULT_RANKS = (10, 10_000)
+MIN_TAIL = 50  # the fewest types a power-law tail is fitted to (x_min candidates leave at least these)
+MAX_CANDIDATES = 1000  # x_min candidates scanned; more distinct counts: a geometric grid of them
+ALPHA_MAX = 10.0  # upper bound of the α search (word counts have α near 2)
 
 
 def rank_frequency(counts: np.ndarray) -> np.ndarray:
@@ -41,21 +44,68 @@ def fit_zipf_least_squares(freqs: np.ndarray, ranks: tuple[int, int] = DEFAULT_R
     return {"exponent": float(-slope), "log10_c": float(intercept), "r2": float(r2), "rank_range": [int(lo), int(hi)]}
 
 
-def fit_power_law_mle(counts: np.ndarray, k_min: int = 1) -> dict:
-    """Discrete power-law MLE of the count distribution P(k) ~ k^-alpha, k >= k_min."""
-    k = np.asarray(counts, dtype=np.float64)
-    k = k[k >= k_min]
-    n = len(k)
-    if n < 2:
-        return {"alpha": math.nan, "alpha_stderr": math.nan, "zipf_exponent": math.nan, "k_min": k_min, "ks": math.nan}
-    alpha = 1 + n / np.log(k / (k_min - 0.5)).sum()
-    # KS distance between the empirical CDF and the fitted (continuous-approximation) CDF
-    values, freq = np.unique(k, return_counts=True)
-    empirical = np.cumsum(freq) / n
-    fitted = 1 - ((values + 0.5) / (k_min - 0.5)) ** (1 - alpha)
-    ks = float(np.abs(empirical - fitted).max())
-    return {"alpha": float(alpha), "alpha_stderr": float((alpha - 1) / math.sqrt(n)),
-            "zipf_exponent": float(1 / (alpha - 1)) if alpha > 1 else math.nan, "k_min": int(k_min), "ks": ks}
+def fit_power_law_mle(counts: np.ndarray, x_min: int | None = None, min_tail: int = MIN_TAIL) -> dict:
+    """Discrete power-law fit of the count distribution P(k) = k^-α / ζ(α, x_min), k >= x_min.
+
+    Clauset, Shalizi & Newman (2009): α maximises the exact discrete likelihood (their eq. 3.5, with
+    the Hurwitz zeta function; the continuous approximation of eq. 3.7 is biased for small x_min),
+    and x_min, unless given, is the candidate whose fitted tail is closest to the data in the
+    Kolmogorov-Smirnov distance (their section 3.3). Candidates are the distinct counts that leave
+    at least ``min_tail`` types in the tail. Returns α, its standard error (from the Fisher
+    information), the KS distance, x_min, the tail size, and the rank-frequency exponent
+    s = 1 / (α - 1) that the tail implies.
+    """
+    from scipy.special import zeta  # lazy: only build stats needs scipy
+
+    k = np.sort(np.asarray(counts, dtype=np.int64))
+    k = k[k >= 1]
+    values, first = np.unique(k, return_index=True)
+    tail_sizes = len(k) - first  # types with a count >= values[i]
+    # Σ ln k over each candidate's tail, from the suffix sums of the sorted log counts
+    log_tail = np.concatenate([np.cumsum(np.log(k)[::-1])[::-1], [0.0]])[first]
+    if x_min is None:
+        candidates = np.flatnonzero(tail_sizes >= max(min_tail, 2))
+        if len(candidates) > MAX_CANDIDATES:  # each costs O(distinct counts): keep a geometric grid
+            grid = np.geomspace(values[candidates[0]], values[candidates[-1]], MAX_CANDIDATES)
+            candidates = np.unique(np.minimum(np.searchsorted(values, grid), candidates[-1]))
+    else:  # a given x_min: the tail starts at the first distinct count >= it
+        i = int(np.searchsorted(values, x_min))
+        candidates = [i] if i < len(values) and tail_sizes[i] >= 2 else []
+    best = None
+    for i in candidates:
+        fit = _fit_tail(values[i:], tail_sizes[i:], int(values[i]), log_tail[i], zeta)
+        if best is None or fit["ks"] < best["ks"]:
+            best = fit
+    if best is None:
+        return {"alpha": math.nan, "alpha_stderr": math.nan, "zipf_exponent": math.nan, "x_min": x_min,
+                "tail_types": 0, "ks": math.nan}
+    return best
+
+
+def _fit_tail(values: np.ndarray, tail_sizes: np.ndarray, x_min: int, log_sum: float, zeta) -> dict:
+    """The discrete MLE of α for the tail k >= x_min (its distinct values and the types at or
+    above each), with the KS distance of the fit."""
+    from scipy.optimize import minimize_scalar
+
+    n = int(tail_sizes[0])
+    mean_log = log_sum / n
+    # the negative log-likelihood per type, ln ζ(α, x_min) + α mean(ln k), is convex in α
+    nll = lambda a: math.log(zeta(a, x_min)) + a * mean_log  # noqa: E731
+    alpha = float(minimize_scalar(nll, bounds=(1.0 + 1e-9, ALPHA_MAX), method="bounded",
+                                  options={"xatol": 1e-7}).x)
+    h = 1e-4  # Fisher information per type: the second derivative of ln ζ(α, x_min)
+    info = (nll(alpha + h) - 2 * nll(alpha) + nll(alpha - h)) / h ** 2 if alpha - h > 1 else math.nan
+    # Both CDFs are steps on the integers and the data's is flat between its distinct values v, so
+    # the supremum of |data - model| is at some v or at the integer just below one: compare
+    # P(K <= v) and P(K < v) of both.
+    norm = zeta(alpha, x_min)
+    below = 1 - tail_sizes / n
+    at = np.append(below[1:], 1.0)
+    model_at = 1 - zeta(alpha, values + 1.0) / norm
+    model_below = 1 - zeta(alpha, values.astype(np.float64)) / norm
+    ks = float(max(np.abs(at - model_at).max(), np.abs(below - model_below).max()))
+    return {"alpha": alpha, "alpha_stderr": float(1 / math.sqrt(n * info)) if info > 0 else math.nan,
+            "zipf_exponent": 1 / (alpha - 1), "x_min": x_min, "tail_types": n, "ks": ks}
 
 
 def fit_heaps(tokens: np.ndarray, types: np.ndarray) -> dict:

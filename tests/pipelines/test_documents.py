@@ -35,7 +35,7 @@ def test_cjk_ratio_filter_drops_the_english_news(tmp_path):
 
 def test_cleaning_normalises_and_converts_to_simplified(tmp_path):
     out = tmp_path / "out"
-    build_documents(out, SAMPLE / "wiki_zh", args=["--t2s"])
+    build_documents(out, SAMPLE / "wiki_zh", args=["--t2s", "--normalize", "NFKC"])
     rows = {r["doc_id"]: r for r in load_table(str(out)).to_pylist()}
     text = "".join(s for r in rows.values() for s in r["sentences"])
     assert "（" not in text and "，" not in text  # NFKC: full-width punctuation -> half-width

@@ -1,6 +1,9 @@
 """build stats on real text: plausible Zipf / Heaps numbers, files, comparison, 1 vs 2 workers."""
 import json
 
+import numpy as np
+import pytest
+
 from tests.conftest import DATA, SAMPLE, run_cli
 from tests.pipelines.test_ngrams import TWO_WORKERS, shard_bytes
 
@@ -35,3 +38,22 @@ def test_stats_bad_arguments(tmp_path):
     for args, message in [(("--zipf-ranks", "5:2"), "--zipf-ranks"), (("--compare", tmp_path), "not a build stats")]:
         result = run_cli("build", "stats", "-i", SAMPLE, "-o", tmp_path / "x", *args, ok=False)
         assert message in result.output and "Traceback" not in result.output
+
+
+def test_stats_power_law_fit_at_the_defaults_on_a_synthetic_corpus(tmp_path):
+    """5,000 types whose counts are numpy power-law draws with α = 2 (rank-frequency s = 1)."""
+    rng = np.random.default_rng(3)
+    counts = rng.zipf(2.0, 5000)
+    tokens = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+    text = tmp_path / "zipf.txt"
+    text.write_text("\n".join(" ".join(f"w{t}" for t in line) for line in np.array_split(tokens, len(tokens) // 20)))
+    out = tmp_path / "stats"
+    result = run_cli("build", "stats", "-i", text, "--format", "pretokenized", "-o", out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tokens"] == counts.sum() and summary["types"] == len(counts)
+    fit = summary["zipf_mle"]
+    assert fit["alpha"] == pytest.approx(2.0, abs=0.05) and fit["zipf_exponent"] == pytest.approx(1.0, abs=0.05)
+    assert fit["x_min"] >= 1 and fit["tail_types"] >= 50
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["summary"]["zipf_mle"]["x_min"] == fit["x_min"]
+    assert f"≥ {fit['x_min']} " in (out / "report.md").read_text() and f"counts >= {fit['x_min']}" in result.output

@@ -177,3 +177,17 @@ def test_cjk_ratio(wiki, bert_docs, news):
     # kana, hangul and CJK punctuation are not ideographs
     assert cjk_ratio("ストップ。한국") == 0.0
     assert 0.6 < cjk_ratio(wiki["101109"]) < 1.0
+
+
+def test_default_cleaning_keeps_every_entry_of_the_bert_chinese_vocab():
+    """The default (form="none", what --normalize none runs) changes no vocabulary entry but U+2028,
+    which it turns into the line break it is; NFKC rewrites over 150 of them, ，：？ among them."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "samples" / "vocab" / "bert-base-chinese-vocab.txt"
+    vocab = path.read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(vocab) == 21128 and vocab[8024] == "，" and vocab[117] == ","
+    changed = [t for t in vocab if normalize_text(f"a{t}b", form="none") != f"a{t}b"]
+    assert changed == ["\u2028", "##\u2028"]
+    folded = [t for t in vocab if len(t) == 1 and normalize_text(f"a{t}b") != f"a{t}b"]
+    assert len(folded) > 150 and {"，", "：", "？"} <= set(folded)

@@ -143,6 +143,16 @@ def test_bpe_loads_everywhere_and_round_trips_exactly(vocabs, sentences):
     assert roberta.convert_ids_to_tokens(roberta("北京 <mask>")["input_ids"])[-2:] == ["<mask>", "</s>"]
 
 
+def assert_equal_but_ties(sp, theirs, ours):
+    """Where two Viterbi implementations differ it must be a tie: the same text, the same total score
+    of the pieces to float32 precision (1 + 11 or 11 + 1 for "111"), broken differently."""
+    ties = [(a, b) for a, b in zip(theirs, ours, strict=True) if a != b]
+    assert len(ties) < 0.001 * len(ours)
+    for a, b in ties:
+        assert sp.decode(a) == sp.decode(b)
+        assert sum(map(sp.get_score, a)) == pytest.approx(sum(map(sp.get_score, b)), rel=1e-6)
+
+
 def test_unigram_loads_everywhere_and_round_trips(vocabs, sentences, spm_protobuf):
     import sentencepiece as spm
     from transformers import AlbertTokenizer
@@ -169,16 +179,20 @@ def test_unigram_loads_everywhere_and_round_trips(vocabs, sentences, spm_protobu
     albert = AlbertTokenizer.from_pretrained(str(out / "spm.model"), keep_accents=True)
     assert len(albert) == 6000 and (albert.pad_token_id, albert.unk_token_id, albert.cls_token_id,
                                     albert.sep_token_id, albert.mask_token_id) == (0, 1, 2, 3, 4)
-    assert albert(sentences, add_special_tokens=False)["input_ids"] == ids
+    assert_equal_but_ties(sp, albert(sentences, add_special_tokens=False)["input_ids"], ids)
     assert albert("北京")["input_ids"] == [2, *sp.encode("北京"), 3]
     assert albert.convert_ids_to_tokens(albert("北京 [MASK]")["input_ids"])[-2:] == ["[MASK]", "[SEP]"]
-    # ALBERT's default (keep_accents=False) also strips accents (ä -> a, ド -> ト): ids differ only there
+    # ALBERT's default (keep_accents=False) also applies NFKD and strips accents (ä -> a, ド -> ト, and
+    # the full-width ～ that the model keeps becomes ~): ids differ only where that changes the text
+    # beyond the model's own normalisation
     plain = AlbertTokenizer.from_pretrained(str(out / "spm.model"))
-    marked = [any(unicodedata.category(c)[0] == "M" for c in unicodedata.normalize("NFKD", s))
-              for s in sentences]
+
+    def stripped(s):
+        return "".join(c for c in unicodedata.normalize("NFKD", s) if unicodedata.category(c) != "Mn")
+    marked = [normalizer.normalize(stripped(s)) != normalizer.normalize(s) for s in sentences]
     unaccented = [s for s, m in zip(sentences, marked) if not m]
     assert len(unaccented) > 0.99 * len(sentences)
-    assert plain(unaccented, add_special_tokens=False)["input_ids"] == sp.encode(unaccented)
+    assert_equal_but_ties(sp, plain(unaccented, add_special_tokens=False)["input_ids"], sp.encode(unaccented))
     accented = [s for s, m in zip(sentences, marked) if m]
     assert plain(accented, add_special_tokens=False)["input_ids"] != sp.encode(accented)
 
