@@ -103,8 +103,18 @@ def export_cooccurrence(dataset, fmt, output):
 
 
 def _dataset_dir(path: str) -> str:
-    if not os.path.exists(os.path.join(path, "manifest.json")):
+    """`path` if its manifest.json exists and is a JSON object; else one sentence."""
+    manifest = os.path.join(path, "manifest.json")
+    if not os.path.isfile(manifest):
         raise click.ClickException(f"{path} is not a corpusforge dataset: it has no manifest.json")
+    try:
+        with open(manifest, "rb") as f:
+            parsed = json.load(f)
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError too
+        raise click.ClickException(f"{path} is not a corpusforge dataset: its manifest.json is not JSON ({e})") \
+            from None
+    if not isinstance(parsed, dict):
+        raise click.ClickException(f"{path} is not a corpusforge dataset: its manifest.json is not a JSON object")
     return path
 
 

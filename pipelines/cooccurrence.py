@@ -19,7 +19,6 @@ import logging
 import shutil
 import sys
 import time
-import uuid
 
 import click
 from apache_beam.io.filesystems import FileSystems
@@ -33,7 +32,7 @@ from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from pipelines.common import (BEAM_HELP, COMMAND, input_options, output_options, prepare_job, print_accounting,
-                              print_data_movement)
+                              print_data_movement, temporary_dir)
 
 log = logging.getLogger("corpusforge")
 UNITS = ("words", "chars", "tokens")
@@ -141,8 +140,7 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
               "windows": windows, "memory_mb": memory_mb}
     extra = {"segmenter": seg.fingerprint() if seg is not None else None}
     output = job.output.rstrip("/")
-    parent, _, name = output.rpartition("/")
-    tmp = f"{parent + '/' if parent else ''}.{name}.incomplete-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_dir(output)
     log.info("cooccurrence: %.1f MB of input -> %s (%s, window %d, %s)", job.input_bytes / 1e6, output, units,
              window, "symmetric" if symmetric else "left context")
     started = time.monotonic()

@@ -31,7 +31,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from importlib.metadata import version
 
 import click
@@ -43,7 +42,7 @@ from corpusforge.beam.sink import input_accounting
 from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, build_sample
 from corpusforge.tokenization import train as vocab_train
-from pipelines.common import BEAM_HELP, COMMAND, input_options, prepare_job, print_accounting
+from pipelines.common import BEAM_HELP, COMMAND, input_options, prepare_job, print_accounting, temporary_dir
 
 log = logging.getLogger("corpusforge")
 class SampleFile:
@@ -168,8 +167,7 @@ def main(model, vocab_size, sample_sentences, lowercase, character_coverage, **k
     params.update(kind="vocab", model=model, vocab_size=vocab_size, sample_sentences=sample_sentences,
                   lowercase=lowercase, character_coverage=character_coverage if model != "bpe" else None)
     output = job.output.rstrip("/")
-    parent, _, name = output.rpartition("/")
-    tmp = f"{parent + '/' if parent else ''}.{name}.incomplete-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_dir(output)
     log.info("vocab: %.1f MB of input -> %s sample of %d sentences -> %s", job.input_bytes / 1e6, model,
              sample_sentences, output)
     started = time.monotonic()
