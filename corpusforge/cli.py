@@ -90,7 +90,8 @@ def export():
               help="glove-bin: GloVe's records (int32 row, int32 col, float64 value; 1-based ids), sorted by "
                    "(row, col), for GloVe's shuffle/glove and other GloVe trainers; use with the dataset's vocab.txt.")
 @click.option("--output", "-o", required=True, help="File to write (e.g. cooccurrence.bin).")
-def export_cooccurrence(dataset, fmt, output):
+@click.option("--overwrite", is_flag=True, help="Replace an existing file at --output.")
+def export_cooccurrence(dataset, fmt, output, overwrite):
     """Export a cooccurrence dataset's matrix."""
     from corpusforge.dataset.cooccurrence import export_glove_bin, matrix_dataset
 
@@ -98,7 +99,23 @@ def export_cooccurrence(dataset, fmt, output):
         matrix_dataset(_dataset_dir(dataset))
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    n = export_glove_bin(dataset, output)
+    real, inside = os.path.realpath(output), os.path.realpath(dataset) + os.sep
+    if real.startswith(inside):
+        raise click.ClickException(f"output {output} is inside the dataset {dataset}; write it elsewhere")
+    if os.path.lexists(output) and (os.path.islink(output) or not os.path.isfile(output)):
+        raise click.ClickException(f"output {output} exists and is not a regular file; refusing to replace it")
+    if os.path.lexists(output) and not overwrite:
+        raise click.ClickException(f"output {output} already exists; pass --overwrite to replace it")
+    # written beside it, then renamed: a failed export leaves the old file (or none), never half a file
+    tmp = os.path.join(os.path.dirname(os.path.abspath(output)), f".{os.path.basename(output)}.incomplete-{os.getpid()}")
+    try:
+        n = export_glove_bin(dataset, tmp)
+        os.replace(tmp, output)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {output}: {e.strerror}") from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
     click.echo(f"wrote {output}: {n} records ({fmt}); vocabulary: {os.path.join(dataset, 'vocab.txt')}")
 
 

@@ -16,9 +16,10 @@ from corpusforge.dataset.writer import UnsafeOutput, output_exists, remove_tree,
 
 log = logging.getLogger("corpusforge")
 
-# OS errors a build can meet while writing, as one sentence each (the rest keep their traceback: bugs)
+# OS errors only writing meets, as one sentence each (an unwritable output is found before any work, when
+# the lock file is created; other errors keep their traceback: they are bugs)
 WRITE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-                errno.EROFS: "the file system is read-only", errno.EACCES: "permission was denied"}
+                errno.EROFS: "the file system is read-only"}
 # options that name files a command reads: none of them may be inside the output or contain it
 PATH_OPTIONS = ("inputs", "tokenizer_path", "user_dict", "vocab_path", "compare_dir", "counts_dir", "heldout")
 
@@ -112,10 +113,11 @@ def temporary_dir(output: str) -> str:
 
 class Lock:
     """A held lock on a local output: fcntl.flock on `.NAME.lock` beside it. The kernel drops it when
-    the process ends, however it ends (kill -9 too), so a lock is never stale."""
+    the process ends, however it ends (kill -9 too), so a lock is never stale; a run that ends
+    normally deletes the lock file (while holding it: see lock_output's inode check)."""
 
-    def __init__(self, output: str, fd: int):
-        self.output, self.fd = os.path.abspath(output.rstrip("/")), fd
+    def __init__(self, output: str, path: str, fd: int):
+        self.output, self.path, self.fd = os.path.abspath(output.rstrip("/")), path, fd
 
     def remove_temporaries(self) -> None:
         """Deletes every `.NAME.incomplete-XXXXXXXX[-suffix]` beside the output. Only a run holding the lock
@@ -130,6 +132,10 @@ class Lock:
     def release(self) -> None:
         if self.fd is not None:
             self.remove_temporaries()
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
             os.close(self.fd)  # closing the file releases the flock
             self.fd = None
 
@@ -141,29 +147,39 @@ def lock_output(output: str) -> Lock:
     if not name:
         raise click.ClickException(f"output {output} is not a directory that can be created")
     lock_path = os.path.join(parent, f".{name}.lock")
-    try:
-        os.makedirs(parent, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except (FileExistsError, NotADirectoryError):
-        blocker = parent
-        while not os.path.lexists(blocker):
-            blocker = os.path.dirname(blocker)
-        raise click.ClickException(f"output {output} cannot be created: {blocker} is a file, not a directory") from None
-    except OSError as e:
-        raise click.ClickException(f"output {output} cannot be created in {parent}: {e.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise click.ClickException(f"output {output} is being built by another corpusforge run (it holds "
-                                   f"{lock_path}); wait for it to finish") from None
-    except OSError as e:
-        os.close(fd)
-        raise click.ClickException(f"output {output} cannot be locked ({e.strerror}); give a local directory") \
-            from None
-    lock = Lock(output, fd)
-    lock.remove_temporaries()
-    return lock
+    for _ in range(3):  # the lock file can be deleted by a run ending between our open and flock: open again
+        try:
+            os.makedirs(parent, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except (FileExistsError, NotADirectoryError):
+            blocker = parent
+            while not os.path.lexists(blocker):
+                blocker = os.path.dirname(blocker)
+            raise click.ClickException(f"output {output} cannot be created: {blocker} is a file, not a directory") \
+                from None
+        except OSError as e:
+            raise click.ClickException(f"output {output} cannot be created in {parent}: {e.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise click.ClickException(f"output {output} is being built by another corpusforge run (it holds "
+                                       f"{lock_path}); wait for it to finish") from None
+        except OSError as e:
+            os.close(fd)
+            raise click.ClickException(f"output {output} cannot be locked ({e.strerror}); give a local directory") \
+                from None
+        try:
+            current = os.stat(lock_path, follow_symlinks=False)
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(fd)
+        if current is not None and (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev):
+            lock = Lock(output, lock_path, fd)
+            lock.remove_temporaries()
+            return lock
+        os.close(fd)  # we locked a file another run had just deleted
+    raise click.ClickException(f"output {output} is being built by another corpusforge run; wait for it to finish")
 
 
 @functools.cache

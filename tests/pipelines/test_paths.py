@@ -165,6 +165,25 @@ def test_a_dataset_changed_during_the_build_is_not_replaced_at_commit(tmp_path):
     assert (out / "added-meanwhile.txt").read_text() == "user data"
 
 
+def test_a_file_added_while_the_build_runs_stops_the_commit_with_one_sentence(tmp_path, monkeypatch):
+    import pipelines.common as common
+
+    out = tmp_path / "out"
+    build_documents(out, PLAIN)
+    before = tree_digest(out)
+    make_pipeline = common.make_pipeline
+
+    def user_adds_a_file(options):  # after the checks, before the pipeline's commit
+        (out / "added-meanwhile.txt").write_text("user data")
+        return make_pipeline(options)
+
+    monkeypatch.setattr(common, "make_pipeline", user_adds_a_file)
+    result = attempt(out, WIKI, args=("--overwrite",))
+    fails(result.output, f"output {out} holds added-meanwhile.txt, which its manifest does not name")
+    assert tree_digest(out) == {**before, "added-meanwhile.txt": hashlib.sha256(b"user data").hexdigest()}
+    assert temporaries(tmp_path) == []
+
+
 # --- 2. one build per output at a time ------------------------------------------------------------
 
 SLOW_BUILD = """
@@ -212,7 +231,7 @@ def test_a_second_build_to_the_same_output_fails_at_once(tmp_path):
         stdout, stderr = first.communicate(timeout=120)
     assert first.returncode == 0, stderr
     assert read_manifest(out)["params"]["inputs"] == [str(WIKI)] and verify_dataset(str(out)) == []
-    assert temporaries(tmp_path) == []
+    assert temporaries(tmp_path) == [] and not lock.exists()  # a run that ends deletes its lock file
     build_documents(out, PLAIN, args=("--overwrite",))  # released when the first ended
 
 
@@ -301,3 +320,19 @@ def test_cli_errors_in_a_subprocess_have_no_traceback(tmp_path):
     (bad / "manifest.json").write_text("[1, 2]")
     for command in ("inspect", "verify"):
         fails(run_cli(command, bad, ok=False).output, "its manifest.json is not a JSON object")
+
+
+def test_export_replaces_only_its_own_file_and_never_writes_into_the_dataset(tmp_path):
+    matrix = tmp_path / "matrix"
+    run_cli("build", "cooccurrence", "-i", PLAIN, "-o", matrix, "--units", "chars", "--min-count", "1")
+    before = tree_digest(matrix)
+    fails(run_cli("export", "cooccurrence", matrix, "-o", matrix / "cooccurrence.bin", ok=False).output,
+          "is inside the dataset")
+    fails(run_cli("export", "cooccurrence", matrix, "-o", tmp_path, ok=False).output, "is not a regular file")
+    notes = tmp_path / "notes.bin"
+    notes.write_bytes(b"mine")
+    fails(run_cli("export", "cooccurrence", matrix, "-o", notes, ok=False).output, "pass --overwrite")
+    assert notes.read_bytes() == b"mine" and tree_digest(matrix) == before
+    run_cli("export", "cooccurrence", matrix, "-o", notes, "--overwrite")
+    records = os.path.getsize(notes) // 16
+    assert records == read_manifest(matrix)["nnz"] > 0 and temporaries(tmp_path) == []
