@@ -336,3 +336,30 @@ def test_export_replaces_only_its_own_file_and_never_writes_into_the_dataset(tmp
     run_cli("export", "cooccurrence", matrix, "-o", notes, "--overwrite")
     records = os.path.getsize(notes) // 16
     assert records == read_manifest(matrix)["nnz"] > 0 and temporaries(tmp_path) == []
+
+
+def test_an_object_store_output_is_replaced_only_when_it_is_a_dataset():
+    """mem:// (tests/memfs.py) stands for gs:// and s3://: no flock there, but the same overwrite rule,
+    and a prefix holding anything at all counts as existing."""
+    from tests import memfs
+
+    bucket = "mem://paths-bucket"
+    for p in PLAIN.iterdir():
+        memfs.STORE[f"{bucket}/corpus/{p.name}"] = p.read_bytes()
+    mine = {f"{bucket}/mine/draft.txt": b"my draft", f"{bucket}/mine/sub/notes.md": b"notes"}
+    memfs.STORE.update(mine)
+    try:
+        fails(attempt(f"{bucket}/mine", f"{bucket}/corpus/").output, "already exists; pass --overwrite")
+        fails(attempt(f"{bucket}/mine", f"{bucket}/corpus/", args=("--overwrite",)).output,
+              "is not a corpusforge dataset")
+        build_documents(f"{bucket}/docs", f"{bucket}/corpus/")
+        memfs.STORE[f"{bucket}/docs/labels.jsonl"] = b"{}"
+        fails(attempt(f"{bucket}/docs", f"{bucket}/corpus/", args=("--overwrite",)).output,
+              "holds labels.jsonl, which its manifest does not name")
+        del memfs.STORE[f"{bucket}/docs/labels.jsonl"]
+        build_documents(f"{bucket}/docs", f"{bucket}/corpus/", args=("--overwrite", "--seed", "3"))
+        assert json.loads(memfs.STORE[f"{bucket}/docs/manifest.json"])["seed"] == 3
+        assert all(memfs.STORE[k] == v for k, v in mine.items())
+    finally:
+        for key in [k for k in memfs.STORE if k.startswith(bucket)]:
+            del memfs.STORE[key]
