@@ -70,7 +70,8 @@ def check_output(output: str, overwrite: bool, inputs=()) -> None:
     """The one check of a command's output, before any work: it is a usable path, no input (the given
     `inputs` and the current command's PATH_OPTIONS) is inside it or contains it, an existing one is
     replaced only with --overwrite and only if it is provably a corpusforge dataset, and this run
-    holds its lock (see lock_output) until the command ends. Raises ClickException with one sentence."""
+    holds its lock (see lock_output) until the click command ends (called outside one: until the process
+    ends). Object-store outputs get the same overwrite rule but no lock. Raises ClickException with one sentence."""
     if not output.strip():
         raise click.ClickException("--output is empty; give the directory to create")
     ctx = click.get_current_context(silent=True)

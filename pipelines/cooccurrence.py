@@ -16,7 +16,6 @@ ranges reach the counting steps as a side input; the chunks' co-occurrences are 
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 import time
 
@@ -149,11 +148,8 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
             with FileSystems.open(vocab_path) as f:
                 write_bytes(f"{tmp}/{VOCAB_FILE}", f.read())
         manifest, result = run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra)
-    finally:
-        if "://" not in tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif FileSystems.exists(tmp):
-            remove_tree(tmp)
+    finally:  # locally the lock's release would remove it too; an object store has no lock
+        remove_tree(tmp)
     if manifest:
         print_summary(manifest, output, time.monotonic() - started)
         print_data_movement(result, job.input_bytes)

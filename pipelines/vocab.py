@@ -27,7 +27,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -178,11 +177,8 @@ def main(model, vocab_size, sample_sentences, lowercase, character_coverage, **k
         manifest = train_and_commit(tmp, output, model, params, time.monotonic() - started)
     except vocab_train.VocabError as e:
         raise click.ClickException(str(e)) from None
-    finally:
-        if "://" not in tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif FileSystems.exists(tmp):
-            remove_tree(tmp)
+    finally:  # locally the lock's release would remove it too; an object store has no lock
+        remove_tree(tmp)
     print_summary(manifest, output)
 
 
