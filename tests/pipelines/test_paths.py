@@ -363,3 +363,33 @@ def test_an_object_store_output_is_replaced_only_when_it_is_a_dataset():
     finally:
         for key in [k for k in memfs.STORE if k.startswith(bucket)]:
             del memfs.STORE[key]
+
+
+def test_every_kind_of_output_is_a_replaceable_dataset_and_only_that(tmp_path):
+    """Each kind's own files (a vocab's vocab.txt and tokenizer.json, an LM's model.arpa, ...) are named in
+    its manifest, so --overwrite replaces every kind corpusforge writes, and nothing with a file added."""
+    from corpusforge.dataset.writer import replace_problem
+
+    steps = [
+        ("vocab", "-i", PLAIN, "-m", "wordpiece", "--vocab-size", "800"),
+        ("tokenized", "-i", PLAIN, "-t", tmp_path / "vocab" / "vocab.txt"),
+        ("pretraining", "-i", tmp_path / "tokenized", "--max-seq-length", "64"),
+        ("ngrams", "-i", PLAIN, "--order", "2"),
+        ("lm", "-i", tmp_path / "ngrams", "--discount-fallback"),
+    ]
+    for kind, *args in steps:
+        run_cli("build", kind, *args, "-o", tmp_path / kind)
+        assert replace_problem(str(tmp_path / kind)) is None, kind
+        assert read_manifest(tmp_path / kind)["kind"] == kind
+    assert {"vocab.txt", "tokenizer.json"} <= set(os.listdir(tmp_path / "vocab"))
+    (tmp_path / "lm" / "model.binary").write_bytes(b"a KenLM binary the user made")
+    for kind in ("vocab", "lm"):  # the launcher-side commits
+        (tmp_path / kind / "README").write_text("mine")
+        args = next(s[1:] for s in steps if s[0] == kind)
+        fails(run_cli("build", kind, *args, "-o", tmp_path / kind, "--overwrite", ok=False).output,
+              f"output {tmp_path / kind} holds", "which its manifest does not name")
+        (tmp_path / kind / "README").unlink()
+    (tmp_path / "lm" / "model.binary").unlink()
+    run_cli("build", "lm", "-i", tmp_path / "ngrams", "--discount-fallback", "-s", "witten-bell", "-o", tmp_path / "lm",
+            "--overwrite")
+    assert read_manifest(tmp_path / "lm")["params"]["smoothing"] == "witten-bell" and temporaries(tmp_path) == []
