@@ -382,6 +382,13 @@ def test_every_kind_of_output_is_a_replaceable_dataset_and_only_that(tmp_path):
         assert replace_problem(str(tmp_path / kind)) is None, kind
         assert read_manifest(tmp_path / kind)["kind"] == kind
     assert {"vocab.txt", "tokenizer.json"} <= set(os.listdir(tmp_path / "vocab"))
+    # any file a command reads counts as an input: here the tokenizer, inside the output to be replaced
+    before = tree_digest(tmp_path / "vocab")
+    fails(run_cli("build", "tokenized", "-i", PLAIN, "-t", tmp_path / "vocab" / "vocab.txt", "-o", tmp_path / "vocab",
+                  "--overwrite", ok=False).output, f"input {tmp_path / 'vocab' / 'vocab.txt'} is inside the output")
+    fails(run_cli("build", "lm", "-i", tmp_path / "ngrams", "-o", tmp_path / "ngrams" / "lm", ok=False).output,
+          "is inside the input")
+    assert tree_digest(tmp_path / "vocab") == before and not (tmp_path / "ngrams" / "lm").exists()
     (tmp_path / "lm" / "model.binary").write_bytes(b"a KenLM binary the user made")
     for kind in ("vocab", "lm"):  # the launcher-side commits
         (tmp_path / kind / "README").write_text("mine")
