@@ -93,15 +93,24 @@ def check_output(output: str, overwrite: bool, inputs=()) -> None:
 
 
 def check_inputs(output: str, inputs) -> None:
+    """Neither an input inside the output nor the output inside an input, symbolic links resolved. A glob
+    counts by the files it matched (given too), except that one with `**` reaches all below its fixed part."""
     out = os.path.realpath(output)
-    for path in inputs:
-        if "://" in str(path) or not os.path.lexists(path):
+    for given in map(str, inputs):
+        path = given
+        if "://" in path:
+            continue
+        if any(c in path for c in "*?["):
+            if "**" not in path:
+                continue
+            path = os.path.dirname(path[:min(path.index(c) for c in "*?[" if c in path)]) or "."
+        if not os.path.lexists(path):
             continue
         real = os.path.realpath(path)
         if real == out or real.startswith(out + os.sep):
-            raise click.ClickException(f"input {path} is inside the output {output}; choose another output")
+            raise click.ClickException(f"input {given} is inside the output {output}; choose another output")
         if out.startswith(real.rstrip(os.sep) + os.sep):
-            raise click.ClickException(f"output {output} is inside the input {path}; choose an output outside it")
+            raise click.ClickException(f"output {output} is inside the input {given}; choose an output outside it")
 
 
 def temporary_dir(output: str) -> str:
