@@ -134,7 +134,11 @@ class Lock:
         may: then each is its own or one a killed run left (a live run holds the lock)."""
         parent, name = os.path.split(self.output)
         pattern = re.compile(rf"\.{re.escape(name)}\.incomplete-[0-9a-f]{{8}}(-[\w-]*)?")
-        for entry in os.listdir(parent):
+        try:
+            entries = os.listdir(parent)
+        except OSError:  # the parent went away during the run: nothing of ours is left in it
+            return
+        for entry in entries:
             if pattern.fullmatch(entry):
                 log.info("removing temporary data %s", os.path.join(parent, entry))
                 remove_tree(os.path.join(parent, entry))
