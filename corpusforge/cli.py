@@ -89,7 +89,8 @@ def export():
               help="glove-bin: GloVe's records (int32 row, int32 col, float64 value; 1-based ids), sorted by "
                    "(row, col), for GloVe's shuffle/glove and other GloVe trainers; use with the dataset's vocab.txt.")
 @click.option("--output", "-o", required=True, help="File to write (e.g. cooccurrence.bin).")
-def export_cooccurrence(dataset, fmt, output):
+@click.option("--overwrite", is_flag=True, help="Replace an existing file at --output.")
+def export_cooccurrence(dataset, fmt, output, overwrite):
     """Export a cooccurrence dataset's matrix."""
     from corpusforge.dataset.cooccurrence import export_glove_bin, matrix_dataset
 
@@ -97,13 +98,39 @@ def export_cooccurrence(dataset, fmt, output):
         matrix_dataset(_dataset_dir(dataset))
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    n = export_glove_bin(dataset, output)
+    real, inside = os.path.realpath(output), os.path.realpath(dataset) + os.sep
+    if real.startswith(inside):
+        raise click.ClickException(f"output {output} is inside the dataset {dataset}; write it elsewhere")
+    if os.path.lexists(output) and (os.path.islink(output) or not os.path.isfile(output)):
+        raise click.ClickException(f"output {output} exists and is not a regular file; refusing to replace it")
+    if os.path.lexists(output) and not overwrite:
+        raise click.ClickException(f"output {output} already exists; pass --overwrite to replace it")
+    # written beside it, then renamed: a failed export leaves the old file (or none), never half a file
+    tmp = os.path.join(os.path.dirname(os.path.abspath(output)), f".{os.path.basename(output)}.incomplete-{os.getpid()}")
+    try:
+        n = export_glove_bin(dataset, tmp)
+        os.replace(tmp, output)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {output}: {e.strerror}") from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
     click.echo(f"wrote {output}: {n} records ({fmt}); vocabulary: {os.path.join(dataset, 'vocab.txt')}")
 
 
 def _dataset_dir(path: str) -> str:
-    if not os.path.exists(os.path.join(path, "manifest.json")):
+    """`path` if its manifest.json exists and is a JSON object; else one sentence."""
+    manifest = os.path.join(path, "manifest.json")
+    if not os.path.isfile(manifest):
         raise click.ClickException(f"{path} is not a corpusforge dataset: it has no manifest.json")
+    try:
+        with open(manifest, "rb") as f:
+            parsed = json.load(f)
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError too
+        raise click.ClickException(f"{path} is not a corpusforge dataset: its manifest.json is not JSON ({e})") \
+            from None
+    if not isinstance(parsed, dict):
+        raise click.ClickException(f"{path} is not a corpusforge dataset: its manifest.json is not a JSON object")
     return path
 
 

@@ -4,22 +4,21 @@ Launcher-side only (click); Beam workers never import this module.
 """
 from __future__ import annotations
 
-import glob
 import logging
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 
 import click
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import StandardOptions
 
 from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
 from corpusforge.dataset.reader import is_dataset, read_manifest
-from pipelines.base import COMMAND, check_output, configure_logging  # noqa: F401 (the commands import them from here)
+from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir  # noqa: F401 (the commands import them from here)
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
@@ -114,11 +113,27 @@ class Job:
     input_bytes: int
 
 
+def check_runner(name) -> None:
+    """An unknown --runner fails here, before any work, not when the pipeline runs."""
+    if not name or not isinstance(name, str):
+        return
+    from apache_beam.runners.runner import create_runner
+
+    try:
+        create_runner(name)
+    except (ValueError, ImportError, AttributeError) as e:
+        known = ", ".join(StandardOptions.KNOWN_RUNNER_NAMES)
+        detail = f" ({e})" if isinstance(e, ImportError) else ""
+        raise BeamArgsError(f"--runner {name} is not an Apache Beam runner{detail}; use one of {known} or a "
+                            "PipelineRunner subclass's full module.Class name") from None
+
+
 def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     """Validates everything before any work starts; raises ClickException with one sentence."""
     configure_logging()
     try:
         options = pipeline_options(list(kw.pop("beam_args")))
+        check_runner(options.view_as(StandardOptions).runner)
         datasets = [p.rstrip("/") for p in kw["inputs"] if is_dataset(p)]
         if datasets and len(datasets) != len(kw["inputs"]):
             raise InputError("give either documents datasets or raw files as --input, not both")
@@ -134,7 +149,8 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
         raise click.ClickException(f"the input datasets are of different kinds ({', '.join(sorted(found))})")
     if kw["min_chars"] > kw["max_chars"]:
         raise click.ClickException(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
-    check_output(kw["output"], kw["overwrite"])
+    globbed = [f.path for f in files] if any(c in p for p in kw["inputs"] for c in "*?[") else []
+    check_output(kw["output"], kw["overwrite"], [*kw["inputs"], *globbed])
     normalize = "none" if kw["normalize"].lower() == "none" else kw["normalize"].upper()
     prep_opts = PrepareOptions(normalize=normalize, t2s=kw["t2s"], lang=kw["lang"], dedup=kw["dedup"], seed=kw["seed"],
                                filter=DocumentFilter(kw["min_chars"], kw["max_chars"], kw["min_sentences"],
@@ -158,21 +174,15 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
 
 
 def run_job(job: Job, build) -> dict:
-    """Builds the graph with `build(pipeline)`, runs it, reports; a failed run leaves no temporary directory."""
+    """Builds the graph with `build(pipeline)`, runs it, reports. A failed run's temporary directory is
+    removed when the command ends and releases the output's lock (pipelines.base.Lock)."""
     log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
              job.output, job.num_shards)
     started = time.monotonic()
     pipeline = make_pipeline(job.options)
     build(pipeline)
-    try:
-        result = pipeline.run()
-        result.wait_until_finish()
-    except BaseException:
-        if "://" not in job.output:
-            parent, name = os.path.split(os.path.abspath(job.output))
-            for tmp in glob.glob(os.path.join(parent, f".{name}.incomplete-*")):
-                shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    result = pipeline.run()
+    result.wait_until_finish()
     if "://" in job.output:
         return {}
     manifest = read_manifest(job.output)

@@ -16,10 +16,8 @@ ranges reach the counting steps as a side input; the chunks' co-occurrences are 
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 import time
-import uuid
 
 import click
 from apache_beam.io.filesystems import FileSystems
@@ -33,7 +31,7 @@ from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from pipelines.common import (BEAM_HELP, COMMAND, input_options, output_options, prepare_job, print_accounting,
-                              print_data_movement)
+                              print_data_movement, temporary_dir)
 
 log = logging.getLogger("corpusforge")
 UNITS = ("words", "chars", "tokens")
@@ -141,8 +139,7 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
               "windows": windows, "memory_mb": memory_mb}
     extra = {"segmenter": seg.fingerprint() if seg is not None else None}
     output = job.output.rstrip("/")
-    parent, _, name = output.rpartition("/")
-    tmp = f"{parent + '/' if parent else ''}.{name}.incomplete-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_dir(output)
     log.info("cooccurrence: %.1f MB of input -> %s (%s, window %d, %s)", job.input_bytes / 1e6, output, units,
              window, "symmetric" if symmetric else "left context")
     started = time.monotonic()
@@ -151,11 +148,8 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
             with FileSystems.open(vocab_path) as f:
                 write_bytes(f"{tmp}/{VOCAB_FILE}", f.read())
         manifest, result = run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra)
-    finally:
-        if "://" not in tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif FileSystems.exists(tmp):
-            remove_tree(tmp)
+    finally:  # locally the lock's release would remove it too; an object store has no lock
+        remove_tree(tmp)
     if manifest:
         print_summary(manifest, output, time.monotonic() - started)
         print_data_movement(result, job.input_bytes)

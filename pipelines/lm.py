@@ -17,7 +17,6 @@ import logging
 import os
 import sys
 import time
-import uuid
 
 import click
 import numpy as np
@@ -29,7 +28,7 @@ from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, remove_tree, write_json
 from corpusforge.objectives import lm
 from corpusforge.tokenization.segment import SegmenterError, get_segmenter
-from pipelines.base import COMMAND, check_output, configure_logging
+from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir
 
 log = logging.getLogger("corpusforge")
 ARPA = "model.arpa"
@@ -116,8 +115,7 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, ou
     except lm.LMError as e:
         raise click.ClickException(str(e)) from None
     estimated = time.monotonic() - started
-    parent, name = os.path.split(os.path.abspath(output))
-    tmp = os.path.join(parent, f".{name}.incomplete-{uuid.uuid4().hex[:8]}")
+    tmp = temporary_dir(os.path.abspath(output))
     os.makedirs(tmp)
     try:
         sha256 = lm.write_arpa(model, os.path.join(tmp, ARPA))

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import sys
-import uuid
 
 import click
 import numpy as np
@@ -30,7 +29,7 @@ from corpusforge.beam.ngrams import HEAPS_BUCKETS, LENGTH_CAP, CountWords, Write
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf
-from pipelines.common import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.common import BEAM_HELP, input_options, output_options, prepare_job, run_job, temporary_dir
 from pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
 
 def build_stats(pipeline, source, units, output, num_shards, params, extra):
@@ -191,8 +190,9 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
     job.params.update(kind="stats", units=units, segmenter=unit_name, user_dict=user_dict, zipf_ranks=[lo, hi],
                       compare=compare_dir)
     final = job.output.rstrip("/")
-    parent, base = final.rsplit("/", 1) if "://" in final else os.path.split(os.path.abspath(final))
-    job.output = f"{parent}/.{base}.stats-{uuid.uuid4().hex[:8]}"
+    base = final.rsplit("/", 1)[-1] if "://" in final else os.path.basename(os.path.abspath(final))
+    stage = temporary_dir(final)  # the counts are committed inside it, the report added, then all moves to final
+    job.output = f"{stage}/stats"
     extra = {"units": units, "segmenter": unit_rule.segmenter.fingerprint()}
     files = []
 
@@ -226,7 +226,7 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
         write_json(f"{job.output}/manifest.json", manifest)
         commit(job.output, final)
     finally:
-        remove_tree(job.output)
+        remove_tree(stage)
     click.echo(f"stats in {final}: {summary['tokens']:,} tokens, {summary['types']:,} types, Zipf s = "
                f"{summary['zipf_least_squares']['exponent']:.3f} (least squares), "
                f"{summary['zipf_mle']['zipf_exponent']:.3f} (MLE, counts >= {summary['zipf_mle']['x_min']}), "

@@ -27,11 +27,9 @@ import io
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
-import uuid
 from importlib.metadata import version
 
 import click
@@ -43,7 +41,7 @@ from corpusforge.beam.sink import input_accounting
 from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, build_sample
 from corpusforge.tokenization import train as vocab_train
-from pipelines.common import BEAM_HELP, COMMAND, input_options, prepare_job, print_accounting
+from pipelines.common import BEAM_HELP, COMMAND, input_options, prepare_job, print_accounting, temporary_dir
 
 log = logging.getLogger("corpusforge")
 class SampleFile:
@@ -168,8 +166,7 @@ def main(model, vocab_size, sample_sentences, lowercase, character_coverage, **k
     params.update(kind="vocab", model=model, vocab_size=vocab_size, sample_sentences=sample_sentences,
                   lowercase=lowercase, character_coverage=character_coverage if model != "bpe" else None)
     output = job.output.rstrip("/")
-    parent, _, name = output.rpartition("/")
-    tmp = f"{parent + '/' if parent else ''}.{name}.incomplete-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_dir(output)
     log.info("vocab: %.1f MB of input -> %s sample of %d sentences -> %s", job.input_bytes / 1e6, model,
              sample_sentences, output)
     started = time.monotonic()
@@ -180,11 +177,8 @@ def main(model, vocab_size, sample_sentences, lowercase, character_coverage, **k
         manifest = train_and_commit(tmp, output, model, params, time.monotonic() - started)
     except vocab_train.VocabError as e:
         raise click.ClickException(str(e)) from None
-    finally:
-        if "://" not in tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif FileSystems.exists(tmp):
-            remove_tree(tmp)
+    finally:  # locally the lock's release would remove it too; an object store has no lock
+        remove_tree(tmp)
     print_summary(manifest, output)
 
 

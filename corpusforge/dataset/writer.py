@@ -103,8 +103,79 @@ def write_metadata(directory: str, *, kind: str, schema: pa.Schema, shards: list
     return manifest
 
 
+KINDS = ("documents", "tokenized", "pretraining", "cooccurrence", "ngrams", "stats", "vocab", "lm")
+METADATA = ("manifest.json", "dataset_info.json", "state.json")
+
+
+class UnsafeOutput(Exception):
+    """An existing output that corpusforge must not replace (its one-sentence reason)."""
+
+
+def _listing(path: str) -> tuple[list[str], list[str], list[str]]:
+    """(files, directories, other entries) under `path`, relative to it. Symbolic links, FIFOs and the
+    like are "other" and never followed; an object-store prefix has files only."""
+    if "://" in path:
+        found = filesystems().match([path.rstrip("/") + "/**"])[0].metadata_list
+        return [m.path[len(path.rstrip("/")) + 1:] for m in found], [], []
+    files, dirs, other = [], [], []
+    for root, subdirs, names in os.walk(path):  # does not descend into linked directories
+        for name in subdirs + names:
+            full = os.path.join(root, name)
+            entry = os.path.relpath(full, path)
+            kind = other if os.path.islink(full) else dirs if os.path.isdir(full) else \
+                files if os.path.isfile(full) else other
+            kind.append(entry)
+    return files, dirs, other
+
+
+def output_exists(path: str) -> bool:
+    """A local path that exists (a dangling link too), or an object-store prefix with any object under it."""
+    if "://" not in path:
+        return os.path.lexists(path)
+    return bool(filesystems().match([path.rstrip("/") + "/**"])[0].metadata_list)
+
+
+def replace_problem(path: str) -> str | None:
+    """None if `path` is provably a corpusforge dataset that may be replaced: its manifest.json has
+    corpusforge's kind and version and lists its files, and the directory holds nothing else (shards,
+    manifest.json, dataset_info.json, state.json, rejects/ and the files the manifest names); else why not."""
+    if "://" not in path:
+        if os.path.islink(path):
+            return "is a symbolic link"
+        if not os.path.isdir(path):
+            return "is not a directory"
+    manifest_path = f"{path.rstrip('/')}/manifest.json"
+    try:
+        with filesystems().open(manifest_path) if "://" in path else open(manifest_path, "rb") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):  # missing, unreadable or not JSON
+        return "is not a corpusforge dataset (no readable manifest.json)"
+    if not isinstance(manifest, dict) or manifest.get("kind") not in KINDS or \
+            not isinstance(manifest.get("corpusforge_version"), str):
+        return "is not a corpusforge dataset (its manifest.json has no corpusforge kind and version)"
+    listed = manifest.get("shards") if "schema_version" in manifest else manifest.get("files")
+    if not isinstance(listed, list) or not isinstance(manifest.get("files", []), list):
+        return "is not a corpusforge dataset (its manifest.json lists no shards or files)"
+    named = set(METADATA)
+    for entry in [*manifest.get("shards", []), *manifest.get("files", [])]:
+        named.add(str(entry.get("file")) if isinstance(entry, dict) else "")
+    rejects = manifest.get("rejects") if isinstance(manifest.get("rejects"), dict) else {}
+    named.update(str(f) for f in rejects.get("files", []) if isinstance(rejects.get("files"), list))
+    holders = {"rejects"} | {d for n in named for d in _parents(n)}
+    files, dirs, other = _listing(path)
+    foreign = [f for f in files if f not in named] + other + [d for d in dirs if d not in holders]
+    if foreign:
+        return f"holds {sorted(foreign)[0]}, which its manifest does not name"
+    return None
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def remove_tree(path: str) -> None:
-    """Deletes a directory (or an object-store prefix) if it exists."""
+    """Deletes a directory (or an object-store prefix) if it exists; a symbolic link is not followed."""
     if "://" not in path:
         shutil.rmtree(path, ignore_errors=True)
     elif filesystems().exists(path):
@@ -112,10 +183,16 @@ def remove_tree(path: str) -> None:
 
 
 def commit(tmp_dir: str, out_dir: str) -> None:
-    """Makes a finished dataset appear under its final name in one step (replacing an old one)."""
+    """Makes a finished dataset appear under its final name in one step, replacing an old one only
+    if it is still a replaceable dataset (checked again here: the user may have added a file since
+    the build started). The old one is moved into the run's temporary name first, so a kill leaves
+    it where the next build to this output removes it."""
+    exists = output_exists(out_dir)
+    if exists and (problem := replace_problem(out_dir)):
+        raise UnsafeOutput(f"output {out_dir} {problem}; refusing to replace it")
     if "://" not in out_dir:
-        if os.path.exists(out_dir):
-            old = f"{out_dir}.replaced-{os.getpid()}"
+        if exists:
+            old = f"{tmp_dir}-replaced"
             os.rename(out_dir, old)
             os.rename(tmp_dir, out_dir)
             remove_tree(old)
@@ -123,7 +200,8 @@ def commit(tmp_dir: str, out_dir: str) -> None:
             os.rename(tmp_dir, out_dir)
         return
     # object stores have no directories and no atomic rename: copy file by file, manifest last
-    remove_tree(out_dir)
+    if exists:
+        remove_tree(out_dir)
     files = sorted(m.path for m in filesystems().match([tmp_dir + "/**"])[0].metadata_list)
     files.sort(key=lambda p: p.endswith("manifest.json"))
     filesystems().rename(files, [out_dir + p[len(tmp_dir):] for p in files])
