@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from corpusforge.dataset.reader import open_shard, read_manifest
+from corpusforge.dataset.reader import dataset_file, open_shard, read_manifest
 
 GLOVE_RECORD = np.dtype([("word1", "<i4"), ("word2", "<i4"), ("val", "<f8")])
 
@@ -26,7 +26,7 @@ def iter_matrix(directory: str, shards: list[str] | None = None):
     """(rows int32, cols int32, values float64) per shard, in (row, col) order when shards is None."""
     manifest = matrix_dataset(directory)
     for name in shards if shards is not None else [s["file"] for s in manifest["shards"]]:
-        table = open_shard(os.path.join(directory, name))
+        table = open_shard(dataset_file(directory, name))
         yield (table.column("row").to_numpy(), table.column("col").to_numpy(), table.column("value").to_numpy())
 
 
