@@ -183,7 +183,7 @@ def _echo_tree(value, indent: int = 0) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("dataset", type=click.Path(file_okay=False))
 def verify(dataset):
-    """Re-check every shard's sha256 and row count and the input accounting; exit 1 on any mismatch."""
+    """Re-check every file the manifest names, the metadata and the accounting; exit 1 on any mismatch."""
     from corpusforge.dataset.reader import DatasetError, verify_dataset
 
     try:

@@ -28,22 +28,26 @@ from corpusforge import __version__
 from corpusforge.dataset.reader import DatasetError, load_table, read_manifest
 from corpusforge.dataset.writer import commit, remove_tree, write_json
 from corpusforge.objectives import lm
-from corpusforge.tokenization.segment import SegmenterError, recorded_segmenter
+from corpusforge.tokenization.segment import SegmenterError, get_segmenter, recorded_segmenter
 from pipelines.base import COMMAND, check_output, configure_logging
 
 log = logging.getLogger("corpusforge")
 ARPA = "model.arpa"
-SEGMENTER_HELP = ("The counts' module:Class segmenter, to run it on this text (a custom segmenter is imported only when "
-                  "named here, never from a manifest); built-in segmenters need no option.")
+SEGMENTER_HELP = ("The counts' module:Class segmenter, to run it on this text (a custom segmenter is imported only "
+                  "when named here, never from a manifest; built-in ones need no option); for a bare ARPA file, "
+                  "any segmenter [default: whitespace].")
 PLAIN = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def tokenizer_for(manifest: dict | None, segmenter: str | None = None):
     """The units the counts were made of, to tokenize evaluation / held-out text the same way; a custom
     segmenter only when this run's --segmenter names it (recorded_segmenter)."""
-    units = (manifest or {}).get("params", {}).get("units", "words")
-    name = (manifest or {}).get("params", {}).get("segmenter", "presegmented")
-    seg = recorded_segmenter("chars" if units == "chars" else name, segmenter)
+    if manifest is None:  # a bare ARPA file: whitespace-separated tokens, unless --segmenter says otherwise
+        seg = get_segmenter(segmenter or "presegmented")
+    else:
+        units = manifest.get("params", {}).get("units", "words")
+        name = manifest.get("params", {}).get("segmenter", "presegmented")
+        seg = recorded_segmenter("chars" if units == "chars" else name, segmenter)
     if getattr(seg, "name", "") == "presegmented":
         return str.split
     return lambda s: [s[a:b] for a, b in seg.spans(s)]

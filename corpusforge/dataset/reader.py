@@ -215,7 +215,7 @@ def verify_dataset(directory: str) -> list[str]:
     for entry in manifest.get("files", []):  # outputs that are not row shards, e.g. a vocab's files
         checked(entry["file"], entry["sha256"])
     rejects = manifest.get("rejects")
-    rejects_ok = all([checked(name, sha) for name, sha in zip(rejects["files"], rejects["sha256"])]) if rejects else True
+    checked_rejects = [checked(name, sha) for name, sha in zip(rejects["files"], rejects["sha256"])] if rejects else []
     total, schema = 0, None
     for shard in manifest.get("shards", []):
         path = checked(shard["file"], shard["sha256"])
@@ -252,7 +252,7 @@ def verify_dataset(directory: str) -> list[str]:
                             f"filtered {counts['filtered']} + rejected {counts['rejected']}")
         if manifest["kind"] == "documents" and counts["kept"] != manifest["rows"]:
             problems.append(f"input kept {counts['kept']} != rows {manifest['rows']}")
-        if rejects and rejects_ok:
+        if rejects and all(checked_rejects):
             try:
                 found = len(read_rejects(directory))
             except ValueError as e:
@@ -260,7 +260,8 @@ def verify_dataset(directory: str) -> list[str]:
             else:
                 if found != counts["rejected"]:
                     problems.append(f"rejects/ holds {found} records != rejected {counts['rejected']}")
-    problems += [f"{name}: in the dataset directory but not named by the manifest" for name in _unnamed(directory, named)]
+    problems += [f"{name}: in the dataset directory but not named by the manifest"
+                 for name in _unnamed(directory, named)]
     return problems
 
 

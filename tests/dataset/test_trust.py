@@ -208,7 +208,8 @@ def test_verify_checks_rejects_against_their_sha256(with_rejects, tmp_path):
     record["excerpt"] = "edited after the build"  # same number of records: only the checksum can tell
     (d / name).write_text(json.dumps(record) + "\n" + "".join(lines[1:]), encoding="utf-8")
     (problem,) = mismatches(d)
-    assert problem.startswith(f"{name}: sha256 ") and problem.endswith(f"!= manifest {read_manifest(d)['rejects']['sha256'][0]}")
+    recorded = read_manifest(d)["rejects"]["sha256"][0]
+    assert problem.startswith(f"{name}: sha256 ") and problem.endswith(f"!= manifest {recorded}")
 
 
 def test_verify_reports_files_the_manifest_does_not_name(with_rejects, tmp_path):
@@ -292,6 +293,9 @@ def test_eval_lm_never_imports_a_segmenter_named_by_the_manifest(char_lm, marker
     assert marker_module.exists() and given == reference
     other = run_cli("eval", "lm", model, heldout, "--segmenter", "jieba-rs", ok=False)
     assert "segmented with cf_marker_seg:Seg, not jieba-rs" in one_sentence(other)
+    # a bare ARPA file has no manifest: the text is segmented as --segmenter says
+    bare = run_cli("eval", "lm", char_lm / "lm" / "model.arpa", heldout, "--segmenter", "chars").output
+    assert bare.splitlines()[1:] == reference
 
 
 def test_build_lm_heldout_never_imports_a_segmenter_named_by_the_counts(char_lm, marker_module, tmp_path):

@@ -51,7 +51,7 @@ def test_glove_resume_refuses_a_checkpoint_that_runs_code(matrix, tmp_path):
     run = tmp_path / "run"
     args = ["train", "glove", "-i", matrix, "--dim", "4", "--device", "cpu", "--threads", "1", "-o", run]
     run_cli(*args, "--epochs", "1")
-    settings = torch.load(run / "checkpoint.pt", weights_only=True)["settings"]  # a real run's, so only the payload differs
+    settings = torch.load(run / "checkpoint.pt", weights_only=True)["settings"]  # a real run's: only the payload differs
     marker = tmp_path / "marker"
     path = hostile_checkpoint(run / "checkpoint.pt", marker, params={}, epoch=0, settings=settings)
     assert_refused(run_cli(*args, "--epochs", "2", "--resume", ok=False), path, marker)
