@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from corpusforge.dataset.reader import dataset_file, open_shard, read_manifest
+from corpusforge.dataset.reader import dataset_file, open_shard, read_manifest, shard_paths
 
 GLOVE_RECORD = np.dtype([("word1", "<i4"), ("word2", "<i4"), ("val", "<f8")])
 
@@ -19,6 +19,7 @@ def matrix_dataset(directory: str) -> dict:
     manifest = read_manifest(directory)
     if manifest.get("kind") != "cooccurrence":
         raise ValueError(f"{directory} is a {manifest.get('kind')} dataset, not a cooccurrence dataset")
+    shard_paths(directory, manifest)  # DatasetError (a ValueError) now, not when a shard is opened
     return manifest
 
 

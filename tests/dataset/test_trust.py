@@ -138,6 +138,25 @@ def test_the_torch_dataset_refuses_names_outside_the_dataset(sample_nsp64, tmp_p
     assert message in one_sentence(result)
 
 
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    """A GloVe co-occurrence matrix of real text."""
+    out = tmp_path_factory.mktemp("matrix") / "matrix"
+    run_cli("build", "cooccurrence", "-i", DATA / "glove" / "corpus.txt", "--format", "pretokenized", "--vocab",
+            DATA / "glove" / "vocab.txt", "-o", out)
+    return out
+
+
+@pytest.mark.parametrize("how", ["dotdot", "symlink", "fifo"])
+def test_export_and_train_glove_refuse_matrix_shards_outside_the_dataset(matrix, tmp_path, how):
+    d, message = crafted(matrix, tmp_path, how)
+    with unblocked(d):
+        exported = run_cli("export", "cooccurrence", d, "-o", tmp_path / "m.bin", ok=False)
+        trained = run_cli("train", "glove", "-i", d, "-o", tmp_path / "vectors", "--epochs", "1", ok=False)
+    assert message in one_sentence(exported) and message in one_sentence(trained)
+    assert not (tmp_path / "m.bin").exists() and not (tmp_path / "vectors").exists()
+
+
 def test_the_untouched_copies_read_fine(sample_dataset, sample_nsp64, tmp_path):
     """The crafted copies differ from a good dataset only in the name: the refusals above are the checks'."""
     assert load_table(str(copy_of(sample_dataset, tmp_path, "docs"))).num_rows == read_manifest(sample_dataset)["rows"]
