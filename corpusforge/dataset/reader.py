@@ -49,6 +49,8 @@ def read_manifest(directory) -> dict:
             manifest = json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DatasetError(f"{path} is not a corpusforge manifest: it is not valid JSON ({e})") from None
+    except RecursionError:
+        raise DatasetError(f"{path} is not a corpusforge manifest: it is nested too deeply") from None
     check_manifest(manifest, directory)
     return manifest
 

@@ -198,6 +198,8 @@ def test_verify_refuses_a_manifest_that_is_not_an_object_or_not_json(sample_data
         f"Error: {d} is not a corpusforge dataset: its manifest is not a JSON object"
     (d / "manifest.json").write_text('{"kind": "documents",')
     assert "is not a corpusforge manifest: it is not valid JSON" in one_sentence(run_cli("verify", d, ok=False))
+    (d / "manifest.json").write_text("[" * 100_000)
+    assert "is not a corpusforge manifest: it is nested too deeply" in one_sentence(run_cli("inspect", d, ok=False))
 
 
 @pytest.fixture(scope="module")
