@@ -100,7 +100,7 @@ def export_hf(checkpoint, out, tokenizer):
     from trainers.hf import save_hf
 
     try:
-        ckpt = load_checkpoint(checkpoint)
+        ckpt = load_checkpoint(checkpoint, needs=("model_config", "model", "data", "step"))
     except CheckpointError as e:
         raise click.ClickException(str(e)) from None
     try:

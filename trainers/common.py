@@ -134,9 +134,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded safely (one sentence, for the CLI)."""
 
 
-def load_checkpoint(path: str) -> dict:
+def load_checkpoint(path: str, needs: tuple = ()) -> dict:
     """A checkpoint holds only tensors, numbers, strings, lists, tuples and dicts, so it is loaded with
-    weights_only=True: a file that would need arbitrary objects unpickled (code run) is refused."""
+    weights_only=True: a file that would need arbitrary objects unpickled (code run) is refused; so is
+    one without the entries `needs` names."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -146,4 +147,7 @@ def load_checkpoint(path: str) -> dict:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a corpusforge checkpoint (it holds a {type(state).__name__})")
+    missing = [k for k in needs if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a corpusforge checkpoint of this trainer: it has no {', '.join(missing)}")
     return state

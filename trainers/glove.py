@@ -181,7 +181,7 @@ def main(matrix, output, dim, epochs, x_max, alpha, lr, batch_size, save, device
         if not os.path.exists(checkpoint_path):
             raise click.ClickException(f"--resume: {checkpoint_path} does not exist")
         try:
-            state = load_checkpoint(checkpoint_path)
+            state = load_checkpoint(checkpoint_path, needs=("params", "epoch", "settings"))
         except CheckpointError as e:
             raise click.ClickException(str(e)) from None
         changed = sorted(k for k, v in settings.items() if state["settings"].get(k) != v and k != "epochs")
