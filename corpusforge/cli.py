@@ -146,9 +146,13 @@ def _short(value, width: int = 100) -> str:
               help="Print only the dataset's statistics (pretraining: tokens per instance, label balance, masking).")
 def inspect(dataset, rows, stats_only):
     """Print a dataset's schema, row and shard counts, build parameters and a few rows."""
-    from corpusforge.dataset.reader import open_shard, read_manifest
+    from corpusforge.dataset.reader import DatasetError, open_shard, read_manifest, shard_paths
 
-    manifest = read_manifest(_dataset_dir(dataset))
+    try:
+        manifest = read_manifest(_dataset_dir(dataset))
+        paths = shard_paths(dataset, manifest) if "shards" in manifest else []
+    except DatasetError as e:
+        raise click.ClickException(str(e)) from None
     if stats_only:
         stats = manifest.get("statistics") or manifest.get("totals")
         if not stats:
@@ -158,7 +162,7 @@ def inspect(dataset, rows, stats_only):
     click.echo(f"{dataset}: kind {manifest['kind']}, schema v{manifest.get('schema_version', '-')}, "
                f"corpusforge {manifest['corpusforge_version']}")
     for entry in manifest.get("files", []):
-        click.echo(f"  {entry['file']}  {entry['bytes']} bytes  sha256 {entry['sha256'][:16]}...")
+        click.echo(f"  {entry['file']}  {entry.get('bytes', '?')} bytes  sha256 {entry['sha256'][:16]}...")
     if "shards" in manifest:
         click.echo(f"rows: {manifest['rows']} in {len(manifest['shards'])} shard(s) ({manifest.get('format')})")
     for shard in manifest.get("shards", []):
@@ -171,17 +175,17 @@ def inspect(dataset, rows, stats_only):
             if acc.get(f"{what}_by_reason"):
                 click.echo(f"  {what}: " + ", ".join(f"{k} {v}" for k, v in acc[f"{what}_by_reason"].items()))
     click.echo("params:")
-    for key, value in manifest["params"].items():
+    for key, value in manifest.get("params", {}).items():
         click.echo(f"  {key}: {_short(value)}")
     if manifest.get("statistics"):
         click.echo("statistics: (corpusforge inspect --stats for all)")
         for key, value in manifest["statistics"].items():
             click.echo(f"  {key}: {_short(value)}")
     shown = 0
-    for shard in manifest.get("shards", []):
+    for path in paths:
         if shown >= rows:
             break
-        table = open_shard(os.path.join(dataset, shard["file"]))
+        table = open_shard(path)
         if shown == 0:
             click.echo("schema:")
             for field in table.schema:
@@ -205,10 +209,13 @@ def _echo_tree(value, indent: int = 0) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("dataset", type=click.Path(file_okay=False))
 def verify(dataset):
-    """Re-check every shard's sha256 and row count and the input accounting; exit 1 on any mismatch."""
-    from corpusforge.dataset.reader import verify_dataset
+    """Re-check every file the manifest names, the metadata and the accounting; exit 1 on any mismatch."""
+    from corpusforge.dataset.reader import DatasetError, verify_dataset
 
-    problems = verify_dataset(_dataset_dir(dataset))
+    try:
+        problems = verify_dataset(_dataset_dir(dataset))
+    except DatasetError as e:
+        raise click.ClickException(str(e)) from None
     for problem in problems:
         click.echo(f"MISMATCH {problem}", err=True)
     if problems:

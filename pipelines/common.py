@@ -17,7 +17,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
-from corpusforge.dataset.reader import is_dataset, read_manifest
+from corpusforge.dataset.reader import DatasetError, is_dataset, read_manifest, shard_paths
 from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir  # noqa: F401 (the commands import them from here)
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
@@ -140,7 +140,14 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
         files = [] if datasets else expand_inputs(list(kw["inputs"]))
     except (BeamArgsError, InputError) as e:
         raise click.ClickException(str(e)) from None
-    found = {read_manifest(d)["kind"] for d in datasets}
+    try:
+        manifests = {d: read_manifest(d) for d in datasets}
+        for d, m in manifests.items():  # each shard a regular file inside its dataset, before any work
+            if "shards" in m:
+                shard_paths(d, m)
+    except DatasetError as e:
+        raise click.ClickException(str(e)) from None
+    found = {m["kind"] for m in manifests.values()}
     for kind in found:
         if kind not in kinds:
             raise click.ClickException(f"input {datasets[0]} is a {kind} dataset; give {' or '.join(kinds)} "

@@ -24,22 +24,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusforge import __version__
-from corpusforge.dataset.reader import load_table, read_manifest
+from corpusforge.dataset.reader import DatasetError, load_table, read_manifest
 from corpusforge.dataset.writer import commit, remove_tree, write_json
 from corpusforge.objectives import lm
-from corpusforge.tokenization.segment import SegmenterError, get_segmenter
+from corpusforge.tokenization.segment import SegmenterError, get_segmenter, recorded_segmenter
 from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir
 
 log = logging.getLogger("corpusforge")
 ARPA = "model.arpa"
+SEGMENTER_HELP = ("The counts' module:Class segmenter, to run it on this text (a custom segmenter is imported only "
+                  "when named here, never from a manifest; built-in ones need no option); for a bare ARPA file, "
+                  "any segmenter [default: whitespace].")
 PLAIN = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def tokenizer_for(manifest: dict | None):
-    """The units the counts were made of, to tokenize evaluation / held-out text the same way."""
-    units = (manifest or {}).get("params", {}).get("units", "words")
-    name = (manifest or {}).get("params", {}).get("segmenter", "presegmented")
-    seg = get_segmenter("chars" if units == "chars" else name)
+def tokenizer_for(manifest: dict | None, segmenter: str | None = None):
+    """The units the counts were made of, to tokenize evaluation / held-out text the same way; a custom
+    segmenter only when this run's --segmenter names it (recorded_segmenter)."""
+    if manifest is None:  # a bare ARPA file: whitespace-separated tokens, unless --segmenter says otherwise
+        seg = get_segmenter(segmenter or "presegmented")
+    else:
+        units = manifest.get("params", {}).get("units", "words")
+        name = manifest.get("params", {}).get("segmenter", "presegmented")
+        seg = recorded_segmenter("chars" if units == "chars" else name, segmenter)
     if getattr(seg, "name", "") == "presegmented":
         return str.split
     return lambda s: [s[a:b] for a, b in seg.spans(s)]
@@ -67,12 +74,13 @@ def read_sentences(path: str, tokenize) -> tuple[list[list[str]], list[int]]:
 @click.option("--heldout", default=None,
               help="jelinek-mercer: held-out text (one sentence per line, tokenized like the counts) to tune λ "
                    "per order.")
+@click.option("--segmenter", default=None, help="With --heldout: " + SEGMENTER_HELP)
 @click.option("--discount-fallback", is_flag=True,
               help="Kneser-Ney / absolute discounting: where count-of-counts leave a discount undefined (tiny "
                    "corpora), use lmplz's fallback 0.5, 1, 1.5 instead of failing.")
 @click.option("--output", "-o", required=True, help="Directory to create (model.arpa + manifest.json).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model at --output.")
-def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, output, overwrite):
+def build_lm(counts_dir, smoothing, order, delta, heldout, segmenter, discount_fallback, output, overwrite):
     """Estimate a smoothed n-gram language model from exact counts and write it as ARPA.
 
     Smoothing: additive: SRILM's back-off add-δ (ngram-count -addsmooth): a seen n-gram gets
@@ -86,7 +94,7 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, ou
     configure_logging()
     try:
         manifest = read_manifest(counts_dir)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, DatasetError) as e:
         raise click.ClickException(str(e)) from None
     if manifest.get("kind") != "ngrams":
         raise click.ClickException(f"input {counts_dir} is a {manifest.get('kind')} dataset; give the output of "
@@ -100,6 +108,10 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, ou
     if any(m > 1 for m in manifest["params"].get("min_count", [1])):
         raise click.ClickException(f"the counts in {counts_dir} were pruned with --min-count; build lm needs "
                                    "every n-gram (count again without --min-count)")
+    try:
+        tokenize = tokenizer_for(manifest, segmenter) if heldout else None
+    except SegmenterError as e:
+        raise click.ClickException(str(e)) from None
     check_output(output, overwrite)
     started = time.monotonic()
     table = load_table(counts_dir)
@@ -109,7 +121,7 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, ou
         counts = lm.counts_from_table(table, order)
         kw = {"delta": delta, "discount_fallback": discount_fallback}
         if smoothing == "jelinek-mercer":
-            sentences, _ = read_sentences(heldout, tokenizer_for(manifest))
+            sentences, _ = read_sentences(heldout, tokenize)
             kw["lambdas"] = lm.tune_jelinek_mercer(counts, sentences)
         model = lm.build_model(counts, smoothing, **kw)
     except lm.LMError as e:
@@ -149,7 +161,8 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, discount_fallback, ou
                                               "log10_prob, perplexity).")
 @click.option("--units", type=click.Choice(["model", "presegmented"]), default="model", show_default=True,
               help="How TEXT is tokenized: as the model's counts were (its manifest), or split on whitespace.")
-def eval_lm(model_path, text, scores, units):
+@click.option("--segmenter", default=None, help=SEGMENTER_HELP)
+def eval_lm(model_path, text, scores, units, segmenter):
     """Perplexity of TEXT (one sentence per line) under MODEL (a build lm directory or an ARPA file).
 
     Prints perplexity including and excluding OOV words (as KenLM's query reports them: every word
@@ -161,10 +174,10 @@ def eval_lm(model_path, text, scores, units):
         raise click.ClickException(f"model {model_path} is neither a build lm directory nor an ARPA file")
     if not os.path.isfile(text):
         raise click.ClickException(f"text {text} does not exist")
-    manifest = read_manifest(model_path) if os.path.isdir(model_path) else None
     try:
-        tokenize = str.split if units == "presegmented" else tokenizer_for(manifest)
-    except SegmenterError as e:
+        manifest = read_manifest(model_path) if os.path.isdir(model_path) else None
+        tokenize = str.split if units == "presegmented" else tokenizer_for(manifest, segmenter)
+    except (FileNotFoundError, DatasetError, SegmenterError) as e:
         raise click.ClickException(str(e)) from None
     try:
         model = lm.read_arpa(arpa)

@@ -30,6 +30,8 @@ from trainers.encoder import PRESETS, SHARING, Encoder, EncoderConfig, Lamb, cou
 from trainers.hf import load_hf, save_hf
 
 CHECKPOINT = "checkpoint.pt"
+RESUME_STATE = ("model", "optimizer", "scheduler", "step", "epoch", "micro", "rng", "window", "config", "model_config",
+                "data")
 EVAL_EPOCH = 2**31 - 1  # the masking "epoch" of the held-out rows: the same masks at every evaluation
 
 
@@ -134,7 +136,7 @@ def model_config(cfg: TrainConfig, info: DatasetInfo) -> tuple[EncoderConfig, di
                                     sbo=cfg.sbo, dropout=cfg.dropout, pad_id=info.special_ids.get("pad", 0)), None
     path = cfg.init_from
     if os.path.isfile(path):  # one of our checkpoints
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path, needs=("model_config", "model", "data"))
         c, state, vocab_sha = EncoderConfig(**ckpt["model_config"]), ckpt["model"], ckpt["data"]["tokenizer"].get("sha256")
     elif os.path.isfile(os.path.join(path, "config.json")):
         try:
@@ -217,7 +219,7 @@ def _train(cfg, info, d, resume, overwrite, quiet):
     if existing and not (resume or overwrite):
         raise TrainError(f"{cfg.out} already holds a training run; pass --resume to continue it or --overwrite to "
                          "start again")
-    ckpt = load_checkpoint(ckpt_path) if resume and os.path.exists(ckpt_path) else None
+    ckpt = load_checkpoint(ckpt_path, needs=RESUME_STATE) if resume and os.path.exists(ckpt_path) else None
     if ckpt:
         changed = [f.name for f in fields(TrainConfig) if f.name not in RESUMABLE_CHANGES
                    and ckpt["config"].get(f.name) != getattr(cfg, f.name)]

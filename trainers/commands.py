@@ -79,12 +79,13 @@ def train_bert(resume, overwrite, quiet, no_sentence_loss, optimizer, arch, **kw
     torchrun --nproc_per_node N -m corpusforge.cli train bert ...
     """
     from trainers.bert import TrainConfig, TrainError, train
+    from trainers.common import CheckpointError
 
     cfg = TrainConfig(arch=arch, sentence_loss=not no_sentence_loss,
                       optimizer=optimizer or ("lamb" if arch == "albert" else "adamw"), **kw)
     try:
         train(cfg, resume=resume, overwrite=overwrite, quiet=quiet)
-    except TrainError as e:
+    except (TrainError, CheckpointError) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -94,12 +95,15 @@ def train_bert(resume, overwrite, quiet, no_sentence_loss, optimizer, arch, **kw
 @click.option("--tokenizer", "-t", default=None, help="Vocab file to include [default: the training run's].")
 def export_hf(checkpoint, out, tokenizer):
     """Write a training checkpoint in the layout transformers loads (BertForPreTraining / AlbertForPreTraining)."""
-    from trainers.common import load_checkpoint
+    from trainers.common import CheckpointError, load_checkpoint
     from trainers.encoder import EncoderConfig
     from trainers.hf import save_hf
 
     try:
-        ckpt = load_checkpoint(checkpoint)
+        ckpt = load_checkpoint(checkpoint, needs=("model_config", "model", "data", "step"))
+    except CheckpointError as e:
+        raise click.ClickException(str(e)) from None
+    try:
         mcfg = EncoderConfig(**ckpt["model_config"])
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one sentence
         raise click.ClickException(f"{checkpoint} is not a corpusforge training checkpoint ({type(e).__name__})") from None

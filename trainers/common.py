@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import sys
 import time
 from dataclasses import dataclass
@@ -129,5 +130,24 @@ def save_checkpoint(path: str, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded safely (one sentence, for the CLI)."""
+
+
+def load_checkpoint(path: str, needs: tuple = ()) -> dict:
+    """A checkpoint holds only tensors, numbers, strings, lists, tuples and dicts, so it is loaded with
+    weights_only=True: a file that would need arbitrary objects unpickled (code run) is refused; so is
+    one without the entries `needs` names."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path} holds objects other than tensors, numbers, strings, lists and dicts; "
+                              "loading it would run code from the file, so it is refused") from None
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds on a damaged file; all get one sentence
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a corpusforge checkpoint (it holds a {type(state).__name__})")
+    missing = [k for k in needs if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a corpusforge checkpoint of this trainer: it has no {', '.join(missing)}")
+    return state

@@ -28,7 +28,7 @@ import torch
 
 from corpusforge.dataset.cooccurrence import iter_matrix, matrix_dataset
 from corpusforge.objectives.cooccurrence import parse_vocab
-from trainers.common import MetricsLog, Progress, load_checkpoint, save_checkpoint
+from trainers.common import CheckpointError, MetricsLog, Progress, load_checkpoint, save_checkpoint
 from trainers.common import read_metrics as _read_metrics
 
 # defaults: glove.c's
@@ -180,7 +180,10 @@ def main(matrix, output, dim, epochs, x_max, alpha, lr, batch_size, save, device
     if resume:
         if not os.path.exists(checkpoint_path):
             raise click.ClickException(f"--resume: {checkpoint_path} does not exist")
-        state = load_checkpoint(checkpoint_path)
+        try:
+            state = load_checkpoint(checkpoint_path, needs=("params", "epoch", "settings"))
+        except CheckpointError as e:
+            raise click.ClickException(str(e)) from None
         changed = sorted(k for k, v in settings.items() if state["settings"].get(k) != v and k != "epochs")
         if changed:
             raise click.ClickException(f"--resume: the checkpoint was trained with other {', '.join(changed)}; "

@@ -11,7 +11,7 @@ from apache_beam.io.filesystems import FileSystems
 from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
 from corpusforge.beam.prepare import PrepareDocuments, PrepareOptions
 from corpusforge.beam.sink import KEY, seeded_key
-from corpusforge.dataset.reader import read_manifest
+from corpusforge.dataset.reader import dataset_file, read_manifest
 from corpusforge.text import content_hash
 from corpusforge.sources.files import InputFile
 from corpusforge.sources.formats import ReadOptions, Reject, plan_splits, read_split
@@ -101,7 +101,7 @@ def dataset_units(datasets: list[str], rows: int = UNIT_ROWS) -> list[tuple[str,
     units = []
     for d in datasets:
         for shard in read_manifest(d)["shards"]:
-            path = f"{d}/{shard['file']}"
+            path = dataset_file(d, shard["file"])
             units += [(path, start, min(start + rows, shard["rows"])) for start in range(0, shard["rows"], rows)]
     return units
 

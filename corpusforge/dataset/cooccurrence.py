@@ -5,11 +5,10 @@ records, 16 bytes each, native (little-endian on x86/ARM) byte order, ids 1-base
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
-from corpusforge.dataset.reader import open_shard, read_manifest
+from corpusforge.dataset.reader import dataset_file, open_shard, read_manifest, shard_paths
 
 GLOVE_RECORD = np.dtype([("word1", "<i4"), ("word2", "<i4"), ("val", "<f8")])
 
@@ -19,6 +18,7 @@ def matrix_dataset(directory: str) -> dict:
     manifest = read_manifest(directory)
     if manifest.get("kind") != "cooccurrence":
         raise ValueError(f"{directory} is a {manifest.get('kind')} dataset, not a cooccurrence dataset")
+    shard_paths(directory, manifest)  # DatasetError (a ValueError) now, not when a shard is opened
     return manifest
 
 
@@ -26,7 +26,7 @@ def iter_matrix(directory: str, shards: list[str] | None = None):
     """(rows int32, cols int32, values float64) per shard, in (row, col) order when shards is None."""
     manifest = matrix_dataset(directory)
     for name in shards if shards is not None else [s["file"] for s in manifest["shards"]]:
-        table = open_shard(os.path.join(directory, name))
+        table = open_shard(dataset_file(directory, name))
         yield (table.column("row").to_numpy(), table.column("col").to_numpy(), table.column("value").to_numpy())
 
 

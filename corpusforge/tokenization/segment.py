@@ -361,3 +361,20 @@ def get_segmenter(name: str, user_dict: str | None = None, *, hmm: bool = True) 
     except Exception as e:
         raise SegmenterError(f"segmenter {name} cannot be pickled for Beam workers ({e})") from None
     return segmenter
+
+
+def recorded_segmenter(recorded, given: str | None = None) -> Segmenter:
+    """The segmenter a manifest records, rebuilt to segment new text the same way.
+
+    A built-in is built by its name. A ``module:Class`` is imported only when this run's command line
+    names it (``given``, from --segmenter): importing a module runs its code, and a manifest is data.
+    """
+    if given is not None and given != recorded:
+        raise SegmenterError(f"the dataset was segmented with {recorded}, not {given}; pass --segmenter {recorded} "
+                             "or leave it out")
+    if recorded in _BUILTIN:
+        return get_segmenter(recorded)
+    if given is None:
+        raise SegmenterError(f"the dataset was segmented with the custom segmenter {recorded}, which corpusforge "
+                             f"does not import from a manifest; pass --segmenter {recorded} to use it")
+    return get_segmenter(given)

@@ -8,7 +8,6 @@ numpy views into the memory-mapped shard (nothing copied until the collator pads
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +15,7 @@ import pyarrow as pa
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from corpusforge.dataset.reader import read_manifest
+from corpusforge.dataset.reader import DatasetError, read_manifest, shard_paths
 
 LIST_COLUMNS = ("input_ids", "token_type_ids", "special_tokens_mask", "word_ids", "masked_lm_positions",
                 "masked_lm_labels")
@@ -46,7 +45,8 @@ class DatasetInfo:
     def read(cls, directory: str) -> "DatasetInfo":
         try:
             manifest = read_manifest(directory)
-        except FileNotFoundError as e:
+            shard_paths(directory, manifest)  # every shard a regular file inside the dataset, before training starts
+        except (FileNotFoundError, DatasetError) as e:
             raise NotPretrainingData(str(e)) from None
         if manifest.get("kind") != "pretraining":
             raise NotPretrainingData(f"{directory} is a {manifest.get('kind')} dataset, not a pretraining dataset "
@@ -67,7 +67,7 @@ class _Shards:
 
     def __init__(self, directory: str):
         manifest = read_manifest(directory)
-        self.paths = [os.path.join(directory, s["file"]) for s in manifest["shards"]]
+        self.paths = shard_paths(directory, manifest)
         self.rows = int(manifest["rows"])
         self._batches = None
 
