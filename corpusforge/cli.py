@@ -119,18 +119,13 @@ def export_cooccurrence(dataset, fmt, output, overwrite):
 
 
 def _dataset_dir(path: str) -> str:
-    """`path` if its manifest.json exists and is a JSON object; else one sentence."""
-    manifest = os.path.join(path, "manifest.json")
-    if not os.path.isfile(manifest):
-        raise click.ClickException(f"{path} is not a corpusforge dataset: it has no manifest.json")
+    """`path` if it holds a manifest that corpusforge wrote (read_manifest's checks); else one sentence."""
+    from corpusforge.dataset.reader import DatasetError, read_manifest
+
     try:
-        with open(manifest, "rb") as f:
-            parsed = json.load(f)
-    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError too
-        raise click.ClickException(f"{path} is not a corpusforge dataset: its manifest.json is not JSON ({e})") \
-            from None
-    if not isinstance(parsed, dict):
-        raise click.ClickException(f"{path} is not a corpusforge dataset: its manifest.json is not a JSON object")
+        read_manifest(path)
+    except (DatasetError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
     return path
 
 

@@ -48,9 +48,9 @@ def read_manifest(directory) -> dict:
         with filesystems().open(path) if "://" in path else open(path, "rb") as f:
             manifest = json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DatasetError(f"{path} is not a corpusforge manifest: it is not valid JSON ({e})") from None
+        raise DatasetError(f"{directory} is not a corpusforge dataset: its manifest.json is not JSON ({e})") from None
     except RecursionError:
-        raise DatasetError(f"{path} is not a corpusforge manifest: it is nested too deeply") from None
+        raise DatasetError(f"{directory} is not a corpusforge dataset: its manifest.json is nested too deeply") from None
     check_manifest(manifest, directory)
     return manifest
 
@@ -74,7 +74,7 @@ def check_manifest(manifest, directory) -> None:
     name in it is a plain relative name (so no reader ever follows a name out of the dataset)."""
 
     def fail(problem: str):
-        raise DatasetError(f"{directory} is not a corpusforge dataset: its manifest {problem}")
+        raise DatasetError(f"{directory} is not a corpusforge dataset: its manifest.json {problem}")
 
     if not isinstance(manifest, dict):
         fail("is not a JSON object")

@@ -13,7 +13,7 @@ import shutil
 import pyarrow as pa
 
 from corpusforge import __version__
-from corpusforge.dataset.reader import filesystems
+from corpusforge.dataset.reader import DatasetError, filesystems, read_manifest
 from corpusforge.dataset.schema import SCHEMA_VERSION, hf_features
 
 BATCH_ROWS = 1000  # record batch size inside a shard; fixed, so shard bytes are reproducible
@@ -103,7 +103,6 @@ def write_metadata(directory: str, *, kind: str, schema: pa.Schema, shards: list
     return manifest
 
 
-KINDS = ("documents", "tokenized", "pretraining", "cooccurrence", "ngrams", "stats", "vocab", "lm")
 METADATA = ("manifest.json", "dataset_info.json", "state.json")
 
 
@@ -144,18 +143,10 @@ def replace_problem(path: str) -> str | None:
             return "is a symbolic link"
         if not os.path.isdir(path):
             return "is not a directory"
-    manifest_path = f"{path.rstrip('/')}/manifest.json"
     try:
-        with filesystems().open(manifest_path) if "://" in path else open(manifest_path, "rb") as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):  # missing, unreadable or not JSON
-        return "is not a corpusforge dataset (no readable manifest.json)"
-    if not isinstance(manifest, dict) or manifest.get("kind") not in KINDS or \
-            not isinstance(manifest.get("corpusforge_version"), str):
-        return "is not a corpusforge dataset (its manifest.json has no corpusforge kind and version)"
-    listed = manifest.get("shards") if "schema_version" in manifest else manifest.get("files")
-    if not isinstance(listed, list) or not isinstance(manifest.get("files", []), list):
-        return "is not a corpusforge dataset (its manifest.json lists no shards or files)"
+        manifest = read_manifest(path)  # corpusforge's fields for its kind, plain relative file names
+    except (DatasetError, OSError) as e:
+        return f"is not a corpusforge dataset ({str(e).split(': ', 1)[-1]})"
     named = set(METADATA)
     for entry in [*manifest.get("shards", []), *manifest.get("files", [])]:
         named.add(str(entry.get("file")) if isinstance(entry, dict) else "")

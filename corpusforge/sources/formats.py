@@ -152,9 +152,21 @@ _parse_json = json.JSONDecoder(strict=False).decode
 
 
 def looks_binary(head: bytes) -> bool:
-    sample = head[:8192].decode("utf-8", "replace")
-    # a few bad bytes are bad records; this many make a binary file (or another encoding)
-    return sample.count("\ufffd") + sample.count("\0") > len(sample) // 20
+    """Most of the first lines are not UTF-8 text: a binary file or another encoding. Judged by lines,
+    not bytes, so one bad record in a small UTF-8 file stays one rejected record and the rest are kept."""
+    sample = head[:8192]
+    lines = [line for line in sample.splitlines() if line.strip()]
+    cut = len(head) > len(sample)  # the last line may end inside a character
+    bad = sum(not _utf8_text(line, final=not cut or i < len(lines) - 1) for i, line in enumerate(lines))
+    return bad * 2 > len(lines)
+
+
+def _utf8_text(line: bytes, final: bool) -> bool:
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(line, final=final)
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in line
 
 
 def other_encoding(head: bytes) -> str | None:

@@ -168,14 +168,14 @@ def test_the_untouched_copies_read_fine(sample_dataset, sample_nsp64, tmp_path):
 
 
 @pytest.mark.parametrize("field, message", [
-    ("kind", "its manifest has kind None"),
-    ("schema_version", "its manifest has no schema_version"),
-    ("corpusforge_version", "its manifest has no corpusforge_version"),
-    ("rows", "its manifest has no row count (rows)"),
-    ("shards", "its manifest has no shard list (shards)"),
-    ("shards.file", "its manifest names the file None"),
-    ("shards.rows", "its manifest lists a shard without file, rows and sha256"),
-    ("shards.sha256", "its manifest lists a shard without file, rows and sha256"),
+    ("kind", "its manifest.json has kind None"),
+    ("schema_version", "its manifest.json has no schema_version"),
+    ("corpusforge_version", "its manifest.json has no corpusforge_version"),
+    ("rows", "its manifest.json has no row count (rows)"),
+    ("shards", "its manifest.json has no shard list (shards)"),
+    ("shards.file", "its manifest.json names the file None"),
+    ("shards.rows", "its manifest.json lists a shard without file, rows and sha256"),
+    ("shards.sha256", "its manifest.json lists a shard without file, rows and sha256"),
 ])
 def test_verify_and_inspect_refuse_a_manifest_without_required_fields(sample_dataset, tmp_path, field, message):
     d = copy_of(sample_dataset, tmp_path)
@@ -195,11 +195,11 @@ def test_verify_refuses_a_manifest_that_is_not_an_object_or_not_json(sample_data
     d = copy_of(sample_dataset, tmp_path)
     (d / "manifest.json").write_text("[1, 2]")
     assert one_sentence(run_cli("verify", d, ok=False)) == \
-        f"Error: {d} is not a corpusforge dataset: its manifest is not a JSON object"
+        f"Error: {d} is not a corpusforge dataset: its manifest.json is not a JSON object"
     (d / "manifest.json").write_text('{"kind": "documents",')
-    assert "is not a corpusforge manifest: it is not valid JSON" in one_sentence(run_cli("verify", d, ok=False))
+    assert "is not a corpusforge dataset: its manifest.json is not JSON" in one_sentence(run_cli("verify", d, ok=False))
     (d / "manifest.json").write_text("[" * 100_000)
-    assert "is not a corpusforge manifest: it is nested too deeply" in one_sentence(run_cli("inspect", d, ok=False))
+    assert "is not a corpusforge dataset: its manifest.json is nested too deeply" in one_sentence(run_cli("inspect", d, ok=False))
 
 
 @pytest.fixture(scope="module")
