@@ -39,7 +39,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge import __version__
 from corpusforge.beam.runner import make_pipeline
-from corpusforge.beam.sink import input_accounting
+from corpusforge.beam.sink import input_accounting, remove_intermediate
 from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, build_sample
 from corpusforge.tokenization import train as vocab_train
@@ -88,8 +88,7 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
         for path in result["files"]:
             with open(path, "rb") as f:
                 write_bytes(f"{tmp}/{os.path.basename(path)}", f.read())
-    FileSystems.delete([f"{tmp}/{SAMPLE_FILE}", f"{tmp}/{SAMPLE_INFO}"])
-    remove_tree(f"{tmp}/_spill_rejects")
+    remove_intermediate(tmp)  # the sample and the rejects' spills
     library = "sentencepiece" if model == "unigram" else "tokenizers"
     manifest = {
         "kind": "vocab",

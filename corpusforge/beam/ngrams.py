@@ -29,11 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress, log
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, input_accounting, open_arrow, write_spill, \
-    reject_row, write_jsonl
-from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
-    write_shard
+from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
+from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, fail_point, finish_dataset, \
+    input_accounting, open_arrow, reject_row, spill_path, write_jsonl, write_spill
+from corpusforge.dataset.writer import BATCH_ROWS, shard_name, write_shard
 from corpusforge.objectives.ngrams import BOS, COUNT_OF_COUNTS_MAX, COUNTS_SCHEMA, EOS, RESERVED, _order_runs, \
     count_of_counts, count_windows, id_ngram_strings, merge_id_counts, ngram_hash, token_ranks, window_hash, \
     window_sort_indices, windows_to_ngrams
@@ -132,8 +131,9 @@ class SpillingCounter(CountingDoFn):
     def spill(self):
         table = sort_table(merge_tables(self.partials, self.schema))
         self.partials, self.partial_rows = [], 0
-        path = f"{self.spill_dir}/{uuid.uuid4().hex}.arrow"
+        path = spill_path(self.spill_dir)
         write_spill(path, table)
+        fail_point("count_partials")
         hashes = ngram_hash(table)
         k = min(self.sample_size, len(hashes))
         pick = np.argpartition(hashes, k - 1)[:k] if k else np.zeros(0, np.int64)
@@ -245,8 +245,9 @@ class CountNgrams(SpillingCounter):
         if merged:
             table = table.take(pa.array(window_sort_indices(table, token_ranks(vocab)))).combine_chunks()
         hashes = window_hash(table, vocab)
-        name = f"{self.spill_dir}/{uuid.uuid4().hex}"
+        name = spill_path(self.spill_dir).removesuffix(".arrow")
         write_spill(f"{name}.arrow", table)
+        fail_point("count_partials")
         write_spill(f"{name}.vocab.arrow", pa.table({"word": vocab}))
         k = min(self.sample_size, len(hashes))
         pick = np.sort(np.argpartition(hashes, k - 1)[:k]) if k else np.zeros(0, np.int64)
@@ -421,7 +422,9 @@ class MergeRange(beam.DoFn):
         table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
         table, stats = range_stats(table, self.max_order, self.min_counts)
         batches = table.to_batches(max_chunksize=BATCH_ROWS) if table.num_rows else []
-        yield {**write_shard(batches, self.schema, f"{self.tmp}/{shard_name(shard, self.num_shards)}"), **stats}
+        info = write_shard(batches, self.schema, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
+        fail_point("merge_range")
+        yield {**info, **stats}
 
 
 # -- windows (CountNgrams): ranges of windows in token order, every order derived inside its range --------
@@ -467,6 +470,7 @@ class SplitWindows(beam.DoFn):
         table, vocab = open_arrow(spill["path"]), _vocab(spill["vocab"])
         to_global = spill["path"].removesuffix(".arrow") + ".global.arrow"
         write_spill(to_global, pa.table({"id": pc.index_in(vocab, value_set=_vocab(global_vocab)).cast(pa.uint32())}))
+        fail_point("split_windows")
         words = vocab.to_pylist()
         rows = _Rows(table, words)
         cuts = [0] + [bisect.bisect_left(rows, b) for b in boundaries] + [table.num_rows]
@@ -549,6 +553,7 @@ class MergeWindows(beam.DoFn):
         for n, start, stop in _order_runs(table.column("order").to_numpy(zero_copy_only=False)):
             path = f"{self.tmp}/_spill/piece-{n:02d}-{k:05d}.arrow"
             write_spill(path, table.slice(start, stop - start))
+            fail_point("merge_windows")
             pieces.append({"order": n, "range": k, "path": path, "rows": stop - start})
         yield {"pieces": pieces, **stats}
 
@@ -590,6 +595,7 @@ class WriteCountShards(beam.DoFn):
         batches = [b for path, start, stop in slices
                    for b in open_arrow(path).slice(start, stop - start).combine_chunks().to_batches(BATCH_ROWS)]
         info = write_shard(batches, COUNTS_SCHEMA, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
+        fail_point("write_count_shards")
         zeros = {"count_of_counts": np.zeros((self.max_order, COUNT_OF_COUNTS_MAX), np.int64).tolist(),
                  "unique_by_order": [0] * self.max_order, "kept_by_order": [0] * self.max_order}
         yield {**info, **(totals or zeros)}
@@ -603,7 +609,7 @@ class FinalizeCounts(beam.DoFn):
         self.params, self.extra, self.max_order = params, extra, max_order
 
     def process(self, _, shards, rejects, counts):
-        shards = sorted(shards, key=lambda s: s["file"])
+        shards = sorted((dict(s) for s in shards), key=lambda s: s["file"])  # copies: a retry gets the same input
         coc = np.sum([s.pop("count_of_counts") for s in shards], axis=0).tolist()
         unique = np.sum([s.pop("unique_by_order") for s in shards], axis=0).tolist()
         kept_rows = np.sum([s.pop("kept_by_order") for s in shards], axis=0).tolist()
@@ -633,15 +639,8 @@ class FinalizeCounts(beam.DoFn):
                        for name, h in sorted(group.items())} if what == "len" else
                 dict(sorted((int(k), v) for k, v in group.items()))
                 for what, group in histograms.items()}
-        remove_tree(f"{self.tmp}/_spill")
-        remove_tree(f"{self.tmp}/_spill_rejects")
-        manifest = write_metadata(self.tmp, kind=self.kind, schema=self.schema, shards=shards,
-                                  input_counts=accounting, params=self.params, extra=extra,
-                                  rejects={"files": [r["file"] for r in rejects], "rows": accounting["rejected"],
-                                           "sha256": [r["sha256"] for r in rejects]})
-        commit(self.tmp, self.output)
-        log.info("wrote %s: %d rows in %d shards", self.output, manifest["rows"], len(shards))
-        yield manifest
+        yield finish_dataset(self.tmp, self.output, kind=self.kind, schema=self.schema, shards=shards,
+                             accounting=accounting, rejects=rejects, params=self.params, extra=extra)
 
 
 class DropDuplicateDocuments(beam.PTransform):

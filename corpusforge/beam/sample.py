@@ -14,10 +14,10 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
 from corpusforge.beam.read import ReadDocuments
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, reject_row, write_jsonl
+from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, fail_point, reject_row, write_jsonl
 from corpusforge.dataset.writer import write_json
 
-SAMPLE_FILE, SAMPLE_INFO = "sample.txt", "sample.json"
+SAMPLE_FILE, SAMPLE_INFO = "_spill/sample.txt", "_spill/sample.json"  # intermediate: removed before the commit
 DOCS = "docs"
 
 
@@ -118,6 +118,7 @@ class WriteSample(beam.DoFn):
                 data = "".join(s + "\n" for s in sentences).encode("utf-8")
                 digest.update(data)
                 f.write(data)
+        fail_point("write_sample")
         write_json(f"{self.directory}/{SAMPLE_INFO}", {
             "sentences": len(sample), "characters": chars, "sha256": digest.hexdigest(), "counts": counts,
             "rejects": sorted(({k: v for k, v in r.items() if k != "duplicates"} for r in rejects),
