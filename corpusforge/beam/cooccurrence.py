@@ -30,7 +30,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, fail_point, finish_dataset, \
+from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, committed, fail_point, finish_dataset, \
     input_accounting, open_arrow, reject_row, spill_path, write_jsonl
 from corpusforge.dataset.writer import shard_name, write_bytes, write_shard
 from corpusforge.objectives import cooccurrence as co
@@ -427,6 +427,10 @@ class FinalizeMatrix(beam.DoFn):
         self.unit = unit
 
     def process(self, _, shards, rejects, counts, layout):
+        done = committed(self.tmp, self.output)  # a retry after the rename: TMP/vocab.txt is in OUT now
+        if done is not None:
+            yield done
+            return
         bounds = layout["bounds"]
         extra = {**self.extra, "vocab_size": layout["vocab_size"],
                  "row_ranges": [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)],

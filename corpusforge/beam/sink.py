@@ -356,15 +356,23 @@ def remove_intermediate(tmp: str) -> None:
         remove_tree(f"{tmp}/{name}")
 
 
+def committed(tmp: str, output: str) -> dict | None:
+    """The manifest of OUTPUT if TMP was already renamed to it: the last task is then a retry of one that
+    committed (its worker lost before the runner recorded the task)."""
+    if FileSystems.exists(tmp) or not FileSystems.exists(f"{output}/manifest.json"):
+        return None
+    with FileSystems.open(f"{output}/manifest.json") as f:
+        return json.load(f)
+
+
 def finish_dataset(tmp: str, output: str, *, kind: str, schema: pa.Schema, shards: list[dict], accounting: dict,
                    rejects: list[dict], params: dict, extra: dict, rows: str = "rows") -> dict:
     """The last task of every dataset pipeline: removes the intermediate files (every merge has finished:
-    nothing reads them any more), writes the metadata and renames TMP to OUTPUT; returns the manifest.
-    A retry of this task after its rename (the worker lost before the runner recorded the task) finds
-    the dataset in place and returns its manifest."""
-    if not FileSystems.exists(tmp) and FileSystems.exists(f"{output}/manifest.json"):
-        with FileSystems.open(f"{output}/manifest.json") as f:
-            return json.load(f)
+    nothing reads them any more), writes the metadata and renames TMP to OUTPUT; returns the manifest
+    (a retry after the rename returns the committed one)."""
+    done = committed(tmp, output)
+    if done is not None:
+        return done
     remove_intermediate(tmp)
     manifest = write_metadata(tmp, kind=kind, schema=schema, shards=shards, input_counts=accounting, params=params,
                               extra=extra, rejects={"files": [r["file"] for r in rejects],

@@ -153,9 +153,9 @@ def test_pretraining_from_tokenized_and_from_raw_text(tmp_path, sample_tokenized
     assert retries.failed() == ["build_bucket", "finalize", "merge_shard", "spill_rows"]
 
 
-def test_cooccurrence_with_merge_rounds(tmp_path, sample_dataset, retries, monkeypatch):
-    monkeypatch.setattr(cooccurrence, "MERGE_FAN_IN", 2)  # many spills (--memory-mb 1) merged in rounds
-    args = ("build", "cooccurrence", "--input", sample_dataset, "--num-shards", "2", "--memory-mb", "1")
+def test_cooccurrence_with_merge_rounds(tmp_path, retries, monkeypatch):
+    monkeypatch.setattr(cooccurrence, "MERGE_FAN_IN", 8)  # many spills (--memory-mb 1) merged in rounds
+    args = ("build", "cooccurrence", "--input", SAMPLE / "news2016zh" / "news2016zh_valid.json", "--num-shards", "1", "--memory-mb", "1")
     reference = build(tmp_path / "undisturbed", *args)
     retries.enable()
     assert build(tmp_path / "retried", *args) == reference
@@ -165,7 +165,7 @@ def test_cooccurrence_with_merge_rounds(tmp_path, sample_dataset, retries, monke
 
 def test_ngrams_stats_and_vocab(tmp_path, retries):
     builds = {"ngrams": ("build", "ngrams", "--input", DATA / "text", "--order", "3", "--num-shards", "2"),
-              "stats": ("build", "stats", "--input", DATA / "text", "--num-shards", "2"),
+              "stats": ("build", "stats", "--input", DATA / "text", "--num-shards", "2", "--name", "text"),
               "vocab": ("build", "vocab", "--input", DATA / "text", "--model", "wordpiece", "--vocab-size", "3000")}
     reference = {kind: build(tmp_path / kind, *args) for kind, args in builds.items()}
     expected = {"ngrams": ["count_partials", "finalize", "merge_shard", "merge_windows", "split_windows",
