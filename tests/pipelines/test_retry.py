@@ -155,7 +155,8 @@ def test_pretraining_from_tokenized_and_from_raw_text(tmp_path, sample_tokenized
 
 def test_cooccurrence_with_merge_rounds(tmp_path, retries, monkeypatch):
     monkeypatch.setattr(cooccurrence, "MERGE_FAN_IN", 8)  # many spills (--memory-mb 1) merged in rounds
-    args = ("build", "cooccurrence", "--input", SAMPLE / "news2016zh" / "news2016zh_valid.json", "--num-shards", "1", "--memory-mb", "1")
+    news = SAMPLE / "news2016zh" / "news2016zh_valid.json"
+    args = ("build", "cooccurrence", "--input", news, "--num-shards", "1", "--memory-mb", "1")
     reference = build(tmp_path / "undisturbed", *args)
     retries.enable()
     assert build(tmp_path / "retried", *args) == reference
@@ -176,3 +177,20 @@ def test_ngrams_stats_and_vocab(tmp_path, retries):
         retries.enable()
         assert build(tmp_path / f"{kind}-retried", *args) == reference[kind], kind
         assert retries.failed() == expected[kind], kind
+
+
+def test_the_switch_fails_a_real_worker_once(tmp_path, monkeypatch):
+    """Without the emulation: the switch fails a merge in one of two worker processes (the FnApiRunner does not
+    retry, so the build fails and leaves nothing); the marker holds "once" across processes, so the same command
+    then builds the same bytes (the marker was made by a worker process: the launcher's run passes)."""
+    wiki = SAMPLE / "wiki_zh" / "AA" / "wiki_00"
+    reference = build(tmp_path / "undisturbed", "build", "documents", "--input", wiki, "--num-shards", "2")
+    (tmp_path / "faults").mkdir()
+    monkeypatch.setenv(sink.FAIL_ONCE, "merge_shard")
+    monkeypatch.setenv(sink.FAIL_DIR, str(tmp_path / "faults"))
+    args = ("build", "documents", "--input", wiki, "--num-shards", "2")
+    with pytest.raises(Exception, match="CORPUSFORGE_FAIL_ONCE: merge_shard fails once"):
+        run_cli(*args, "--output", tmp_path / "out", "--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    assert os.listdir(tmp_path / "faults") == ["merge_shard"]
+    assert sorted(os.listdir(tmp_path)) == ["faults", "undisturbed"]
+    assert build(tmp_path / "out", *args) == reference
