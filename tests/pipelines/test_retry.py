@@ -194,3 +194,16 @@ def test_the_switch_fails_a_real_worker_once(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "faults") == ["merge_shard"]
     assert sorted(os.listdir(tmp_path)) == ["faults", "undisturbed"]
     assert build(tmp_path / "out", *args) == reference
+
+
+@pytest.mark.parametrize("args", [
+    ("build", "pretraining", "--input", SAMPLE / "wiki_zh" / "AA" / "wiki_00", "--tokenizer", VOCAB),
+    ("build", "ngrams", "--input", DATA / "text", "--order", "3"),
+], ids=["pretraining", "ngrams"])
+def test_runner_statistics_stay_out_of_the_dataset(tmp_path, args):
+    """Every file, the manifest included, is byte-identical on one worker and on two processes (which bundle
+    and spill differently: spill counts and bundle sizes are Beam metrics, never dataset bytes)."""
+    one = build(tmp_path / "one", *args, "--num-shards", "2")
+    two = build(tmp_path / "two", *args, "--num-shards", "2", "--direct_num_workers=2",
+                "--direct_running_mode=multi_processing")
+    assert "manifest.json" in one and one == two
