@@ -1,15 +1,14 @@
 """Retry safety: every stage of every pipeline may run twice on the same input (Dataflow and Flink rerun
 failed bundles) and the dataset stays byte-identical.
 
-The in-process FnApiRunner never retries a bundle, so `runner_retries` makes it behave like one that
-does: each bundle of the stages below runs twice on the same elements (a fresh start_bundle each time,
-the first attempt's outputs discarded, as a runner discards a failed attempt's). With
-CORPUSFORGE_FAIL_ONCE naming every stage, each stage's first attempt fails part way, after writing some
-of its files (the switch in corpusforge.beam.sink.fail_point); the other bundles run twice to the end
-and both attempts must give the same outputs: the same elements, files of the same bytes.
+The in-process FnApiRunner never retries a bundle, so `Retries` makes it behave like one that does: each
+bundle of the stages below is run again on the same elements (a fresh start_bundle each time, an earlier
+attempt's outputs discarded, as a runner discards a failed attempt's). With CORPUSFORGE_FAIL_ONCE naming
+every stage, each stage's first attempt fails part way, after writing some of its files (the switch in
+corpusforge.beam.sink.fail_point); then every bundle runs twice to the end and both attempts must give
+the same outputs: the same elements, files of the same bytes.
 """
 import hashlib
-import json
 import os
 
 import pytest
@@ -59,7 +58,8 @@ def windowed(out):
 
 
 def retrying(cls, attempts: list):
-    """cls's bundles deferred to finish_bundle and run twice there, as a retrying runner would run them."""
+    """cls's bundles deferred to finish_bundle and run there as a retrying runner would: an attempt the fault
+    switch fails part way, then two whole attempts, which must give the same outputs."""
     start, process, finish = cls.start_bundle, cls.process, cls.finish_bundle
 
     def run(self):
@@ -76,11 +76,10 @@ def retrying(cls, attempts: list):
     def deferred_finish(self):
         try:
             first = canonical(run(self))
-        except sink.InjectedFault:
-            first = None
+        except sink.InjectedFault:  # the fault fired part way: one more attempt to compare with
+            first = canonical(run(self))
         out = run(self)
-        if first is not None:
-            assert canonical(out) == first, f"{cls.__name__}: a second attempt gave other outputs"
+        assert canonical(out) == first, f"{cls.__name__}: a second attempt gave other outputs"
         attempts.append(cls.__name__)
         for o in out:
             yield windowed(o)
