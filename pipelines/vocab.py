@@ -39,7 +39,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge import __version__
 from corpusforge.beam.runner import make_pipeline
-from corpusforge.beam.sink import input_accounting, remove_intermediate
+from corpusforge.beam.sink import check_rejects, input_accounting, remove_intermediate
 from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, build_sample
 from corpusforge.tokenization import train as vocab_train
@@ -71,8 +71,7 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
     counts = info["counts"]
     kept = counts.get("kept", 0)
     accounting = input_accounting(counts, kept, counts.get("documents", 0) - kept)
-    if accounting["rejected"] != sum(r["rows"] for r in info["rejects"]):
-        raise RuntimeError(f"{accounting['rejected']} records rejected but {info['rejects']} written")
+    check_rejects(accounting, info["rejects"])
     if not info["sentences"]:
         raise vocab_train.VocabError(f"the input has no sentences to sample (read {accounting['read']} records: kept "
                                      f"{accounting['kept']}, filtered {accounting['filtered']}, rejected "

@@ -30,8 +30,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, committed, fail_point, finish_dataset, \
-    input_accounting, open_arrow, reject_row, spill_path, write_jsonl
+from corpusforge.beam.sink import (WriteRejects, committed, fail_point, finish_dataset, input_accounting, open_arrow,
+                                   spill_path)
 from corpusforge.dataset.writer import shard_name, write_bytes, write_shard
 from corpusforge.objectives import cooccurrence as co
 
@@ -63,43 +63,6 @@ class UnitSpec:
             getattr(self.segmenter, "load", lambda: None)()
             units = co.segmenter_units(self.segmenter)
         return lambda sentences: co.document_segments(sentences, units, self.windows)
-
-
-class _FirstOfEqual(beam.CombineFn):
-    """Equal documents (same content key) -> the one with the smallest key, and how many there were."""
-
-    def create_accumulator(self):
-        return None, 0
-
-    def add_input(self, acc, row):
-        best, n = acc
-        return (row if best is None or row[KEY] < best[KEY] else best), n + 1
-
-    def merge_accumulators(self, accs):
-        best, n = None, 0
-        for b, m in accs:
-            if b is not None and (best is None or b[KEY] < best[KEY]):
-                best = b
-            n += m
-        return best, n
-
-    def extract_output(self, acc):
-        return acc
-
-
-class DropDuplicates(beam.PTransform):
-    """Document rows keyed by content (--dedup) -> one row per content, and {"filtered:duplicate": n} counts."""
-
-    def expand(self, rows):
-        firsts = (rows
-                  | "ByContent" >> beam.Map(lambda r: (r[KEY][:GROUP_BYTES], r))
-                  | "FirstOfEqual" >> beam.CombinePerKey(_FirstOfEqual())
-                  | "Values" >> beam.Values())
-        kept = firsts | "Kept" >> beam.Map(lambda acc: acc[0])
-        counts = (firsts
-                  | "Duplicates" >> beam.Filter(lambda acc: acc[1] > 1)
-                  | "DuplicateCounts" >> beam.Map(lambda acc: {"filtered:duplicate": acc[1] - 1}))
-        return kept, counts
 
 
 def keep_freed_memory() -> None:
@@ -438,8 +401,6 @@ class FinalizeMatrix(beam.DoFn):
         shards = sorted((dict(s) for s in shards), key=lambda s: s["file"])  # copies: a retry gets the same input
         weight_units = sum(s.pop("weight_units") for s in shards)
         accounting = input_accounting(counts, counts.get("documents", 0), 0)
-        if accounting["rejected"] != sum(r["rows"] for r in rejects):
-            raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
         tokens = counts.get("tokens", 0)
         totals = {"documents": counts.get("documents", 0), "tokens": tokens,
                   "tokens_in_vocab": counts.get("tokens_in_vocab", 0)}
@@ -470,11 +431,7 @@ def build_cooccurrence(pipeline, docs: dict, spec: UnitSpec, opts: CountOptions,
     else:
         layout = pipeline | "GivenVocab" >> beam.Create([vocab_layout([c for _, c in vocab], num_shards)])
     layout = pvalue.AsSingleton(layout)
-    rejects = (docs["rejects"]
-               | "RejectRows" >> beam.Map(reject_row)
-               | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                               lambda batches, schema, k: write_jsonl(
-                                                   batches, f"{tmp}/rejects/rejects.jsonl")))
+    rejects = docs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
     unit = co.weight_unit(opts.window, opts.distance_weighting)
     counted = (segmented.chunks
                | "SpreadChunks" >> beam.Reshuffle()  # break fusion: every worker counts a share of the chunks

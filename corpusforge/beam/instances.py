@@ -17,7 +17,7 @@ from apache_beam.metrics import Metrics
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
 from corpusforge.beam.read import read_unit
-from corpusforge.beam.sink import (GROUP_BYTES, KEY, RowGather, SpillRows, fail_point, open_arrow, seeded_key,
+from corpusforge.beam.sink import (KEY, RowGather, SpillRows, fail_point, first_of_groups, open_arrow, seeded_key,
                                    shard_of, spill_path, write_spill)
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.objectives.instances import Document, InstanceBuilder
@@ -113,11 +113,10 @@ class BuildBucket(CountingDoFn):
         Metrics.distribution("corpusforge", "bucket_bytes").update(table.nbytes)  # the largest bucket: memory
         table = table.take(pc.sort_indices(table.column(KEY)))
         if self.dedup:  # exact duplicates share their key's content-hash prefix and so meet here, adjacent
-            groups = [k[:GROUP_BYTES] for k in table.column(KEY).to_pylist()]
-            keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
-            if not all(keep):
-                self.count("filtered:duplicate", len(keep) - sum(keep))
-            table = table.filter(pa.array(keep))
+            keep = first_of_groups(table.column(KEY))
+            if keep.false_count:
+                self.count("filtered:duplicate", keep.false_count)
+            table = table.filter(keep)
         builder = InstanceBuilder(self.cfg, self.seed)
         batch = builder.build(table_documents(table))
         del table

@@ -30,8 +30,8 @@ import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, fail_point, finish_dataset, \
-    input_accounting, open_arrow, reject_row, spill_path, write_jsonl, write_spill
+from corpusforge.beam.sink import KEY, WriteRejects, fail_point, finish_dataset, input_accounting, open_arrow, \
+    spill_path, write_spill
 from corpusforge.dataset.writer import BATCH_ROWS, shard_name, write_shard
 from corpusforge.objectives.ngrams import BOS, COUNT_OF_COUNTS_MAX, COUNTS_SCHEMA, EOS, RESERVED, _order_runs, \
     count_of_counts, count_windows, id_ngram_strings, merge_id_counts, ngram_hash, token_ranks, window_hash, \
@@ -616,8 +616,6 @@ class FinalizeCounts(beam.DoFn):
         counts = dict(counts)
         kept = counts.pop("kept", 0)
         accounting = input_accounting(counts, kept, 0)
-        if accounting["rejected"] != sum(r["rows"] for r in rejects):
-            raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
         totals = {k: v for k, v in counts.items() if ":" not in k and k != "read"}
         histograms: dict = {}
         for key, value in counts.items():
@@ -641,36 +639,6 @@ class FinalizeCounts(beam.DoFn):
                 for what, group in histograms.items()}
         yield finish_dataset(self.tmp, self.output, kind=self.kind, schema=self.schema, shards=shards,
                              accounting=accounting, rejects=rejects, params=self.params, extra=extra)
-
-
-class DropDuplicateDocuments(beam.PTransform):
-    """Exact dedup before counting: of documents with equal content keys, the one with the smallest key stays."""
-
-    def expand(self, rows):
-        kept = (rows
-                | "ByContent" >> beam.Map(lambda r: (r[KEY][:GROUP_BYTES], (r[KEY], r, 1)))
-                | "KeepSmallest" >> beam.CombinePerKey(
-                    lambda items: _smallest(items))
-                | "Kept" >> beam.ParDo(_CountDuplicates()).with_outputs(COUNTS, main="rows"))
-        return kept
-
-
-def _smallest(items):
-    best, n = None, 0
-    for key, row, k in items:
-        n += k
-        if best is None or key < best[0]:
-            best = (key, row)
-    return (best[0], best[1], n) if best else None
-
-
-class _CountDuplicates(CountingDoFn):
-    def process(self, item):
-        _, (_, row, n) = item
-        if n > 1:
-            # counted as read upstream: the dropped copies are filtered, the kept one is counted by the counter
-            self.count("filtered:duplicate", n - 1)
-        yield row
 
 
 class WriteCounts(beam.PTransform):
@@ -717,10 +685,7 @@ class WriteCounts(beam.PTransform):
                       | "AllSlices" >> beam.Flatten()
                       | "GroupByRange" >> beam.GroupByKey()
                       | "MergeRanges" >> beam.ParDo(MergeRange(tmp, n, schema, self.max_order, self.min_counts)))
-        rejects = (inputs["rejects"]
-                   | "RejectRows" >> beam.Map(reject_row)
-                   | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                                   lambda batches, s, k: write_jsonl(batches, f"{tmp}/rejects/rejects.jsonl")))
+        rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
         counts = ((inputs["counts"], counted.counts)
                   | "AllCounts" >> beam.Flatten()
                   | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))

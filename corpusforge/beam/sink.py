@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import uuid
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -153,16 +154,65 @@ class RowGather:
         return pa.table(out, schema=self.schema)
 
 
+def first_of_groups(sorted_keys: pa.Array) -> pa.Array:
+    """Of keys in sorted order, True for the first of each content group (equal leading GROUP_BYTES: exact
+    duplicates, which seeded_key sorts next to each other); the exact dedup of rows that meet in one task."""
+    groups = [k[:GROUP_BYTES] for k in sorted_keys.to_pylist()]
+    return pa.array([True] * bool(groups) + [groups[i] != groups[i - 1] for i in range(1, len(groups))])
+
+
+class _FirstOfEqual(beam.CombineFn):
+    """Equal rows (same content key) -> the one with the smallest key, and how many there were."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, acc, row):
+        best, n = acc
+        return (row if best is None or row[KEY] < best[KEY] else best), n + 1
+
+    def merge_accumulators(self, accs):
+        best, n = None, 0
+        for b, m in accs:
+            if b is not None and (best is None or b[KEY] < best[KEY]):
+                best = b
+            n += m
+        return best, n
+
+    def extract_output(self, acc):
+        return acc
+
+
+class Deduplicated(NamedTuple):
+    rows: beam.PCollection
+    counts: beam.PCollection
+
+
+class DropDuplicates(beam.PTransform):
+    """Rows keyed by content (seeded_key with content) -> one row per content (the smallest key), and
+    {"filtered:duplicate": n} counts: the exact dedup of rows before a step that does not sort them by key."""
+
+    def expand(self, rows):
+        firsts = (rows
+                  | "ByContent" >> beam.Map(lambda r: (r[KEY][:GROUP_BYTES], r))
+                  | "FirstOfEqual" >> beam.CombinePerKey(_FirstOfEqual())
+                  | "Values" >> beam.Values())
+        kept = firsts | "Kept" >> beam.Map(lambda acc: acc[0])
+        counts = (firsts
+                  | "Duplicates" >> beam.Filter(lambda acc: acc[1] > 1)
+                  | "DuplicateCounts" >> beam.Map(lambda acc: {"filtered:duplicate": acc[1] - 1}))
+        return Deduplicated(kept, counts)
+
+
 def sorted_batches(table: pa.Table, dedup: bool, batch_rows: int):
     """(record batches in key order without the key column, duplicates dropped)."""
     keys = table.column(KEY)
     order = pc.sort_indices(keys)
     duplicates = 0
     if dedup and len(order):
-        groups = [k[:GROUP_BYTES] for k in keys.take(order).to_pylist()]
-        keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
-        duplicates = len(keep) - sum(keep)
-        order = order.filter(pa.array(keep))
+        keep = first_of_groups(keys.take(order))
+        duplicates = len(keep) - keep.true_count
+        order = order.filter(keep)
     # the gather combines the spills' chunks once (the shard's size in memory, not the corpus's): take()
     # on a many-chunk table concatenates every chunk on each call (pyarrow 25)
     gather, order = RowGather(table.drop_columns([KEY])), order.to_numpy()
@@ -259,6 +309,22 @@ def reject_row(reject) -> dict:
     return row
 
 
+class WriteRejects(beam.PTransform):
+    """Reject records -> TMP/rejects/rejects.jsonl, one file in (file, offset) order; outputs its manifest entry."""
+
+    def __init__(self, tmp: str):
+        super().__init__()
+        self.tmp = tmp
+
+    def expand(self, rejects):
+        tmp = self.tmp
+        return (rejects
+                | "RejectRows" >> beam.Map(reject_row)
+                | "WriteShards" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
+                                               lambda batches, schema, k: write_jsonl(batches,
+                                                                                      f"{tmp}/rejects/rejects.jsonl")))
+
+
 class WriteDataset(beam.PTransform):
     """{"rows", "rejects", "counts"} -> OUTPUT/ with shards, rejects/, manifest.json.
 
@@ -287,12 +353,7 @@ class WriteDataset(beam.PTransform):
             f"{tmp}/_spill", spill_schema, n,
             lambda batches, schema, k: write_shard(batches, schema, f"{tmp}/{shard_name(k, n)}"), self.dedup,
             self.spilled)
-        rejects = (
-            inputs["rejects"]
-            | "RejectRows" >> beam.Map(reject_row)
-            | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                            lambda batches, schema, k: write_jsonl(batches, f"{tmp}/rejects/rejects.jsonl"))
-        )
+        rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
         counts = inputs["counts"] | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
         finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params, self.extra, self.rows_are_records,
                             self.summarize)
@@ -323,6 +384,12 @@ def input_accounting(counts: dict, kept: int, duplicates: int) -> dict:
     return accounting
 
 
+def check_rejects(accounting: dict, rejects: list[dict]) -> None:
+    """The rejects written (their files' rows) are the records the accounting counts as rejected."""
+    if accounting["rejected"] != sum(r["rows"] for r in rejects):
+        raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
+
+
 class Finalize(beam.DoFn):
     """Checks the accounting, writes the metadata, and makes the dataset appear."""
 
@@ -339,8 +406,6 @@ class Finalize(beam.DoFn):
         rows = sum(s["rows"] for s in shards)
         kept = rows if self.rows_are_records else counts.pop("kept", 0)
         accounting = input_accounting(counts, kept, duplicates)
-        if accounting["rejected"] != sum(r["rows"] for r in rejects):
-            raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
         totals = {k: v for k, v in counts.items() if ":" not in k and k != "read"}  # e.g. tokens
         extra = {**(self.extra or {}), **({"totals": totals} if totals else {})}
         if self.summarize:
@@ -367,12 +432,13 @@ def committed(tmp: str, output: str) -> dict | None:
 
 def finish_dataset(tmp: str, output: str, *, kind: str, schema: pa.Schema, shards: list[dict], accounting: dict,
                    rejects: list[dict], params: dict, extra: dict, rows: str = "rows") -> dict:
-    """The last task of every dataset pipeline: removes the intermediate files (every merge has finished:
-    nothing reads them any more), writes the metadata and renames TMP to OUTPUT; returns the manifest
-    (a retry after the rename returns the committed one)."""
+    """The last task of every dataset pipeline: checks the rejects against the accounting, removes the
+    intermediate files (every merge has finished: nothing reads them any more), writes the metadata and
+    renames TMP to OUTPUT; returns the manifest (a retry after the rename returns the committed one)."""
     done = committed(tmp, output)
     if done is not None:
         return done
+    check_rejects(accounting, rejects)
     remove_intermediate(tmp)
     manifest = write_metadata(tmp, kind=kind, schema=schema, shards=shards, input_counts=accounting, params=params,
                               extra=extra, rejects={"files": [r["file"] for r in rejects],
