@@ -390,7 +390,8 @@ class FinalizeMatrix(beam.DoFn):
         self.unit = unit
 
     def process(self, _, shards, rejects, counts, layout):
-        done = committed(self.tmp, self.output)  # a retry after the rename: TMP/vocab.txt is in OUT now
+        shards = sorted((dict(s) for s in shards), key=lambda s: s["file"])  # copies: a retry gets the same input
+        done = committed(self.tmp, self.output, shards)  # a retry after the rename: TMP/vocab.txt is in OUT now
         if done is not None:
             yield done
             return
@@ -398,7 +399,6 @@ class FinalizeMatrix(beam.DoFn):
         extra = {**self.extra, "vocab_size": layout["vocab_size"],
                  "row_ranges": [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)],
                  "weight_unit": self.unit}
-        shards = sorted((dict(s) for s in shards), key=lambda s: s["file"])  # copies: a retry gets the same input
         weight_units = sum(s.pop("weight_units") for s in shards)
         accounting = input_accounting(counts, counts.get("documents", 0), 0)
         tokens = counts.get("tokens", 0)

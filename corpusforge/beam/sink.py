@@ -421,13 +421,14 @@ def remove_intermediate(tmp: str) -> None:
         remove_tree(f"{tmp}/{name}")
 
 
-def committed(tmp: str, output: str) -> dict | None:
-    """The manifest of OUTPUT if TMP was already renamed to it: the last task is then a retry of one that
-    committed (its worker lost before the runner recorded the task)."""
-    if FileSystems.exists(tmp) or not FileSystems.exists(f"{output}/manifest.json"):
+def committed(tmp: str, output: str, shards: list[dict]) -> dict | None:
+    """OUTPUT's manifest if TMP was already renamed to it (its shards are these, gone from TMP): the last task
+    is then a retry of one that committed (its worker lost before the runner recorded the task)."""
+    if FileSystems.exists(f"{tmp}/{shards[0]['file']}") or not FileSystems.exists(f"{output}/manifest.json"):
         return None
     with FileSystems.open(f"{output}/manifest.json") as f:
-        return json.load(f)
+        manifest = json.load(f)
+    return manifest if [s["sha256"] for s in manifest["shards"]] == [s["sha256"] for s in shards] else None
 
 
 def finish_dataset(tmp: str, output: str, *, kind: str, schema: pa.Schema, shards: list[dict], accounting: dict,
@@ -435,7 +436,7 @@ def finish_dataset(tmp: str, output: str, *, kind: str, schema: pa.Schema, shard
     """The last task of every dataset pipeline: checks the rejects against the accounting, removes the
     intermediate files (every merge has finished: nothing reads them any more), writes the metadata and
     renames TMP to OUTPUT; returns the manifest (a retry after the rename returns the committed one)."""
-    done = committed(tmp, output)
+    done = committed(tmp, output, shards)
     if done is not None:
         return done
     check_rejects(accounting, rejects)
