@@ -202,6 +202,7 @@ class WriteVocab(beam.DoFn):
         if not vocab:
             raise EmptyVocabulary(EmptyVocabulary.TEXT.format(self.min_count))
         write_bytes(f"{self.directory}/{VOCAB_FILE}", co.format_vocab(vocab))
+        fail_point("write_vocab")
         yield vocab_layout([c for _, c in vocab], self.num_shards)
 
 

@@ -20,8 +20,9 @@ from corpusforge.beam import cooccurrence, instances, ngrams, sample, sink
 from tests.conftest import DATA, SAMPLE, VOCAB, run_cli
 
 STAGES = [sink.SpillRows, sink.MergeShard, sink.Finalize, instances.SpillTokenizedShard, instances.BuildBucket,
-          cooccurrence.SegmentDocuments, cooccurrence.CountCooccurrences, cooccurrence.MergeMatrixRange,
-          cooccurrence.WriteMatrixShard, cooccurrence.FinalizeMatrix, ngrams.CountNgrams, ngrams.CountWords,
+          cooccurrence.SegmentDocuments, cooccurrence.WriteVocab, cooccurrence.CountCooccurrences,
+          cooccurrence.MergeMatrixRange, cooccurrence.WriteMatrixShard, cooccurrence.FinalizeMatrix,
+          ngrams.CountNgrams, ngrams.CountWords,
           ngrams.SplitWindows, ngrams.MergeWindows, ngrams.WriteCountShards, ngrams.MergeRange,
           ngrams.FinalizeCounts, sample.WriteSample]
 
@@ -91,7 +92,7 @@ class Retries:
     """enable(): every stage fails once part way (CORPUSFORGE_FAIL_ONCE) and every bundle runs twice."""
 
     STAGES = ["spill_rows", "merge_shard", "finalize", "spill_tokenized_shard", "build_bucket", "segment_documents",
-              "count_cooccurrences", "merge_matrix_range", "write_matrix_shard", "count_partials", "split_windows",
+              "write_vocab", "count_cooccurrences", "merge_matrix_range", "write_matrix_shard", "count_partials", "split_windows",
               "merge_windows", "write_count_shards", "merge_range", "write_sample"]
 
     def __init__(self, monkeypatch, fail_dir):
@@ -160,7 +161,7 @@ def test_cooccurrence_with_merge_rounds(tmp_path, retries, monkeypatch):
     retries.enable()
     assert build(tmp_path / "retried", *args) == reference
     assert retries.failed() == ["count_cooccurrences", "finalize", "merge_matrix_range", "merge_shard",
-                                "segment_documents", "write_matrix_shard"]
+                                "segment_documents", "write_matrix_shard", "write_vocab"]
 
 
 def test_ngrams_stats_and_vocab(tmp_path, retries):
