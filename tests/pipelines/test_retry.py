@@ -22,9 +22,8 @@ from tests.conftest import DATA, SAMPLE, VOCAB, run_cli
 STAGES = [sink.SpillRows, sink.MergeShard, sink.Finalize, instances.SpillTokenizedShard, instances.BuildBucket,
           cooccurrence.SegmentDocuments, cooccurrence.WriteVocab, cooccurrence.CountCooccurrences,
           cooccurrence.MergeMatrixRange, cooccurrence.WriteMatrixShard, cooccurrence.FinalizeMatrix,
-          ngrams.CountNgrams, ngrams.CountWords,
-          ngrams.SplitWindows, ngrams.MergeWindows, ngrams.WriteCountShards, ngrams.MergeRange,
-          ngrams.FinalizeCounts, sample.WriteSample]
+          ngrams.CountNgrams, ngrams.CountWords, ngrams.SplitWindows, ngrams.MergeWindows, ngrams.WriteCountShards,
+          ngrams.MergeRange, ngrams.FinalizeCounts, sample.WriteSample]
 
 
 def files(out) -> dict:
@@ -92,8 +91,8 @@ class Retries:
     """enable(): every stage fails once part way (CORPUSFORGE_FAIL_ONCE) and every bundle runs twice."""
 
     STAGES = ["spill_rows", "merge_shard", "finalize", "spill_tokenized_shard", "build_bucket", "segment_documents",
-              "write_vocab", "count_cooccurrences", "merge_matrix_range", "write_matrix_shard", "count_partials", "split_windows",
-              "merge_windows", "write_count_shards", "merge_range", "write_sample"]
+              "write_vocab", "count_cooccurrences", "merge_matrix_range", "write_matrix_shard", "count_partials",
+              "split_windows", "merge_windows", "write_count_shards", "merge_range", "write_sample"]
 
     def __init__(self, monkeypatch, fail_dir):
         self.monkeypatch, self.fail_dir, self.attempts = monkeypatch, fail_dir, None
