@@ -4,7 +4,8 @@
    (corpusforge.objectives.ngrams), spilled as sorted Arrow files when a size bound is reached;
    hot n-grams (的, "the", "<s> 的") are summed inside the worker before anything is shuffled, and
    only spill file names travel. CountNgrams counts windows (the N tokens at each position) as word
-   ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords, strings.
+   ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords (`build stats`,
+   corpusforge.beam.wordstats: its counter and its merge path), strings.
 2. A content-defined sample of distinct windows / n-grams (the k smallest stable hashes, a combiner
    that never holds more than 2k) gives num_shards - 1 range boundaries: the same on any worker count.
 3. Windows: the spills' vocabularies are united into one sorted global vocabulary. Every spill is cut
@@ -13,7 +14,8 @@
    and derives every order's n-grams from adjacent windows; a prefix of the range's upper boundary
    also gets the counts of the windows past the boundary that start with it (SplitWindows' "fix").
    Each range writes one piece per order; one step plans the shards as equal shares of the pieces'
-   rows in (order, range) order (one pass over the pieces), and each shard is written on its own. Strings (CountWords): one task per (order, n-gram) range merges and writes its shard.
+   rows in (order, range) order (one pass over the pieces), and each shard is written on its own
+   (CountNgrams.write_ranges; CountWords has its own).
 4. Finalize checks the accounting, adds count-of-counts and totals to the manifest, and renames
    the temporary directory to the output.
 """
@@ -30,7 +32,7 @@ import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
-from corpusforge.beam.sink import KEY, WriteRejects, fail_point, finish_dataset, input_accounting, open_arrow, \
+from corpusforge.beam.sink import WriteRejects, fail_point, finish_dataset, input_accounting, open_arrow, \
     spill_path, write_spill
 from corpusforge.dataset.writer import BATCH_ROWS, shard_name, write_shard
 from corpusforge.objectives.ngrams import BOS, COUNT_OF_COUNTS_MAX, COUNTS_SCHEMA, EOS, RESERVED, _order_runs, \
@@ -42,8 +44,6 @@ BATCH_CHARS = 6_000_000  # characters of presegmented text per counting call (~1
 SPILL_ROWS = 1_000_000  # distinct rows a worker holds before it writes a sorted spill file
 SAMPLE_PER_SHARD = 256  # sampled distinct n-grams per output shard, for the range boundaries
 RESERVED_TOKENS = pa.array(sorted(RESERVED), pa.string())
-HEAPS_BUCKETS = 1024  # documents fall in these buckets by their seeded key (for the Heaps curve)
-LENGTH_CAP = 4096  # length histograms: longer sentences / documents are counted at this length
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,6 @@ class SpillingCounter(CountingDoFn):
     """Base of the counting DoFns: buffers partial tables, spills sorted files, emits spill records."""
 
     schema = COUNTS_SCHEMA
-    windows = False  # CountNgrams: its spills hold windows (SplitWindows / MergeWindows), not rows per order
 
     def __init__(self, units: Units, spill_dir: str, sample_size: int):
         self.units, self.spill_dir, self.sample_size = units, spill_dir, sample_size
@@ -110,6 +109,11 @@ class SpillingCounter(CountingDoFn):
         return out
 
     def count_batch(self):  # -> partial table of self.tokens / self.lengths
+        raise NotImplementedError
+
+    def write_ranges(self, spills, samples, every, tmp: str, num_shards: int, max_order: int,
+                     min_counts: list[int] | None):
+        """This counter's merge path: spill records (+ the sample, every range index) -> shard manifest entries."""
         raise NotImplementedError
 
     def merge(self, tables: list[pa.Table]) -> pa.Table:
@@ -162,8 +166,6 @@ class CountNgrams(SpillingCounter):
     n-grams written.
     """
 
-    windows = True
-
     def __init__(self, units: Units, order: int, spill_dir: str, sample_size: int):
         super().__init__(units, spill_dir, sample_size)
         self.order = order
@@ -195,6 +197,26 @@ class CountNgrams(SpillingCounter):
         self.progress.add(1, n)
         if len(self.tokens) >= BATCH_TOKENS:
             yield from self.add_partial()
+
+    def write_ranges(self, spills, samples, every, tmp: str, num_shards: int, max_order: int,
+                     min_counts: list[int] | None):
+        """Windows ranged in token order (SplitWindows), each range's n-grams of every order (MergeWindows), the
+        shards cut as equal shares of the pieces (plan_shards, WriteCountShards)."""
+        boundaries = samples | "Boundaries" >> beam.Map(window_boundaries, num_shards)
+        global_vocab = spills | "GlobalVocab" >> beam.CombineGlobally(UnionVocab(f"{tmp}/_spill/vocab.arrow"))
+        slices = spills | "SplitSpills" >> beam.ParDo(SplitWindows(), beam.pvalue.AsSingleton(boundaries),
+                                                      beam.pvalue.AsSingleton(global_vocab))
+        ranges = ((slices, every)
+                  | "AllSlices" >> beam.Flatten()
+                  | "GroupByRange" >> beam.GroupByKey()
+                  | "MergeRanges" >> beam.ParDo(MergeWindows(tmp, max_order, min_counts),
+                                                beam.pvalue.AsSingleton(boundaries),
+                                                beam.pvalue.AsSingleton(global_vocab)))
+        return (ranges
+                | "AllRanges" >> beam.combiners.ToList()
+                | "PlanShards" >> beam.FlatMap(plan_shards, num_shards)
+                | "SpreadShards" >> beam.Reshuffle()
+                | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, num_shards, max_order)))
 
     def split_texts(self) -> tuple[pa.Array, np.ndarray]:
         """The batch's sentences split on whitespace by Arrow (the same characters as str.split; checked
@@ -257,65 +279,6 @@ class CountNgrams(SpillingCounter):
         return {"path": f"{name}.arrow", "vocab": f"{name}.vocab.arrow", "rows": table.num_rows, "sample": sample}
 
 
-STATS_SCHEMA = pa.schema([pa.field("order", pa.uint8()), pa.field("ngram", pa.string()),
-                          pa.field("count", pa.int64()), pa.field("first", pa.int32())])
-
-
-def heaps_bucket(key: bytes) -> int:
-    """A document's bucket along the corpus: documents sorted by seeded key, cut into HEAPS_BUCKETS."""
-    return int.from_bytes(key[:4], "big") * HEAPS_BUCKETS >> 32
-
-
-class CountWords(SpillingCounter):
-    """Document rows -> unigram counts with the first Heaps bucket each word occurs in, and length histograms.
-
-    The histograms ride on the counts output as keys "len:<what>:<n>" and "heaps:<bucket>".
-    """
-
-    schema = STATS_SCHEMA
-
-    def start_bundle(self):
-        super().start_bundle()
-        self.buckets = []
-
-    def process(self, row):
-        self.count("kept")
-        bucket = heaps_bucket(row[KEY])
-        doc_tokens = doc_chars = 0
-        for sentence, units in zip(row["sentences"], self.sentence_tokens(row)):
-            chars = sum(map(len, units))
-            self.count(f"len:sentence_tokens:{min(len(units), LENGTH_CAP)}")
-            self.count(f"len:sentence_chars:{min(chars, LENGTH_CAP)}")
-            doc_tokens += len(units)
-            doc_chars += chars
-            if units:
-                self.tokens.extend(units)
-                self.lengths.append(len(units))
-                self.buckets.append(bucket)
-            self.count("sentences")
-        self.count(f"len:document_tokens:{min(doc_tokens, LENGTH_CAP)}")
-        self.count(f"len:document_chars:{min(doc_chars, LENGTH_CAP)}")
-        self.count(f"heaps:{bucket}", doc_tokens)
-        self.count("tokens", doc_tokens)
-        self.count("characters", doc_chars)
-        self.progress.add(1, doc_chars)
-        if len(self.tokens) >= BATCH_TOKENS:
-            yield from self.add_partial()
-
-    def add_partial(self):
-        out = super().add_partial()
-        self.buckets = []
-        return out
-
-    def count_batch(self):
-        first = np.repeat(np.asarray(self.buckets, np.int32), self.lengths)
-        table = pa.table({"ngram": pa.array(self.tokens, pa.string()), "first": first})
-        out = table.group_by(["ngram"], use_threads=False).aggregate([([], "count_all"), ("first", "min")])
-        n = out.num_rows
-        return pa.table([pa.array(np.ones(n, np.uint8)), out.column("ngram"), out.column("count_all").cast(pa.int64()),
-                         out.column("first_min")], schema=STATS_SCHEMA)
-
-
 class SmallestHashes(beam.CombineFn):
     """The k distinct (hash, order, ngram) with the smallest hashes; holds at most 2k."""
 
@@ -337,26 +300,6 @@ class SmallestHashes(beam.CombineFn):
 
     def extract_output(self, acc):
         return self._trim(acc)
-
-
-def range_boundaries(sample: list, num_shards: int) -> list[tuple[int, str]]:
-    """num_shards - 1 (order, ngram) cut points at the quantiles of the sample, sorted and distinct."""
-    keys = sorted({(o, g) for _, o, g in sample})
-    cuts = sorted({keys[len(keys) * i // num_shards] for i in range(1, num_shards)}) if keys else []
-    return cuts
-
-
-def _bisect(table: pa.Table, key: tuple[int, str]) -> int:
-    orders, grams = table.column("order"), table.column("ngram")
-
-    class View:
-        def __len__(self):
-            return table.num_rows
-
-        def __getitem__(self, i):
-            return orders[i].as_py(), grams[i].as_py()
-
-    return bisect.bisect_left(View(), key)
 
 
 def _vocab(path: str) -> pa.Array:
@@ -385,17 +328,6 @@ class UnionVocab(beam.CombineFn):
         return self.path
 
 
-class SplitSpill(beam.DoFn):
-    """A sorted string spill -> (range index, (path, start, stop)) for every non-empty range."""
-
-    def process(self, spill, boundaries):
-        table = open_arrow(spill["path"])
-        cuts = [0] + [_bisect(table, b) for b in boundaries] + [table.num_rows]
-        for shard in range(len(cuts) - 1):
-            if cuts[shard + 1] > cuts[shard]:
-                yield shard, (spill["path"], cuts[shard], cuts[shard + 1])
-
-
 def range_stats(table: pa.Table, max_order: int, min_counts: list[int] | None) -> tuple[pa.Table, dict]:
     """Count-of-counts and distinct n-grams per order of a range's rows, then --min-count applied."""
     orders = table.column("order").to_numpy(zero_copy_only=False)
@@ -407,24 +339,6 @@ def range_stats(table: pa.Table, max_order: int, min_counts: list[int] | None) -
     info["kept_by_order"] = np.bincount(table.column("order").to_numpy(zero_copy_only=False),
                                         minlength=max_order + 1)[1:].tolist()
     return table.combine_chunks(), info
-
-
-class MergeRange(beam.DoFn):
-    """(range index, slices of string spills) -> the shard of that range: exact counts, sorted, min counts applied."""
-
-    def __init__(self, tmp: str, num_shards: int, schema: pa.Schema, max_order: int, min_counts: list[int] | None):
-        self.tmp, self.num_shards, self.schema = tmp, num_shards, schema
-        self.max_order, self.min_counts = max_order, min_counts
-
-    def process(self, shard_and_slices):
-        shard, slices = shard_and_slices
-        parts = [open_arrow(path).slice(start, stop - start) for path, start, stop in sorted(s for s in slices if s)]
-        table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
-        table, stats = range_stats(table, self.max_order, self.min_counts)
-        batches = table.to_batches(max_chunksize=BATCH_ROWS) if table.num_rows else []
-        info = write_shard(batches, self.schema, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
-        fail_point("merge_range")
-        yield {**info, **stats}
 
 
 # -- windows (CountNgrams): ranges of windows in token order, every order derived inside its range --------
@@ -662,29 +576,7 @@ class WriteCounts(beam.PTransform):
                    | "Samples" >> beam.Map(lambda s: s["sample"])
                    | "SmallestHashes" >> beam.CombineGlobally(SmallestHashes(SAMPLE_PER_SHARD * n)))
         every = inputs["rows"].pipeline | "EveryRange" >> beam.Create([(k, None) for k in range(n)])
-        if self.counter.windows:
-            boundaries = samples | "Boundaries" >> beam.Map(window_boundaries, n)
-            global_vocab = spills | "GlobalVocab" >> beam.CombineGlobally(UnionVocab(f"{tmp}/_spill/vocab.arrow"))
-            slices = spills | "SplitSpills" >> beam.ParDo(SplitWindows(), beam.pvalue.AsSingleton(boundaries),
-                                                          beam.pvalue.AsSingleton(global_vocab))
-            ranges = ((slices, every)
-                      | "AllSlices" >> beam.Flatten()
-                      | "GroupByRange" >> beam.GroupByKey()
-                      | "MergeRanges" >> beam.ParDo(MergeWindows(tmp, self.max_order, self.min_counts),
-                                                    beam.pvalue.AsSingleton(boundaries),
-                                                    beam.pvalue.AsSingleton(global_vocab)))
-            shards = (ranges
-                      | "AllRanges" >> beam.combiners.ToList()
-                      | "PlanShards" >> beam.FlatMap(plan_shards, n)
-                      | "SpreadShards" >> beam.Reshuffle()
-                      | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, n, self.max_order)))
-        else:
-            boundaries = samples | "Boundaries" >> beam.Map(range_boundaries, n)
-            slices = spills | "SplitSpills" >> beam.ParDo(SplitSpill(), beam.pvalue.AsSingleton(boundaries))
-            shards = ((slices, every)
-                      | "AllSlices" >> beam.Flatten()
-                      | "GroupByRange" >> beam.GroupByKey()
-                      | "MergeRanges" >> beam.ParDo(MergeRange(tmp, n, schema, self.max_order, self.min_counts)))
+        shards = self.counter.write_ranges(spills, samples, every, tmp, n, self.max_order, self.min_counts)
         rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
         counts = ((inputs["counts"], counted.counts)
                   | "AllCounts" >> beam.Flatten()

@@ -16,14 +16,14 @@ from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-from corpusforge.beam import cooccurrence, instances, ngrams, sample, sink
+from corpusforge.beam import cooccurrence, instances, ngrams, sample, sink, wordstats
 from tests.conftest import DATA, SAMPLE, VOCAB, run_cli
 
 STAGES = [sink.SpillRows, sink.MergeShard, sink.Finalize, instances.SpillTokenizedShard, instances.BuildBucket,
           cooccurrence.SegmentDocuments, cooccurrence.WriteVocab, cooccurrence.CountCooccurrences,
           cooccurrence.MergeMatrixRange, cooccurrence.WriteMatrixShard, cooccurrence.FinalizeMatrix,
-          ngrams.CountNgrams, ngrams.CountWords, ngrams.SplitWindows, ngrams.MergeWindows, ngrams.WriteCountShards,
-          ngrams.MergeRange, ngrams.FinalizeCounts, sample.WriteSample]
+          ngrams.CountNgrams, ngrams.SplitWindows, ngrams.MergeWindows, ngrams.WriteCountShards, ngrams.FinalizeCounts,
+          wordstats.CountWords, wordstats.MergeRange, sample.WriteSample]
 
 
 def files(out) -> dict:
