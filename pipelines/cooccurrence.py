@@ -22,10 +22,11 @@ import time
 import click
 from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.beam.cooccurrence import (VOCAB_FILE, CountOptions, DropDuplicates, UnitSpec, build_cooccurrence,
+from corpusforge.beam.cooccurrence import (VOCAB_FILE, CountOptions, UnitSpec, build_cooccurrence,
                                            empty_vocabulary_message, read_vocab_file)
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.beam.runner import make_pipeline
+from corpusforge.beam.sink import DropDuplicates
 from corpusforge.dataset.writer import remove_tree, write_bytes
 from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED

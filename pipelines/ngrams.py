@@ -16,7 +16,8 @@ import sys
 import apache_beam as beam
 import click
 
-from corpusforge.beam.ngrams import CountNgrams, DropDuplicateDocuments, Units, WriteCounts
+from corpusforge.beam.ngrams import CountNgrams, Units, WriteCounts
+from corpusforge.beam.sink import DropDuplicates
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.objectives.ngrams import MAX_ORDER, parse_min_counts
 from corpusforge.sources.formats import PRETOKENIZED
@@ -62,7 +63,7 @@ def read_for_counting(pipeline, source):
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
     rows, counts = docs["rows"], docs["counts"]
     if source.prepare.dedup:
-        kept = rows | "DropDuplicates" >> DropDuplicateDocuments()
+        kept = rows | "DropDuplicates" >> DropDuplicates()
         rows = kept.rows
         counts = (counts, kept.counts) | "ReadCounts" >> beam.Flatten()
     return {"rows": rows, "rejects": docs["rejects"], "counts": counts}

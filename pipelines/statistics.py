@@ -25,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.beam.ngrams import HEAPS_BUCKETS, LENGTH_CAP, CountWords, WriteCounts
+from corpusforge.beam.ngrams import WriteCounts
+from corpusforge.beam.wordstats import HEAPS_BUCKETS, LENGTH_CAP, CountWords
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf

@@ -37,7 +37,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge import __version__
 from corpusforge.beam.runner import make_pipeline
-from corpusforge.beam.sink import input_accounting
+from corpusforge.beam.sink import check_rejects, input_accounting, remove_intermediate
 from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, build_sample
 from corpusforge.tokenization import train as vocab_train
@@ -69,8 +69,7 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
     counts = info["counts"]
     kept = counts.get("kept", 0)
     accounting = input_accounting(counts, kept, counts.get("documents", 0) - kept)
-    if accounting["rejected"] != sum(r["rows"] for r in info["rejects"]):
-        raise RuntimeError(f"{accounting['rejected']} records rejected but {info['rejects']} written")
+    check_rejects(accounting, info["rejects"])
     if not info["sentences"]:
         raise vocab_train.VocabError(f"the input has no sentences to sample (read {accounting['read']} records: kept "
                                      f"{accounting['kept']}, filtered {accounting['filtered']}, rejected "
@@ -86,8 +85,7 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
         for path in result["files"]:
             with open(path, "rb") as f:
                 write_bytes(f"{tmp}/{os.path.basename(path)}", f.read())
-    FileSystems.delete([f"{tmp}/{SAMPLE_FILE}", f"{tmp}/{SAMPLE_INFO}"])
-    remove_tree(f"{tmp}/_spill_rejects")
+    remove_intermediate(tmp)  # the sample and the rejects' spills
     library = "sentencepiece" if model == "unigram" else "tokenizers"
     manifest = {
         "kind": "vocab",

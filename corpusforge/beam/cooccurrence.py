@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import re
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 
@@ -30,10 +29,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress, log
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, input_accounting, open_arrow, \
-    reject_row, write_jsonl
-from corpusforge.dataset.writer import commit, remove_tree, shard_name, write_bytes, write_metadata, write_shard
+from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
+from corpusforge.beam.sink import (WriteRejects, committed, fail_point, finish_dataset, input_accounting, open_arrow,
+                                   spill_path)
+from corpusforge.dataset.writer import shard_name, write_bytes, write_shard
 from corpusforge.objectives import cooccurrence as co
 
 MATRIX_SCHEMA = pa.schema([pa.field("row", pa.int32(), nullable=False), pa.field("col", pa.int32(), nullable=False),
@@ -64,43 +63,6 @@ class UnitSpec:
             getattr(self.segmenter, "load", lambda: None)()
             units = co.segmenter_units(self.segmenter)
         return lambda sentences: co.document_segments(sentences, units, self.windows)
-
-
-class _FirstOfEqual(beam.CombineFn):
-    """Equal documents (same content key) -> the one with the smallest key, and how many there were."""
-
-    def create_accumulator(self):
-        return None, 0
-
-    def add_input(self, acc, row):
-        best, n = acc
-        return (row if best is None or row[KEY] < best[KEY] else best), n + 1
-
-    def merge_accumulators(self, accs):
-        best, n = None, 0
-        for b, m in accs:
-            if b is not None and (best is None or b[KEY] < best[KEY]):
-                best = b
-            n += m
-        return best, n
-
-    def extract_output(self, acc):
-        return acc
-
-
-class DropDuplicates(beam.PTransform):
-    """Document rows keyed by content (--dedup) -> one row per content, and {"filtered:duplicate": n} counts."""
-
-    def expand(self, rows):
-        firsts = (rows
-                  | "ByContent" >> beam.Map(lambda r: (r[KEY][:GROUP_BYTES], r))
-                  | "FirstOfEqual" >> beam.CombinePerKey(_FirstOfEqual())
-                  | "Values" >> beam.Values())
-        kept = firsts | "Kept" >> beam.Map(lambda acc: acc[0])
-        counts = (firsts
-                  | "Duplicates" >> beam.Filter(lambda acc: acc[1] > 1)
-                  | "DuplicateCounts" >> beam.Map(lambda acc: {"filtered:duplicate": acc[1] - 1}))
-        return kept, counts
 
 
 def keep_freed_memory() -> None:
@@ -168,8 +130,9 @@ class SegmentDocuments(CountingDoFn):
         offsets = np.zeros(len(self.lengths) + 1, dtype=np.int32)
         np.cumsum(self.lengths, out=offsets[1:])
         data = _ipc_bytes(pa.table([pa.ListArray.from_arrays(pa.array(offsets), units)], schema=CHUNK_SCHEMA))
-        path = f"{self.chunk_dir}/{uuid.uuid4().hex}.arrow"
+        path = spill_path(self.chunk_dir)
         write_bytes(path, data)
+        fail_point("segment_documents")
         self.count("tokens", len(self.units))
         self.count("segment_bytes", len(data))
         self.units, self.lengths = [], []
@@ -239,6 +202,7 @@ class WriteVocab(beam.DoFn):
         if not vocab:
             raise EmptyVocabulary(EmptyVocabulary.TEXT.format(self.min_count))
         write_bytes(f"{self.directory}/{VOCAB_FILE}", co.format_vocab(vocab))
+        fail_point("write_vocab")
         yield vocab_layout([c for _, c in vocab], self.num_shards)
 
 
@@ -303,10 +267,11 @@ class CountCooccurrences(CountingDoFn):
         if not len(keys):
             return
         for shard, k, v in co.split_by_rows(keys, units, self.vocab_size, self.ranges):
-            path = f"{self.spill_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
+            path = spill_path(self.spill_dir, shard)
             # Beam metrics, not the manifest: how much spills depends on the bundles, so on the runner
             Metrics.counter("corpusforge", "spill_bytes").inc(write_spill(path, k, v))
             Metrics.counter("corpusforge", "spill_files").inc()
+            fail_point("count_cooccurrences")
             yield shard, path
 
 
@@ -375,14 +340,14 @@ class MergeMatrixRange(beam.DoFn):
 
     def process(self, range_and_paths):
         rng, paths = range_and_paths
-        paths = sorted(paths)
-        while len(paths) > 1:
+        paths, rounds = sorted(paths), 0
+        while len(paths) > 1:  # a round's files are named by (range, round, group): a retry rewrites the same files
             merged = []
             for a in range(0, len(paths), MERGE_FAN_IN):
-                group = paths[a:a + MERGE_FAN_IN]
-                merged.append(self._merge_to_spill(group, f"{self.tmp}/_spill/{rng:05d}-{uuid.uuid4().hex}.arrow"))
-                FileSystems.delete(group)
-            paths = merged
+                path = f"{self.tmp}/_spill/merged-{rng:05d}-{rounds:02d}-{a // MERGE_FAN_IN:05d}.arrow"
+                merged.append(self._merge_to_spill(paths[a:a + MERGE_FAN_IN], path))
+                fail_point("merge_matrix_range")
+            paths, rounds = merged, rounds + 1
         yield rng // self.per_shard, (rng, paths[0])
 
     def _merge_to_spill(self, paths: list[str], path: str) -> str:
@@ -407,8 +372,7 @@ class WriteMatrixShard(beam.DoFn):
         chunks = (chunk for path in paths for chunk in read_spill(path))
         info = write_shard(self._batches(rebatched(chunks, MATRIX_BATCH_ROWS)), MATRIX_SCHEMA,
                            f"{self.tmp}/{shard_name(shard, self.num_shards)}")
-        if paths:
-            FileSystems.delete(paths)
+        fail_point("write_matrix_shard")
         yield {**info, "weight_units": self.weight_units}
 
     def _batches(self, chunks):
@@ -427,18 +391,17 @@ class FinalizeMatrix(beam.DoFn):
         self.unit = unit
 
     def process(self, _, shards, rejects, counts, layout):
+        shards = sorted((dict(s) for s in shards), key=lambda s: s["file"])  # copies: a retry gets the same input
+        done = committed(self.tmp, self.output, shards)  # a retry after the rename: TMP/vocab.txt is in OUT now
+        if done is not None:
+            yield done
+            return
         bounds = layout["bounds"]
         extra = {**self.extra, "vocab_size": layout["vocab_size"],
                  "row_ranges": [[bounds[k], bounds[k + 1]] for k in range(len(bounds) - 1)],
                  "weight_unit": self.unit}
-        shards = sorted(shards, key=lambda s: s["file"])
         weight_units = sum(s.pop("weight_units") for s in shards)
         accounting = input_accounting(counts, counts.get("documents", 0), 0)
-        if accounting["rejected"] != sum(r["rows"] for r in rejects):
-            raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
-        remove_tree(f"{self.tmp}/_spill")
-        remove_tree(f"{self.tmp}/_spill_rejects")
-        remove_tree(f"{self.tmp}/_segments")
         tokens = counts.get("tokens", 0)
         totals = {"documents": counts.get("documents", 0), "tokens": tokens,
                   "tokens_in_vocab": counts.get("tokens_in_vocab", 0)}
@@ -448,13 +411,9 @@ class FinalizeMatrix(beam.DoFn):
                  "total_weight_units": weight_units, "totals": totals,
                  "files": [{"file": VOCAB_FILE, "bytes": len(vocab_bytes),
                             "sha256": hashlib.sha256(vocab_bytes).hexdigest()}]}
-        manifest = write_metadata(self.tmp, kind="cooccurrence", schema=MATRIX_SCHEMA, shards=shards,
-                                  input_counts=accounting, params=self.params, extra=extra,
-                                  rejects={"files": [r["file"] for r in rejects], "rows": accounting["rejected"],
-                                           "sha256": [r["sha256"] for r in rejects]})
-        commit(self.tmp, self.output)
-        log.info("wrote %s: %d nonzero entries in %d shards", self.output, manifest["rows"], len(shards))
-        yield manifest
+        yield finish_dataset(self.tmp, self.output, kind="cooccurrence", schema=MATRIX_SCHEMA, shards=shards,
+                             accounting=accounting, rejects=rejects, params=self.params, extra=extra,
+                             rows="nonzero entries")
 
 
 def build_cooccurrence(pipeline, docs: dict, spec: UnitSpec, opts: CountOptions, tmp: str, output: str,
@@ -473,11 +432,7 @@ def build_cooccurrence(pipeline, docs: dict, spec: UnitSpec, opts: CountOptions,
     else:
         layout = pipeline | "GivenVocab" >> beam.Create([vocab_layout([c for _, c in vocab], num_shards)])
     layout = pvalue.AsSingleton(layout)
-    rejects = (docs["rejects"]
-               | "RejectRows" >> beam.Map(reject_row)
-               | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                               lambda batches, schema, k: write_jsonl(
-                                                   batches, f"{tmp}/rejects/rejects.jsonl")))
+    rejects = docs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
     unit = co.weight_unit(opts.window, opts.distance_weighting)
     counted = (segmented.chunks
                | "SpreadChunks" >> beam.Reshuffle()  # break fusion: every worker counts a share of the chunks

@@ -13,12 +13,12 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
 from corpusforge.beam.read import read_unit
-from corpusforge.beam.sink import GROUP_BYTES, KEY, RowGather, SpillRows, open_arrow, seeded_key, shard_of, write_spill
+from corpusforge.beam.sink import (KEY, RowGather, SpillRows, fail_point, first_of_groups, open_arrow, seeded_key,
+                                   shard_of, spill_path, write_spill)
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.objectives.instances import Document, InstanceBuilder
 
@@ -59,16 +59,15 @@ class SpillTokenizedShard(CountingDoFn):
         self.spill_dir, self.num_buckets, self.seed = spill_dir, num_buckets, seed
 
     def process(self, unit: tuple[str, int, int]):
-        import uuid
-
         table = pa.Table.from_batches(list(read_unit(unit)))
         self.count("read", table.num_rows)
         keys = [seeded_key(self.seed, doc_id) for doc_id in table.column("doc_id").to_pylist()]
         table = table.append_column(KEY, pa.array(keys, pa.binary()))
         buckets = np.array([shard_of(k, self.num_buckets) for k in keys])
         for bucket, part in shard_runs(table, buckets):
-            out = f"{self.spill_dir}/{bucket:05d}-{uuid.uuid4().hex}.arrow"
+            out = spill_path(self.spill_dir, bucket)
             write_spill(out, part)
+            fail_point("spill_tokenized_shard")
             yield bucket, out
 
 
@@ -106,8 +105,6 @@ class BuildBucket(CountingDoFn):
         self.progress = Progress("instances")
 
     def process(self, bucket_and_paths):
-        import uuid
-
         _, paths = bucket_and_paths
         paths = sorted(p for p in paths if p)
         if not paths:
@@ -116,26 +113,25 @@ class BuildBucket(CountingDoFn):
         Metrics.distribution("corpusforge", "bucket_bytes").update(table.nbytes)  # the largest bucket: memory
         table = table.take(pc.sort_indices(table.column(KEY)))
         if self.dedup:  # exact duplicates share their key's content-hash prefix and so meet here, adjacent
-            groups = [k[:GROUP_BYTES] for k in table.column(KEY).to_pylist()]
-            keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
-            if not all(keep):
-                self.count("filtered:duplicate", len(keep) - sum(keep))
-            table = table.filter(pa.array(keep))
+            keep = first_of_groups(table.column(KEY))
+            if keep.false_count:
+                self.count("filtered:duplicate", keep.false_count)
+            table = table.filter(keep)
         builder = InstanceBuilder(self.cfg, self.seed)
         batch = builder.build(table_documents(table))
         del table
         for key, n in builder.stats.items():
             if n:
                 self.count(key, int(n))
-        FileSystems.delete(paths)
-        if batch is None:
+        if batch is None:  # the bucket's spills stay: a retry reads them again (finish_dataset removes them)
             return
         keys = [seeded_key(self.seed, r) for r in batch.record_ids]
         instances = batch_table(batch, self.schema, keys)
         shards = np.array([shard_of(k, self.num_shards) for k in keys])
         for shard, run in shard_runs(instances, shards):
-            path = f"{self.out_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
+            path = spill_path(self.out_dir, shard)
             write_spill(path, run)
+            fail_point("build_bucket")
             yield shard, path
         self.progress.add(builder.stats["instances"], builder.stats["instance_tokens"])
 

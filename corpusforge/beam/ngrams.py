@@ -4,7 +4,8 @@
    (corpusforge.objectives.ngrams), spilled as sorted Arrow files when a size bound is reached;
    hot n-grams (的, "the", "<s> 的") are summed inside the worker before anything is shuffled, and
    only spill file names travel. CountNgrams counts windows (the N tokens at each position) as word
-   ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords, strings.
+   ids of a worker vocabulary (its spills are ids plus a vocabulary file); CountWords (`build stats`,
+   corpusforge.beam.wordstats: its counter and its merge path), strings.
 2. A content-defined sample of distinct windows / n-grams (the k smallest stable hashes, a combiner
    that never holds more than 2k) gives num_shards - 1 range boundaries: the same on any worker count.
 3. Windows: the spills' vocabularies are united into one sorted global vocabulary. Every spill is cut
@@ -13,7 +14,8 @@
    and derives every order's n-grams from adjacent windows; a prefix of the range's upper boundary
    also gets the counts of the windows past the boundary that start with it (SplitWindows' "fix").
    Each range writes one piece per order; one step plans the shards as equal shares of the pieces'
-   rows in (order, range) order (one pass over the pieces), and each shard is written on its own. Strings (CountWords): one task per (order, n-gram) range merges and writes its shard.
+   rows in (order, range) order (one pass over the pieces), and each shard is written on its own
+   (CountNgrams.write_ranges; CountWords has its own).
 4. Finalize checks the accounting, adds count-of-counts and totals to the manifest, and renames
    the temporary directory to the output.
 """
@@ -29,11 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress, log
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, input_accounting, open_arrow, write_spill, \
-    reject_row, write_jsonl
-from corpusforge.dataset.writer import BATCH_ROWS, commit, remove_tree, shard_name, write_metadata, \
-    write_shard
+from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
+from corpusforge.beam.sink import WriteRejects, fail_point, finish_dataset, input_accounting, open_arrow, \
+    spill_path, write_spill
+from corpusforge.dataset.writer import BATCH_ROWS, shard_name, write_shard
 from corpusforge.objectives.ngrams import BOS, COUNT_OF_COUNTS_MAX, COUNTS_SCHEMA, EOS, RESERVED, _order_runs, \
     count_of_counts, count_windows, id_ngram_strings, merge_id_counts, ngram_hash, token_ranks, window_hash, \
     window_sort_indices, windows_to_ngrams
@@ -43,8 +44,6 @@ BATCH_CHARS = 6_000_000  # characters of presegmented text per counting call (~1
 SPILL_ROWS = 1_000_000  # distinct rows a worker holds before it writes a sorted spill file
 SAMPLE_PER_SHARD = 256  # sampled distinct n-grams per output shard, for the range boundaries
 RESERVED_TOKENS = pa.array(sorted(RESERVED), pa.string())
-HEAPS_BUCKETS = 1024  # documents fall in these buckets by their seeded key (for the Heaps curve)
-LENGTH_CAP = 4096  # length histograms: longer sentences / documents are counted at this length
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,6 @@ class SpillingCounter(CountingDoFn):
     """Base of the counting DoFns: buffers partial tables, spills sorted files, emits spill records."""
 
     schema = COUNTS_SCHEMA
-    windows = False  # CountNgrams: its spills hold windows (SplitWindows / MergeWindows), not rows per order
 
     def __init__(self, units: Units, spill_dir: str, sample_size: int):
         self.units, self.spill_dir, self.sample_size = units, spill_dir, sample_size
@@ -113,6 +111,11 @@ class SpillingCounter(CountingDoFn):
     def count_batch(self):  # -> partial table of self.tokens / self.lengths
         raise NotImplementedError
 
+    def write_ranges(self, spills, samples, every, tmp: str, num_shards: int, max_order: int,
+                     min_counts: list[int] | None):
+        """This counter's merge path: spill records (+ the sample, every range index) -> shard manifest entries."""
+        raise NotImplementedError
+
     def merge(self, tables: list[pa.Table]) -> pa.Table:
         return merge_tables(tables, self.schema)
 
@@ -132,8 +135,9 @@ class SpillingCounter(CountingDoFn):
     def spill(self):
         table = sort_table(merge_tables(self.partials, self.schema))
         self.partials, self.partial_rows = [], 0
-        path = f"{self.spill_dir}/{uuid.uuid4().hex}.arrow"
+        path = spill_path(self.spill_dir)
         write_spill(path, table)
+        fail_point("count_partials")
         hashes = ngram_hash(table)
         k = min(self.sample_size, len(hashes))
         pick = np.argpartition(hashes, k - 1)[:k] if k else np.zeros(0, np.int64)
@@ -161,8 +165,6 @@ class CountNgrams(SpillingCounter):
     names its vocabulary file. Strings are made only for the sample and, in MergeWindows, for the
     n-grams written.
     """
-
-    windows = True
 
     def __init__(self, units: Units, order: int, spill_dir: str, sample_size: int):
         super().__init__(units, spill_dir, sample_size)
@@ -195,6 +197,26 @@ class CountNgrams(SpillingCounter):
         self.progress.add(1, n)
         if len(self.tokens) >= BATCH_TOKENS:
             yield from self.add_partial()
+
+    def write_ranges(self, spills, samples, every, tmp: str, num_shards: int, max_order: int,
+                     min_counts: list[int] | None):
+        """Windows ranged in token order (SplitWindows), each range's n-grams of every order (MergeWindows), the
+        shards cut as equal shares of the pieces (plan_shards, WriteCountShards)."""
+        boundaries = samples | "Boundaries" >> beam.Map(window_boundaries, num_shards)
+        global_vocab = spills | "GlobalVocab" >> beam.CombineGlobally(UnionVocab(f"{tmp}/_spill/vocab.arrow"))
+        slices = spills | "SplitSpills" >> beam.ParDo(SplitWindows(), beam.pvalue.AsSingleton(boundaries),
+                                                      beam.pvalue.AsSingleton(global_vocab))
+        ranges = ((slices, every)
+                  | "AllSlices" >> beam.Flatten()
+                  | "GroupByRange" >> beam.GroupByKey()
+                  | "MergeRanges" >> beam.ParDo(MergeWindows(tmp, max_order, min_counts),
+                                                beam.pvalue.AsSingleton(boundaries),
+                                                beam.pvalue.AsSingleton(global_vocab)))
+        return (ranges
+                | "AllRanges" >> beam.combiners.ToList()
+                | "PlanShards" >> beam.FlatMap(plan_shards, num_shards)
+                | "SpreadShards" >> beam.Reshuffle()
+                | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, num_shards, max_order)))
 
     def split_texts(self) -> tuple[pa.Array, np.ndarray]:
         """The batch's sentences split on whitespace by Arrow (the same characters as str.split; checked
@@ -245,8 +267,9 @@ class CountNgrams(SpillingCounter):
         if merged:
             table = table.take(pa.array(window_sort_indices(table, token_ranks(vocab)))).combine_chunks()
         hashes = window_hash(table, vocab)
-        name = f"{self.spill_dir}/{uuid.uuid4().hex}"
+        name = spill_path(self.spill_dir).removesuffix(".arrow")
         write_spill(f"{name}.arrow", table)
+        fail_point("count_partials")
         write_spill(f"{name}.vocab.arrow", pa.table({"word": vocab}))
         k = min(self.sample_size, len(hashes))
         pick = np.sort(np.argpartition(hashes, k - 1)[:k]) if k else np.zeros(0, np.int64)
@@ -254,65 +277,6 @@ class CountNgrams(SpillingCounter):
         sample = sorted(zip(hashes[pick].tolist(), picked.column("order").to_pylist(),
                             id_ngram_strings(picked, vocab).to_pylist()))
         return {"path": f"{name}.arrow", "vocab": f"{name}.vocab.arrow", "rows": table.num_rows, "sample": sample}
-
-
-STATS_SCHEMA = pa.schema([pa.field("order", pa.uint8()), pa.field("ngram", pa.string()),
-                          pa.field("count", pa.int64()), pa.field("first", pa.int32())])
-
-
-def heaps_bucket(key: bytes) -> int:
-    """A document's bucket along the corpus: documents sorted by seeded key, cut into HEAPS_BUCKETS."""
-    return int.from_bytes(key[:4], "big") * HEAPS_BUCKETS >> 32
-
-
-class CountWords(SpillingCounter):
-    """Document rows -> unigram counts with the first Heaps bucket each word occurs in, and length histograms.
-
-    The histograms ride on the counts output as keys "len:<what>:<n>" and "heaps:<bucket>".
-    """
-
-    schema = STATS_SCHEMA
-
-    def start_bundle(self):
-        super().start_bundle()
-        self.buckets = []
-
-    def process(self, row):
-        self.count("kept")
-        bucket = heaps_bucket(row[KEY])
-        doc_tokens = doc_chars = 0
-        for sentence, units in zip(row["sentences"], self.sentence_tokens(row)):
-            chars = sum(map(len, units))
-            self.count(f"len:sentence_tokens:{min(len(units), LENGTH_CAP)}")
-            self.count(f"len:sentence_chars:{min(chars, LENGTH_CAP)}")
-            doc_tokens += len(units)
-            doc_chars += chars
-            if units:
-                self.tokens.extend(units)
-                self.lengths.append(len(units))
-                self.buckets.append(bucket)
-            self.count("sentences")
-        self.count(f"len:document_tokens:{min(doc_tokens, LENGTH_CAP)}")
-        self.count(f"len:document_chars:{min(doc_chars, LENGTH_CAP)}")
-        self.count(f"heaps:{bucket}", doc_tokens)
-        self.count("tokens", doc_tokens)
-        self.count("characters", doc_chars)
-        self.progress.add(1, doc_chars)
-        if len(self.tokens) >= BATCH_TOKENS:
-            yield from self.add_partial()
-
-    def add_partial(self):
-        out = super().add_partial()
-        self.buckets = []
-        return out
-
-    def count_batch(self):
-        first = np.repeat(np.asarray(self.buckets, np.int32), self.lengths)
-        table = pa.table({"ngram": pa.array(self.tokens, pa.string()), "first": first})
-        out = table.group_by(["ngram"], use_threads=False).aggregate([([], "count_all"), ("first", "min")])
-        n = out.num_rows
-        return pa.table([pa.array(np.ones(n, np.uint8)), out.column("ngram"), out.column("count_all").cast(pa.int64()),
-                         out.column("first_min")], schema=STATS_SCHEMA)
 
 
 class SmallestHashes(beam.CombineFn):
@@ -336,26 +300,6 @@ class SmallestHashes(beam.CombineFn):
 
     def extract_output(self, acc):
         return self._trim(acc)
-
-
-def range_boundaries(sample: list, num_shards: int) -> list[tuple[int, str]]:
-    """num_shards - 1 (order, ngram) cut points at the quantiles of the sample, sorted and distinct."""
-    keys = sorted({(o, g) for _, o, g in sample})
-    cuts = sorted({keys[len(keys) * i // num_shards] for i in range(1, num_shards)}) if keys else []
-    return cuts
-
-
-def _bisect(table: pa.Table, key: tuple[int, str]) -> int:
-    orders, grams = table.column("order"), table.column("ngram")
-
-    class View:
-        def __len__(self):
-            return table.num_rows
-
-        def __getitem__(self, i):
-            return orders[i].as_py(), grams[i].as_py()
-
-    return bisect.bisect_left(View(), key)
 
 
 def _vocab(path: str) -> pa.Array:
@@ -384,17 +328,6 @@ class UnionVocab(beam.CombineFn):
         return self.path
 
 
-class SplitSpill(beam.DoFn):
-    """A sorted string spill -> (range index, (path, start, stop)) for every non-empty range."""
-
-    def process(self, spill, boundaries):
-        table = open_arrow(spill["path"])
-        cuts = [0] + [_bisect(table, b) for b in boundaries] + [table.num_rows]
-        for shard in range(len(cuts) - 1):
-            if cuts[shard + 1] > cuts[shard]:
-                yield shard, (spill["path"], cuts[shard], cuts[shard + 1])
-
-
 def range_stats(table: pa.Table, max_order: int, min_counts: list[int] | None) -> tuple[pa.Table, dict]:
     """Count-of-counts and distinct n-grams per order of a range's rows, then --min-count applied."""
     orders = table.column("order").to_numpy(zero_copy_only=False)
@@ -406,22 +339,6 @@ def range_stats(table: pa.Table, max_order: int, min_counts: list[int] | None) -
     info["kept_by_order"] = np.bincount(table.column("order").to_numpy(zero_copy_only=False),
                                         minlength=max_order + 1)[1:].tolist()
     return table.combine_chunks(), info
-
-
-class MergeRange(beam.DoFn):
-    """(range index, slices of string spills) -> the shard of that range: exact counts, sorted, min counts applied."""
-
-    def __init__(self, tmp: str, num_shards: int, schema: pa.Schema, max_order: int, min_counts: list[int] | None):
-        self.tmp, self.num_shards, self.schema = tmp, num_shards, schema
-        self.max_order, self.min_counts = max_order, min_counts
-
-    def process(self, shard_and_slices):
-        shard, slices = shard_and_slices
-        parts = [open_arrow(path).slice(start, stop - start) for path, start, stop in sorted(s for s in slices if s)]
-        table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
-        table, stats = range_stats(table, self.max_order, self.min_counts)
-        batches = table.to_batches(max_chunksize=BATCH_ROWS) if table.num_rows else []
-        yield {**write_shard(batches, self.schema, f"{self.tmp}/{shard_name(shard, self.num_shards)}"), **stats}
 
 
 # -- windows (CountNgrams): ranges of windows in token order, every order derived inside its range --------
@@ -467,6 +384,7 @@ class SplitWindows(beam.DoFn):
         table, vocab = open_arrow(spill["path"]), _vocab(spill["vocab"])
         to_global = spill["path"].removesuffix(".arrow") + ".global.arrow"
         write_spill(to_global, pa.table({"id": pc.index_in(vocab, value_set=_vocab(global_vocab)).cast(pa.uint32())}))
+        fail_point("split_windows")
         words = vocab.to_pylist()
         rows = _Rows(table, words)
         cuts = [0] + [bisect.bisect_left(rows, b) for b in boundaries] + [table.num_rows]
@@ -549,6 +467,7 @@ class MergeWindows(beam.DoFn):
         for n, start, stop in _order_runs(table.column("order").to_numpy(zero_copy_only=False)):
             path = f"{self.tmp}/_spill/piece-{n:02d}-{k:05d}.arrow"
             write_spill(path, table.slice(start, stop - start))
+            fail_point("merge_windows")
             pieces.append({"order": n, "range": k, "path": path, "rows": stop - start})
         yield {"pieces": pieces, **stats}
 
@@ -590,6 +509,7 @@ class WriteCountShards(beam.DoFn):
         batches = [b for path, start, stop in slices
                    for b in open_arrow(path).slice(start, stop - start).combine_chunks().to_batches(BATCH_ROWS)]
         info = write_shard(batches, COUNTS_SCHEMA, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
+        fail_point("write_count_shards")
         zeros = {"count_of_counts": np.zeros((self.max_order, COUNT_OF_COUNTS_MAX), np.int64).tolist(),
                  "unique_by_order": [0] * self.max_order, "kept_by_order": [0] * self.max_order}
         yield {**info, **(totals or zeros)}
@@ -603,15 +523,13 @@ class FinalizeCounts(beam.DoFn):
         self.params, self.extra, self.max_order = params, extra, max_order
 
     def process(self, _, shards, rejects, counts):
-        shards = sorted(shards, key=lambda s: s["file"])
+        shards = sorted((dict(s) for s in shards), key=lambda s: s["file"])  # copies: a retry gets the same input
         coc = np.sum([s.pop("count_of_counts") for s in shards], axis=0).tolist()
         unique = np.sum([s.pop("unique_by_order") for s in shards], axis=0).tolist()
         kept_rows = np.sum([s.pop("kept_by_order") for s in shards], axis=0).tolist()
         counts = dict(counts)
         kept = counts.pop("kept", 0)
         accounting = input_accounting(counts, kept, 0)
-        if accounting["rejected"] != sum(r["rows"] for r in rejects):
-            raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
         totals = {k: v for k, v in counts.items() if ":" not in k and k != "read"}
         histograms: dict = {}
         for key, value in counts.items():
@@ -633,45 +551,8 @@ class FinalizeCounts(beam.DoFn):
                        for name, h in sorted(group.items())} if what == "len" else
                 dict(sorted((int(k), v) for k, v in group.items()))
                 for what, group in histograms.items()}
-        remove_tree(f"{self.tmp}/_spill")
-        remove_tree(f"{self.tmp}/_spill_rejects")
-        manifest = write_metadata(self.tmp, kind=self.kind, schema=self.schema, shards=shards,
-                                  input_counts=accounting, params=self.params, extra=extra,
-                                  rejects={"files": [r["file"] for r in rejects], "rows": accounting["rejected"],
-                                           "sha256": [r["sha256"] for r in rejects]})
-        commit(self.tmp, self.output)
-        log.info("wrote %s: %d rows in %d shards", self.output, manifest["rows"], len(shards))
-        yield manifest
-
-
-class DropDuplicateDocuments(beam.PTransform):
-    """Exact dedup before counting: of documents with equal content keys, the one with the smallest key stays."""
-
-    def expand(self, rows):
-        kept = (rows
-                | "ByContent" >> beam.Map(lambda r: (r[KEY][:GROUP_BYTES], (r[KEY], r, 1)))
-                | "KeepSmallest" >> beam.CombinePerKey(
-                    lambda items: _smallest(items))
-                | "Kept" >> beam.ParDo(_CountDuplicates()).with_outputs(COUNTS, main="rows"))
-        return kept
-
-
-def _smallest(items):
-    best, n = None, 0
-    for key, row, k in items:
-        n += k
-        if best is None or key < best[0]:
-            best = (key, row)
-    return (best[0], best[1], n) if best else None
-
-
-class _CountDuplicates(CountingDoFn):
-    def process(self, item):
-        _, (_, row, n) = item
-        if n > 1:
-            # counted as read upstream: the dropped copies are filtered, the kept one is counted by the counter
-            self.count("filtered:duplicate", n - 1)
-        yield row
+        yield finish_dataset(self.tmp, self.output, kind=self.kind, schema=self.schema, shards=shards,
+                             accounting=accounting, rejects=rejects, params=self.params, extra=extra)
 
 
 class WriteCounts(beam.PTransform):
@@ -695,33 +576,8 @@ class WriteCounts(beam.PTransform):
                    | "Samples" >> beam.Map(lambda s: s["sample"])
                    | "SmallestHashes" >> beam.CombineGlobally(SmallestHashes(SAMPLE_PER_SHARD * n)))
         every = inputs["rows"].pipeline | "EveryRange" >> beam.Create([(k, None) for k in range(n)])
-        if self.counter.windows:
-            boundaries = samples | "Boundaries" >> beam.Map(window_boundaries, n)
-            global_vocab = spills | "GlobalVocab" >> beam.CombineGlobally(UnionVocab(f"{tmp}/_spill/vocab.arrow"))
-            slices = spills | "SplitSpills" >> beam.ParDo(SplitWindows(), beam.pvalue.AsSingleton(boundaries),
-                                                          beam.pvalue.AsSingleton(global_vocab))
-            ranges = ((slices, every)
-                      | "AllSlices" >> beam.Flatten()
-                      | "GroupByRange" >> beam.GroupByKey()
-                      | "MergeRanges" >> beam.ParDo(MergeWindows(tmp, self.max_order, self.min_counts),
-                                                    beam.pvalue.AsSingleton(boundaries),
-                                                    beam.pvalue.AsSingleton(global_vocab)))
-            shards = (ranges
-                      | "AllRanges" >> beam.combiners.ToList()
-                      | "PlanShards" >> beam.FlatMap(plan_shards, n)
-                      | "SpreadShards" >> beam.Reshuffle()
-                      | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, n, self.max_order)))
-        else:
-            boundaries = samples | "Boundaries" >> beam.Map(range_boundaries, n)
-            slices = spills | "SplitSpills" >> beam.ParDo(SplitSpill(), beam.pvalue.AsSingleton(boundaries))
-            shards = ((slices, every)
-                      | "AllSlices" >> beam.Flatten()
-                      | "GroupByRange" >> beam.GroupByKey()
-                      | "MergeRanges" >> beam.ParDo(MergeRange(tmp, n, schema, self.max_order, self.min_counts)))
-        rejects = (inputs["rejects"]
-                   | "RejectRows" >> beam.Map(reject_row)
-                   | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                                   lambda batches, s, k: write_jsonl(batches, f"{tmp}/rejects/rejects.jsonl")))
+        shards = self.counter.write_ranges(spills, samples, every, tmp, n, self.max_order, self.min_counts)
+        rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
         counts = ((inputs["counts"], counted.counts)
                   | "AllCounts" >> beam.Flatten()
                   | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))

@@ -14,10 +14,10 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
 from corpusforge.beam.read import ReadDocuments
-from corpusforge.beam.sink import GROUP_BYTES, KEY, REJECTS_SCHEMA, WriteShards, reject_row, write_jsonl
+from corpusforge.beam.sink import GROUP_BYTES, KEY, WriteRejects, fail_point
 from corpusforge.dataset.writer import write_json
 
-SAMPLE_FILE, SAMPLE_INFO = "sample.txt", "sample.json"
+SAMPLE_FILE, SAMPLE_INFO = "_spill/sample.txt", "_spill/sample.json"  # intermediate: removed before the commit
 DOCS = "docs"
 
 
@@ -118,6 +118,7 @@ class WriteSample(beam.DoFn):
                 data = "".join(s + "\n" for s in sentences).encode("utf-8")
                 digest.update(data)
                 f.write(data)
+        fail_point("write_sample")
         write_json(f"{self.directory}/{SAMPLE_INFO}", {
             "sentences": len(sample), "characters": chars, "sha256": digest.hexdigest(), "counts": counts,
             "rejects": sorted(({k: v for k, v in r.items() if k != "duplicates"} for r in rejects),
@@ -138,10 +139,6 @@ def build_sample(pipeline, source, directory: str, sample_sentences: int, seed: 
     counts = ((docs["counts"], keyed[COUNTS], distinct)
               | "AllCounts" >> beam.Flatten()
               | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
-    rejects = (docs["rejects"]
-               | "RejectRows" >> beam.Map(reject_row)
-               | "WriteRejects" >> WriteShards(f"{directory}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                               lambda batches, schema, k: write_jsonl(
-                                                   batches, f"{directory}/rejects/rejects.jsonl")))
+    rejects = docs["rejects"] | "WriteRejects" >> WriteRejects(directory)
     return sample | "WriteSample" >> beam.ParDo(WriteSample(directory), pvalue.AsSingleton(counts),
                                                  pvalue.AsList(rejects))

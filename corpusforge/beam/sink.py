@@ -7,6 +7,13 @@ How it stays deterministic and memory-flat on any runner and worker count:
 3. one task per shard reads its spills, drops duplicates, sorts by `_key` and writes the shard;
 4. a last single task checks the accounting, writes the metadata and renames the temporary
    directory to the output name, so a dataset appears only when complete.
+
+Retries (Dataflow and Flink rerun failed bundles): every step is safe to run twice on the same input.
+A spill has a fresh name per attempt, and a merge reads only the paths that reach it through the
+PCollection (a retried bundle's outputs replace the failed attempt's; its orphan files are never read);
+a merge writes under a name fixed by (stage, destination), so a retry overwrites it with the same bytes.
+No step deletes its input: the intermediate directories (INTERMEDIATE) go once, in the last task
+(finish_dataset), after every merge has finished and before the temporary directory is renamed.
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import hashlib
 import json
 import os
 import uuid
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -31,6 +39,33 @@ from corpusforge.dataset.writer import (BATCH_ROWS, commit, remove_tree, shard_n
 KEY = "_key"
 GROUP_BYTES = 16  # with dedup, rows whose keys share these leading bytes are duplicates
 SPILL_ROWS = 5_000  # rows a worker buffers before it writes a spill file (bounds its memory)
+INTERMEDIATE = ("_spill", "_spill_rejects", "_segments")  # under the temporary directory; removed by finish_dataset
+FAIL_ONCE, FAIL_DIR = "CORPUSFORGE_FAIL_ONCE", "CORPUSFORGE_FAIL_DIR"
+
+
+class InjectedFault(RuntimeError):
+    """The failure fail_point raises (a test switch: a worker lost after writing part of its output)."""
+
+
+def fail_point(stage: str) -> None:
+    """Raises InjectedFault once per stage named in $CORPUSFORGE_FAIL_ONCE (comma-separated): the first caller
+    creates $CORPUSFORGE_FAIL_DIR/STAGE, so "once" holds across worker processes. Off when the variable is unset.
+    Each stage calls it after it has written part of its output, where a lost worker hurts a retry most."""
+    stages = os.environ.get(FAIL_ONCE)
+    if not stages or stage not in stages.split(","):
+        return
+    try:
+        os.close(os.open(os.path.join(os.environ[FAIL_DIR], stage), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    raise InjectedFault(f"{FAIL_ONCE}: {stage} fails once")
+
+
+def spill_path(spill_dir: str, destination: int | None = None) -> str:
+    """A new spill file's name: fresh per attempt (a retried bundle never appends to a failed attempt's file);
+    only the paths a step outputs are read downstream, so a failed attempt's files are never read."""
+    prefix = "" if destination is None else f"{destination:05d}-"
+    return f"{spill_dir}/{prefix}{uuid.uuid4().hex}.arrow"
 
 
 def seeded_key(seed: int, record_id: str, content: bytes | None = None) -> bytes:
@@ -47,16 +82,20 @@ def seeded_key(seed: int, record_id: str, content: bytes | None = None) -> bytes
 
 def write_spill(path: str, table: pa.Table) -> None:
     """One spill file (an Arrow stream); its bytes are the data this design moves instead of a
-    Beam shuffle of rows, so they are counted (Beam metrics spill_bytes / spill_files)."""
+    Beam shuffle of rows, so they are counted (Beam metrics spill_bytes / spill_files). A local file
+    appears complete or not at all (written under a per-attempt name, then renamed): a retry that
+    rewrites a file under a fixed name never truncates one a reader has memory-mapped."""
     local = "://" not in path  # a local file is streamed straight to it (building the stream in memory
     if local:  # first cost a fresh buffer's page faults); elsewhere the bytes go through Beam's FileSystems
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    sink = pa.OSFile(path, "wb") if local else pa.BufferOutputStream()
+        attempt = f"{path}.{uuid.uuid4().hex[:8]}.part"
+    sink = pa.OSFile(attempt, "wb") if local else pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     size = sink.tell()
     if local:
         sink.close()
+        os.replace(attempt, path)
     else:
         write_bytes(path, sink.getvalue())  # a pyarrow Buffer, written as it is (no bytes copy)
     Metrics.counter("corpusforge", "spill_bytes").inc(size)
@@ -115,16 +154,65 @@ class RowGather:
         return pa.table(out, schema=self.schema)
 
 
+def first_of_groups(sorted_keys: pa.Array) -> pa.Array:
+    """Of keys in sorted order, True for the first of each content group (equal leading GROUP_BYTES: exact
+    duplicates, which seeded_key sorts next to each other); the exact dedup of rows that meet in one task."""
+    groups = [k[:GROUP_BYTES] for k in sorted_keys.to_pylist()]
+    return pa.array([True] * bool(groups) + [groups[i] != groups[i - 1] for i in range(1, len(groups))])
+
+
+class _FirstOfEqual(beam.CombineFn):
+    """Equal rows (same content key) -> the one with the smallest key, and how many there were."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, acc, row):
+        best, n = acc
+        return (row if best is None or row[KEY] < best[KEY] else best), n + 1
+
+    def merge_accumulators(self, accs):
+        best, n = None, 0
+        for b, m in accs:
+            if b is not None and (best is None or b[KEY] < best[KEY]):
+                best = b
+            n += m
+        return best, n
+
+    def extract_output(self, acc):
+        return acc
+
+
+class Deduplicated(NamedTuple):
+    rows: beam.PCollection
+    counts: beam.PCollection
+
+
+class DropDuplicates(beam.PTransform):
+    """Rows keyed by content (seeded_key with content) -> one row per content (the smallest key), and
+    {"filtered:duplicate": n} counts: the exact dedup of rows before a step that does not sort them by key."""
+
+    def expand(self, rows):
+        firsts = (rows
+                  | "ByContent" >> beam.Map(lambda r: (r[KEY][:GROUP_BYTES], r))
+                  | "FirstOfEqual" >> beam.CombinePerKey(_FirstOfEqual())
+                  | "Values" >> beam.Values())
+        kept = firsts | "Kept" >> beam.Map(lambda acc: acc[0])
+        counts = (firsts
+                  | "Duplicates" >> beam.Filter(lambda acc: acc[1] > 1)
+                  | "DuplicateCounts" >> beam.Map(lambda acc: {"filtered:duplicate": acc[1] - 1}))
+        return Deduplicated(kept, counts)
+
+
 def sorted_batches(table: pa.Table, dedup: bool, batch_rows: int):
     """(record batches in key order without the key column, duplicates dropped)."""
     keys = table.column(KEY)
     order = pc.sort_indices(keys)
     duplicates = 0
     if dedup and len(order):
-        groups = [k[:GROUP_BYTES] for k in keys.take(order).to_pylist()]
-        keep = [True] + [groups[i] != groups[i - 1] for i in range(1, len(groups))]
-        duplicates = len(keep) - sum(keep)
-        order = order.filter(pa.array(keep))
+        keep = first_of_groups(keys.take(order))
+        duplicates = len(keep) - keep.true_count
+        order = order.filter(keep)
     # the gather combines the spills' chunks once (the shard's size in memory, not the corpus's): take()
     # on a many-chunk table concatenates every chunk on each call (pyarrow 25)
     gather, order = RowGather(table.drop_columns([KEY])), order.to_numpy()
@@ -154,8 +242,9 @@ class SpillRows(beam.DoFn):
 
     def _flush(self):
         for shard, rows in sorted(self.buffers.items()):
-            path = f"{self.spill_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
+            path = spill_path(self.spill_dir, shard)
             write_spill(path, pa.Table.from_pylist(rows, schema=self.schema))
+            fail_point("spill_rows")
             yield shard, path
         self.buffers, self.buffered = {}, 0
 
@@ -181,8 +270,7 @@ class MergeShard(beam.DoFn):
         batches, duplicates = sorted_batches(table, self.dedup, BATCH_ROWS)
         info = self.write(batches, self.schema.remove(self.schema.get_field_index(KEY)), shard)
         del table, tables, batches
-        if paths:
-            FileSystems.delete(paths)
+        fail_point("merge_shard")  # the spills stay: a retry reads them again (finish_dataset removes them)
         yield {**info, "duplicates": duplicates}
 
 
@@ -221,6 +309,22 @@ def reject_row(reject) -> dict:
     return row
 
 
+class WriteRejects(beam.PTransform):
+    """Reject records -> TMP/rejects/rejects.jsonl, one file in (file, offset) order; outputs its manifest entry."""
+
+    def __init__(self, tmp: str):
+        super().__init__()
+        self.tmp = tmp
+
+    def expand(self, rejects):
+        tmp = self.tmp
+        return (rejects
+                | "RejectRows" >> beam.Map(reject_row)
+                | "WriteShards" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
+                                               lambda batches, schema, k: write_jsonl(batches,
+                                                                                      f"{tmp}/rejects/rejects.jsonl")))
+
+
 class WriteDataset(beam.PTransform):
     """{"rows", "rejects", "counts"} -> OUTPUT/ with shards, rejects/, manifest.json.
 
@@ -249,12 +353,7 @@ class WriteDataset(beam.PTransform):
             f"{tmp}/_spill", spill_schema, n,
             lambda batches, schema, k: write_shard(batches, schema, f"{tmp}/{shard_name(k, n)}"), self.dedup,
             self.spilled)
-        rejects = (
-            inputs["rejects"]
-            | "RejectRows" >> beam.Map(reject_row)
-            | "WriteRejects" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
-                                            lambda batches, schema, k: write_jsonl(batches, f"{tmp}/rejects/rejects.jsonl"))
-        )
+        rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
         counts = inputs["counts"] | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
         finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params, self.extra, self.rows_are_records,
                             self.summarize)
@@ -285,6 +384,12 @@ def input_accounting(counts: dict, kept: int, duplicates: int) -> dict:
     return accounting
 
 
+def check_rejects(accounting: dict, rejects: list[dict]) -> None:
+    """The rejects written (their files' rows) are the records the accounting counts as rejected."""
+    if accounting["rejected"] != sum(r["rows"] for r in rejects):
+        raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
+
+
 class Finalize(beam.DoFn):
     """Checks the accounting, writes the metadata, and makes the dataset appear."""
 
@@ -294,28 +399,56 @@ class Finalize(beam.DoFn):
         self.rows_are_records, self.summarize = rows_are_records, summarize
 
     def process(self, _, shards: list[dict], rejects: list[dict], counts: dict):
-        shards = sorted(shards, key=lambda s: s["file"])
+        shards = sorted((dict(s) for s in shards), key=lambda s: s["file"])  # copies: a retry gets the same input
         duplicates = sum(s.pop("duplicates") for s in shards)
         rejects = [{k: v for k, v in r.items() if k != "duplicates"} for r in rejects]
         counts = dict(counts)
         rows = sum(s["rows"] for s in shards)
         kept = rows if self.rows_are_records else counts.pop("kept", 0)
         accounting = input_accounting(counts, kept, duplicates)
-        if accounting["rejected"] != sum(r["rows"] for r in rejects):
-            raise RuntimeError(f"{accounting['rejected']} records rejected but {rejects} written")
         totals = {k: v for k, v in counts.items() if ":" not in k and k != "read"}  # e.g. tokens
         extra = {**(self.extra or {}), **({"totals": totals} if totals else {})}
         if self.summarize:
             extra["statistics"] = self.summarize(totals)
-        remove_tree(f"{self.tmp}/_spill")
-        remove_tree(f"{self.tmp}/_spill_rejects")
-        manifest = write_metadata(self.tmp, kind=self.kind, schema=self.schema, shards=shards,
-                                  input_counts=accounting, params=self.params, extra=extra,
-                                  rejects={"files": [r["file"] for r in rejects], "rows": accounting["rejected"],
-                                           "sha256": [r["sha256"] for r in rejects]})
-        commit(self.tmp, self.output)
-        log.info("wrote %s: %d rows in %d shards", self.output, manifest["rows"], len(shards))
-        yield manifest
+        yield finish_dataset(self.tmp, self.output, kind=self.kind, schema=self.schema, shards=shards,
+                             accounting=accounting, rejects=rejects, params=self.params, extra=extra)
+
+
+def remove_intermediate(tmp: str) -> None:
+    """The one cleanup of a build: spills, merge rounds, segments and samples, all under TMP's INTERMEDIATE
+    directories, removed after the last step that reads them and before TMP becomes the dataset."""
+    for name in INTERMEDIATE:
+        remove_tree(f"{tmp}/{name}")
+
+
+def committed(tmp: str, output: str, shards: list[dict]) -> dict | None:
+    """OUTPUT's manifest if TMP was already renamed to it (its shards are these, gone from TMP): the last task
+    is then a retry of one that committed (its worker lost before the runner recorded the task)."""
+    if FileSystems.exists(f"{tmp}/{shards[0]['file']}") or not FileSystems.exists(f"{output}/manifest.json"):
+        return None
+    with FileSystems.open(f"{output}/manifest.json") as f:
+        manifest = json.load(f)
+    return manifest if [s["sha256"] for s in manifest["shards"]] == [s["sha256"] for s in shards] else None
+
+
+def finish_dataset(tmp: str, output: str, *, kind: str, schema: pa.Schema, shards: list[dict], accounting: dict,
+                   rejects: list[dict], params: dict, extra: dict, rows: str = "rows") -> dict:
+    """The last task of every dataset pipeline: checks the rejects against the accounting, removes the
+    intermediate files (every merge has finished: nothing reads them any more), writes the metadata and
+    renames TMP to OUTPUT; returns the manifest (a retry after the rename returns the committed one)."""
+    done = committed(tmp, output, shards)
+    if done is not None:
+        return done
+    check_rejects(accounting, rejects)
+    remove_intermediate(tmp)
+    manifest = write_metadata(tmp, kind=kind, schema=schema, shards=shards, input_counts=accounting, params=params,
+                              extra=extra, rejects={"files": [r["file"] for r in rejects],
+                                                    "rows": accounting["rejected"],
+                                                    "sha256": [r["sha256"] for r in rejects]})
+    commit(tmp, output)
+    fail_point("finalize")
+    log.info("wrote %s: %d %s in %d shards", output, manifest["rows"], rows, len(shards))
+    return manifest
 
 
 def write_jsonl(batches, path: str) -> dict:

@@ -1,10 +1,15 @@
-"""RowGather, the merge's row gather: equal to pyarrow's take on real pretraining and tokenized rows."""
+"""The merge's row gather (RowGather: equal to pyarrow's take on real pretraining and tokenized rows) and the
+exact dedup of every pipeline (by sort in a merge or a bucket, by content key before counting)."""
+import json
+import shutil
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from corpusforge.beam.sink import RowGather
 from corpusforge.dataset import load_table
+from tests.conftest import DATA, VOCAB, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +50,29 @@ def test_other_columns_take_pyarrows_path(sample_tokenized):
     table = pa.table({**{c: docs.column(c) for c in docs.column_names}, **{c: extra.column(c) for c in extra.column_names}})
     picks = np.random.default_rng(1).integers(0, 50, 80)
     assert RowGather(table).take(picks).equals(table.take(pa.array(picks)))
+
+
+@pytest.mark.parametrize("args", [
+    ("build", "ngrams", "--order", "3"),
+    ("build", "cooccurrence", "--min-count", "1"),
+    ("build", "pretraining", "--tokenizer", VOCAB, "--max-seq-length", "64"),
+    ("build", "documents"),
+], ids=["ngrams", "cooccurrence", "pretraining", "documents"])
+def test_exact_dedup_drops_a_copied_file(tmp_path, args):
+    """A copy of a real file under another name: with --dedup every copied document is filtered as a duplicate
+    (as many as the file has lines) and the output is that of the corpus without the copy."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DATA / "text", corpus)
+    run_cli(*args, "--input", corpus, "--dedup", "--output", tmp_path / "without")
+    wiki = DATA / "text" / "wiki_zh_sample.jsonl"
+    shutil.copy(wiki, corpus / "zz_copy.jsonl")  # of equal documents the smallest id stays: the original
+    run_cli(*args, "--input", corpus, "--dedup", "--output", tmp_path / "with")
+    arrow = sorted(p.name for p in (tmp_path / "without").iterdir() if p.suffix in (".arrow", ".txt"))
+    assert arrow and [(tmp_path / "with" / n).read_bytes() for n in arrow] == \
+        [(tmp_path / "without" / n).read_bytes() for n in arrow]
+    without, with_copy = (json.loads((tmp_path / d / "manifest.json").read_text())["input"]
+                          for d in ("without", "with"))
+    copies = len(wiki.read_text().splitlines())
+    assert with_copy["read"] == without["read"] + copies
+    duplicates = [acc["filtered_by_reason"].get("duplicate", 0) for acc in (without, with_copy)]
+    assert duplicates[1] == duplicates[0] + copies
