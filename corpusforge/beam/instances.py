@@ -20,6 +20,7 @@ from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
 from corpusforge.beam.read import read_unit
 from corpusforge.beam.sink import GROUP_BYTES, KEY, RowGather, SpillRows, open_arrow, seeded_key, shard_of, write_spill
 from corpusforge.dataset.schema import tokenized_schema
+from corpusforge.objectives.causal import CausalBuilder, CausalConfig
 from corpusforge.objectives.instances import Document, InstanceBuilder
 
 
@@ -121,7 +122,8 @@ class BuildBucket(CountingDoFn):
             if not all(keep):
                 self.count("filtered:duplicate", len(keep) - sum(keep))
             table = table.filter(pa.array(keep))
-        builder = InstanceBuilder(self.cfg, self.seed)
+        causal = isinstance(self.cfg, CausalConfig)  # GPT blocks, else BERT-family instances
+        builder = (CausalBuilder if causal else InstanceBuilder)(self.cfg, self.seed)
         batch = builder.build(table_documents(table))
         del table
         for key, n in builder.stats.items():
@@ -131,7 +133,7 @@ class BuildBucket(CountingDoFn):
         if batch is None:
             return
         keys = [seeded_key(self.seed, r) for r in batch.record_ids]
-        instances = batch_table(batch, self.schema, keys)
+        instances = batch.table(self.schema, keys) if causal else batch_table(batch, self.schema, keys)
         shards = np.array([shard_of(k, self.num_shards) for k in keys])
         for shard, run in shard_runs(instances, shards):
             path = f"{self.out_dir}/{shard:05d}-{uuid.uuid4().hex}.arrow"
