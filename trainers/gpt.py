@@ -263,7 +263,8 @@ def _train(cfg, dataset, d, resume, overwrite, quiet):
         sampler = EpochSampler(len(dataset), cfg.seed, epoch, start=micro * cfg.batch_size, rank=d.rank,
                                world_size=d.world_size, exclude=cfg.eval_rows)
         loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=True, collate_fn=collate,
-                            num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+                            num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+                            generator=torch.Generator().manual_seed(cfg.seed))  # not the dropout generator: exact resume
         k = 0
         for batch in loader:
             micro += 1
