@@ -114,3 +114,26 @@ def test_bad_arguments_fail_with_one_sentence(blocks, tmp_path):
                           (("--data", blocks, "--eval-every", "5"), "--eval-every needs --eval-rows")]:
         result = run_cli("train", "gpt", "--out", tmp_path / "x", "--quiet", *args, ok=False)
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_ddp_on_cpu_with_torchrun_resumes_exactly(blocks, tmp_path):
+    """Two processes (gloo): every rank's dropout stream and data share survive an interruption."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def torchrun(out, *args):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "corpusforge.cli", "train", "gpt", "--data", str(blocks), "--out", str(out), *FAST,
+               "--max-steps", "4", "--log-every", "1", "--save-every", "2", "--lr", "1e-3", *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    torchrun(tmp_path / "full")
+    torchrun(tmp_path / "cut", "--stop-after", "3")
+    torchrun(tmp_path / "cut", "--resume")
+    want, got = (read_metrics(tmp_path / run / "metrics.jsonl") for run in ("full", "cut"))
+    assert [r["step"] for r in want] == [1, 2, 3, 4] and [r["loss"] for r in got] == [r["loss"] for r in want]
+    assert json.loads((tmp_path / "full" / "train_config.json").read_text())["world_size"] == 2
