@@ -128,3 +128,13 @@ def test_causal_options_need_causal_mode(tmp_path, tokenized):
     result = run_cli("build", "pretraining", "--input", tokenized, "--output", tmp_path / "x", "--no-cross-document",
                      ok=False)
     assert result.exit_code == 1 and "apply to --mode causal only" in result.output
+
+
+def test_from_raw_text_with_a_tokenizer(tmp_path):
+    """Raw text tokenized in the same job: the EOS comes from the given vocabulary ([SEP]: it has no EOS)."""
+    out = tmp_path / "raw"
+    build(out, SAMPLE / "plain", "--tokenizer", VOCAB, "--max-seq-length", "32")
+    manifest = json.loads((out / "manifest.json").read_text())
+    blocks = load_table(str(out)).column("input_ids").to_pylist()
+    assert manifest["params"]["eos_id"] == SEP and manifest["input"]["kept"] == 3
+    assert sum(b.count(SEP) for b in blocks) == 3 and sum(map(len, blocks)) == manifest["statistics"]["tokens"]
