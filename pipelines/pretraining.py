@@ -66,7 +66,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
               help="token (default): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
                    "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal: always none).")
 @click.option("--max-seq-length", type=click.IntRange(min=8, max=65535), default=128, show_default=True,
-              help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512).")
+              help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512); causal: "
+                   "tokens per block, EOS included.")
 @click.option("--short-seq-prob", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="nsp/sop: probability of a shorter random target length for a document.")
 @click.option("--masked-lm-prob", type=click.FloatRange(0, 1, min_open=True), default=0.15, show_default=True,
