@@ -41,16 +41,41 @@ def train(data, out, *args, ok=True):
 def trained(blocks, tmp_path_factory):
     # 60 steps of 8 x 64 tokens (about 15 s on one core): from ln(21128) = 9.96 the loss must lose 2 nats
     out = tmp_path_factory.mktemp("runs") / "run"
-    train(blocks, out, "--max-steps", "60", "--lr", "2e-3", "--warmup-steps", "6", "--log-every", "10")
+    train(blocks, out, "--max-steps", "60", "--lr", "2e-3", "--warmup-steps", "6", "--log-every", "10",
+          "--eval-rows", "32", "--eval-every", "30")
     return out
 
 
 def test_loss_falls_on_real_text(trained):
-    records = read_metrics(trained / "metrics.jsonl")
+    records = [r for r in read_metrics(trained / "metrics.jsonl") if "loss" in r]
     assert [r["step"] for r in records] == list(range(10, 61, 10))
     assert all({"loss", "ppl", "lr", "tokens_per_s", "sequences_per_s"} <= set(r) for r in records)
     assert records[0]["loss"] < math.log(V) + 0.1
     assert sum(r["loss"] for r in records[-3:]) / 3 < math.log(V) - 2.0, [r["loss"] for r in records]
+
+
+def test_held_out_loss_is_the_exported_models(trained, blocks):
+    """eval_loss at the last step: the token-weighted mean loss of the held-out blocks, recomputed one block
+    at a time with the exported model."""
+    from transformers import GPT2LMHeadModel
+
+    from trainers.gpt import CausalBlocks
+
+    evals = [r for r in read_metrics(trained / "metrics.jsonl") if "eval_loss" in r]
+    assert [r["step"] for r in evals] == [30, 60] and evals[1]["eval_loss"] < evals[0]["eval_loss"]
+    model, data = GPT2LMHeadModel.from_pretrained(trained / "hf").eval(), CausalBlocks(str(blocks))
+    total = count = 0
+    with torch.no_grad():
+        for i in range(32):
+            ids, bounds = data[i]
+            ids = torch.tensor(ids.astype(np.int64))
+            edges = [0, *bounds.tolist(), len(ids)]
+            for a, b in zip(edges[:-1], edges[1:]):  # each document alone predicts its next tokens (the
+                logits = model(input_ids=ids[a:b][None]).logits[0]  # last: the next document's first, if any)
+                targets = ids[a + 1:b + 1]
+                total += torch.nn.functional.cross_entropy(logits[:len(targets)], targets, reduction="sum").item()
+                count += len(targets)
+    assert evals[1]["eval_loss"] == pytest.approx(total / count, rel=1e-4)
 
 
 def test_export_loads_in_transformers_and_generates(trained):
