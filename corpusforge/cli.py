@@ -31,7 +31,9 @@ def main():
     corpusforge train glove -i MATRIX -o VECTORS    train GloVe vectors (torch, CPU or CUDA)
     corpusforge eval vectors VECTORS ...            nearest neighbours, analogies
     corpusforge train bert --data PRE -o RUN        pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
+    corpusforge train gpt --data CAUSAL -o RUN      pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
     corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
+    corpusforge export megatron DATA -o PREFIX      a tokenized or causal dataset as Megatron-LM's .bin/.idx
     corpusforge build ngrams -i CORPUS --order N -o OUT   exact 1..N-gram counts + count-of-counts
     corpusforge build lm -i NGRAMS --smoothing S -o LM    smoothed n-gram LM as ARPA
     corpusforge build stats -i CORPUS -o OUT         Zipf / Heaps / lengths: tables, plots, report.md
@@ -73,7 +75,8 @@ def evaluate():
 
 
 @main.group(cls=LazyGroup, context_settings=CONTEXT,
-            lazy={"glove": "trainers.glove:main", "bert": "trainers.commands:train_bert"})
+            lazy={"glove": "trainers.glove:main", "bert": "trainers.commands:train_bert",
+                  "gpt": "trainers.gpt:train_gpt"})
 def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
 
@@ -116,6 +119,50 @@ def export_cooccurrence(dataset, fmt, output, overwrite):
         if os.path.lexists(tmp):
             os.unlink(tmp)
     click.echo(f"wrote {output}: {n} records ({fmt}); vocabulary: {os.path.join(dataset, 'vocab.txt')}")
+
+
+@export.command("megatron", context_settings=CONTEXT)
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option("--output", "-o", "prefix", required=True,
+              help="Writes PREFIX.bin and PREFIX.idx (Megatron-LM's --data-path PREFIX).")
+@click.option("--split-sentences", is_flag=True,
+              help="Tokenized input: one sequence per sentence (Megatron's --split-sentences, for BERT); "
+                   "default one per document.")
+@click.option("--append-eod", is_flag=True,
+              help="Tokenized input: end each document with the EOS token (Megatron's --append-eod, for GPT).")
+@click.option("--eos-token", default=None,
+              help="With --append-eod: the EOS token or id (default as in build pretraining --mode causal).")
+def export_megatron(dataset, prefix, split_sentences, append_eod, eos_token):
+    """Export a tokenized or causal dataset as Megatron-LM's indexed dataset (MMapIndexedDataset)."""
+    from corpusforge.dataset.megatron import export_megatron as export
+    from corpusforge.dataset.reader import read_manifest
+
+    manifest = read_manifest(_dataset_dir(dataset))
+    if manifest["kind"] not in ("tokenized", "causal"):
+        raise click.ClickException(f"{dataset} is a {manifest['kind']} dataset; give a tokenized or causal dataset")
+    if manifest["kind"] == "causal" and (split_sentences or append_eod or eos_token):
+        raise click.ClickException("a causal dataset's blocks are its sequences and hold their EOS tokens; drop "
+                                   "--split-sentences / --append-eod / --eos-token")
+    if eos_token and not append_eod:
+        raise click.ClickException("--eos-token goes with --append-eod")
+    for path in (f"{prefix}.bin", f"{prefix}.idx"):
+        if os.path.exists(path):
+            raise click.ClickException(f"{path} already exists; remove it or choose another prefix")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
+        raise click.ClickException(f"the directory of {prefix} does not exist")
+    eod = None
+    if append_eod:
+        from corpusforge.objectives.causal import resolve_eos
+        from pipelines.pretraining import recorded_vocab
+
+        try:
+            eod = resolve_eos(eos_token, recorded_vocab(manifest), manifest["special_ids"],
+                              manifest["tokenizer"]["vocab_size"])
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+    n = export(dataset, prefix, split_sentences=split_sentences, eod=eod)
+    click.echo(f"wrote {prefix}.bin and {prefix}.idx: {n['sequences']} sequences, {n['documents']} documents, "
+               f"{n['tokens']} tokens ({n['dtype']})")
 
 
 def _dataset_dir(path: str) -> str:

@@ -9,7 +9,7 @@ import importlib.util
 import click
 
 EXTRA = {"torch": "train", "matplotlib": "plots"}  # module -> the extra that installs it
-REQUIRES = {"trainers.commands": "torch", "trainers.glove": "torch", "pipelines.statistics": "matplotlib"}
+REQUIRES = {"trainers.commands": "torch", "trainers.glove": "torch", "trainers.gpt": "torch", "pipelines.statistics": "matplotlib"}
 
 
 def installed(module: str) -> bool:

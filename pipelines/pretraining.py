@@ -1,4 +1,4 @@
-"""pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT pretraining instances.
+"""pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT pretraining instances, or GPT blocks.
 
     python -m pipelines.pretraining --input TOKENIZED_OR_DOCS_OR_RAW [--tokenizer vocab.txt] --output OUT
     corpusforge build pretraining  (the same command)
@@ -18,7 +18,8 @@ from corpusforge.beam.read import ReadDocuments, dataset_units
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
-from corpusforge.dataset.schema import pretraining_schema
+from corpusforge.dataset.schema import causal_schema, pretraining_schema
+from corpusforge.objectives.causal import CausalConfig, causal_statistics, resolve_eos
 from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
@@ -30,8 +31,10 @@ BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segmen
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset."""
-    schema = pretraining_schema(id_type, LABELS.get(cfg.mode))
-    tmp = WriteDataset(job.output, "pretraining", schema, 1, {}).tmp  # the temporary directory, shared below
+    causal = cfg.mode == "causal"
+    kind = "causal" if causal else "pretraining"
+    schema = causal_schema(id_type) if causal else pretraining_schema(id_type, LABELS.get(cfg.mode))
+    tmp = WriteDataset(job.output, kind, schema, 1, {}).tmp  # the temporary directory, shared below
     build = BuildInstances(cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
                            from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
                            schema=schema, out_dir=f"{tmp}/_spill", num_shards=job.num_shards)
@@ -46,23 +49,25 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
         rows, counts = tokenized.rows | "BuildInstances" >> build
         counts = [docs["counts"], tokenized.counts, *counts]
         rejects = docs["rejects"]
-    summarize = functools.partial(instance_statistics, max_seq_length=cfg.max_seq_length)
+    summarize = functools.partial(causal_statistics if causal else instance_statistics,
+                                  max_seq_length=cfg.max_seq_length)
     return ({"spills": rows, "rejects": rejects, "counts": counts | "AllCounts" >> beam.Flatten()}
-            | "WriteDataset" >> WriteDataset(job.output, "pretraining", schema, job.num_shards, job.params,
+            | "WriteDataset" >> WriteDataset(job.output, kind, schema, job.num_shards, job.params,
                                              extra=extra, rows_are_records=False, summarize=summarize,
                                              tmp=tmp, spilled=True))
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
-@click.option("--mode", type=click.Choice(MODES), default="nsp", show_default=True,
+@click.option("--mode", type=click.Choice((*MODES, "causal")), default="nsp", show_default=True,
               help="nsp: BERT sentence pairs, half with a random B from another document; sop: ALBERT, B always "
                    "the continuation, half swapped; full-sentences / doc-sentences: RoBERTa packing, across / "
-                   "within documents, no pair label.")
-@click.option("--masking", type=click.Choice(SCHEMES), default="token", show_default=True,
-              help="token: BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
-                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer.")
+                   "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal).")
+@click.option("--masking", type=click.Choice(SCHEMES), default=None,
+              help="token (default): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
+                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal: always none).")
 @click.option("--max-seq-length", type=click.IntRange(min=8, max=65535), default=128, show_default=True,
-              help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512).")
+              help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512); causal: "
+                   "tokens per block, EOS included.")
 @click.option("--short-seq-prob", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="nsp/sop: probability of a shorter random target length for a document.")
 @click.option("--masked-lm-prob", type=click.FloatRange(0, 1, min_open=True), default=0.15, show_default=True,
@@ -78,6 +83,12 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
               help="span masking: the geometric distribution's p for span lengths in words.")
 @click.option("--max-span", type=click.IntRange(min=1), default=10, show_default=True,
               help="span masking: the longest span in words.")
+@click.option("--eos-token", default=None,
+              help="causal: the end-of-document token (a token of the vocabulary, or its id); default: the "
+                   "vocabulary's <|endoftext|>, <|end_of_text|>, </s>, <eos> or [EOS], else [SEP].")
+@click.option("--cross-document/--no-cross-document", default=True, show_default=True,
+              help="causal: blocks run across documents (all of max-seq-length tokens but a bucket's last), or end "
+                   "at each document's end (its short last block kept).")
 @click.option("--tokenizer", "-t", "tokenizer_path", default=None,
               help="For documents or raw input: a WordPiece vocab.txt, tokenizer.json or SentencePiece .model "
                    "(a tokenized dataset brings its own; building 128 and 512 from it does not re-tokenize).")
@@ -88,13 +99,16 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @input_options
 @output_options
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
-         max_ngram, span_p, max_span, tokenizer_path, lowercase, segmenter, user_dict, **kw):
+         max_ngram, span_p, max_span, eos_token, cross_document, tokenizer_path, lowercase, segmenter, user_dict,
+         **kw):
     """Build pretraining instances: sentence pairs or packed blocks, statically masked or not.
 
     --input is a tokenized dataset (from `build tokenized`), a documents dataset or raw corpora
     (then --tokenizer is required). Columns: input_ids, token_type_ids, special_tokens_mask,
     word_ids, next_sentence_label (nsp) or sentence_order_label (sop), masked_lm_positions,
     masked_lm_labels; no padding. Instances are shuffled across shards with the seed.
+    --mode causal writes a dataset of kind causal instead: input_ids (GPT blocks of documents joined
+    by the end-of-document token) and document_boundaries.
     """
     job = prepare_job(kw, kinds=("documents", "tokenized"))
     tokenized = [read_manifest(d) for d in job.source.datasets if read_manifest(d)["kind"] == "tokenized"]
@@ -118,6 +132,50 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
             seg_fingerprint = seg.fingerprint()
     except (TokenizerError, SegmenterError) as e:
         raise click.ClickException(str(e)) from None
+    if mode == "causal":
+        if masking not in (None, "none"):
+            raise click.ClickException("--mode causal takes no masking (its labels are its inputs); drop --masking")
+        try:
+            vocab = tokenizer.vocab if tokenizer else recorded_vocab(tokenized[0])
+            cfg = CausalConfig(max_seq_length=max_seq_length, cross_document=cross_document, dupe_factor=dupe_factor,
+                               eos_id=resolve_eos(eos_token, vocab, special, vocab_size))
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        masking, extra_params = "none", {"eos_token": eos_token, "eos_id": cfg.eos_id, "cross_document": cross_document}
+    else:
+        if eos_token is not None or not cross_document:
+            raise click.ClickException("--eos-token and --no-cross-document apply to --mode causal only")
+        masking, extra_params = masking or "token", {}
+        cfg = instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,
+                              dupe_factor, max_ngram, span_p, max_span, special, vocab_size)
+    id_type = pa.uint16() if vocab_size <= 1 << 16 else pa.int32()
+    num_buckets = max(2, math.ceil(job.input_bytes / BUCKET_BYTES))
+    if not kw["num_shards"]:
+        job.num_shards = job.params["num_shards"] = max(1, math.ceil(job.input_bytes * dupe_factor / (64 << 20)))
+    job.params.update(kind="causal" if mode == "causal" else "pretraining", mode=mode, masking=masking,
+                      max_seq_length=max_seq_length,
+                      short_seq_prob=short_seq_prob, masked_lm_prob=masked_lm_prob,
+                      max_predictions_per_seq=max_predictions_per_seq, dupe_factor=dupe_factor, max_ngram=max_ngram,
+                      span_p=span_p, max_span=max_span, tokenizer=tokenizer_path, lowercase=lowercase,
+                      segmenter=segmenter if not tokenized else None, user_dict=user_dict, buckets=num_buckets,
+                      **extra_params)
+    extra = {"tokenizer": fingerprint, "segmenter": seg_fingerprint, "special_ids": special}
+    run_job(job, lambda p: build_pretraining(p, job, cfg, tokenizer, seg, id_type, num_buckets, extra))
+
+
+def recorded_vocab(info: dict) -> dict | None:
+    """The vocabulary of a tokenized dataset's tokenizer, if its file is still where the manifest says and
+    unchanged (sha256); else None."""
+    try:
+        tokenizer = TextTokenizer(info["params"]["tokenizer"], lowercase=bool(info["tokenizer"].get("lowercase")))
+    except (TokenizerError, KeyError, TypeError):
+        return None
+    return tokenizer.vocab if tokenizer.fingerprint["sha256"] == info["tokenizer"]["sha256"] else None
+
+
+def instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,
+                    dupe_factor, max_ngram, span_p, max_span, special, vocab_size) -> InstanceConfig:
+    """The BERT-family instances' configuration; a vocabulary or setting that cannot work is one sentence."""
     missing = [r for r in ("cls", "sep", "mask") if r not in special]
     if missing:
         raise click.ClickException(f"the vocabulary has no {'/'.join(missing)} token, which pretraining instances need")
@@ -126,21 +184,11 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
         masking_cfg = MaskingConfig(scheme=masking, mask_id=mask_id, random_ids=random_ids,
                                     masked_lm_prob=masked_lm_prob, max_predictions=max_predictions_per_seq,
                                     max_ngram=max_ngram, span_p=span_p, max_span=max_span)
-        cfg = InstanceConfig(mode=mode, max_seq_length=max_seq_length, short_seq_prob=short_seq_prob,
-                             dupe_factor=dupe_factor, cls_id=special["cls"], sep_id=special["sep"], masking=masking_cfg)
+        return InstanceConfig(mode=mode, max_seq_length=max_seq_length, short_seq_prob=short_seq_prob,
+                              dupe_factor=dupe_factor, cls_id=special["cls"], sep_id=special["sep"],
+                              masking=masking_cfg)
     except ValueError as e:  # e.g. a vocabulary of special tokens alone
         raise click.ClickException(str(e)) from None
-    id_type = pa.uint16() if vocab_size <= 1 << 16 else pa.int32()
-    num_buckets = max(2, math.ceil(job.input_bytes / BUCKET_BYTES))
-    if not kw["num_shards"]:
-        job.num_shards = job.params["num_shards"] = max(1, math.ceil(job.input_bytes * dupe_factor / (64 << 20)))
-    job.params.update(kind="pretraining", mode=mode, masking=masking, max_seq_length=max_seq_length,
-                      short_seq_prob=short_seq_prob, masked_lm_prob=masked_lm_prob,
-                      max_predictions_per_seq=max_predictions_per_seq, dupe_factor=dupe_factor, max_ngram=max_ngram,
-                      span_p=span_p, max_span=max_span, tokenizer=tokenizer_path, lowercase=lowercase,
-                      segmenter=segmenter if not tokenized else None, user_dict=user_dict, buckets=num_buckets)
-    extra = {"tokenizer": fingerprint, "segmenter": seg_fingerprint, "special_ids": special}
-    run_job(job, lambda p: build_pretraining(p, job, cfg, tokenizer, seg, id_type, num_buckets, extra))
 
 
 if __name__ == "__main__":

@@ -48,10 +48,25 @@ def pretraining_schema(id_type: pa.DataType = pa.uint16(), label: str | None = "
     return pa.schema(fields)
 
 
+def causal_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "causal": one row per GPT block (build pretraining --mode causal); labels are the inputs."""
+    return pa.schema(
+        [
+            # documents, each followed by the end-of-document token, cut into blocks of max_seq_length (the
+            # last block of a bucket, or with --no-cross-document of each document, is shorter); no padding
+            pa.field("input_ids", pa.list_(id_type), nullable=False),
+            # ascending positions p > 0 where a document starts inside the block (after an EOS): where attention
+            # and position ids restart (Megatron's reset_attention_mask); empty with --no-cross-document
+            pa.field("document_boundaries", pa.list_(pa.int32()), nullable=False),
+        ]
+    )
+
+
 # rejects/: one JSON object per line with these keys (see sources.formats.Reject)
 REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
 
-SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema(), "pretraining": pretraining_schema()}
+SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema(), "pretraining": pretraining_schema(),
+           "causal": causal_schema()}
 
 
 def hf_features(schema: pa.Schema) -> dict:
