@@ -13,6 +13,7 @@ import shutil
 import pyarrow as pa
 
 from corpusforge import __version__
+from corpusforge.dataset.empty import check_produced
 from corpusforge.dataset.reader import filesystems
 from corpusforge.dataset.schema import SCHEMA_VERSION, hf_features
 
@@ -73,6 +74,7 @@ def write_json(path: str, obj) -> None:
 def write_metadata(directory: str, *, kind: str, schema: pa.Schema, shards: list[dict], input_counts: dict,
                    params: dict, rejects: dict | None = None, extra: dict | None = None) -> dict:
     """manifest.json plus dataset_info.json and state.json, so `datasets.load_from_disk` works."""
+    check_produced(input_counts, sum(s["rows"] for s in shards), params)  # before any metadata: no empty dataset
     manifest = {
         "kind": kind,
         "schema_version": SCHEMA_VERSION,
