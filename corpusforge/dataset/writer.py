@@ -57,9 +57,13 @@ def write_shard(batches, schema: pa.Schema, path: str) -> dict:
     with create(path) as f:
         out = _HashingFile(f)
         with pa.ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
+            written = False
             for batch in batches:
                 writer.write_batch(batch)
                 rows += batch.num_rows
+                written = True
+            if not written:  # a stream without batches reads as a table without chunks, which `datasets` rejects
+                writer.write_batch(pa.RecordBatch.from_pylist([], schema=schema))
     return {"file": path.rsplit("/", 1)[-1], "rows": rows, "sha256": out.sha256.hexdigest()}
 
 
