@@ -62,7 +62,8 @@ def failure_sentence(error: BaseException, output: str | None) -> str | None:
     if match:
         return match.group(1)
     # the worker's EmptyBuild, whose message a runner extends ("[while running ...]") or re-raises as text
-    match = re.search(r"(nothing to write: .*?--allow-empty to write an empty dataset)", text)
+    # (a traceback's text also quotes the raising line, whose f-string braces tell it apart)
+    match = re.search(r"(nothing to write: [^{}\n]*?--allow-empty to write an empty dataset)", text)
     if match and (EmptyBuild.__name__ in text or any(isinstance(x, EmptyBuild) for x in seen)):
         return match.group(1)
     for code, reason in WRITE_ERRORS.items():

@@ -30,9 +30,10 @@ def no_dataset(tmp_path, out):
     assert not out.exists() and not list(tmp_path.glob(".*incomplete*"))
 
 
-def test_wrong_text_field_names_the_field(tmp_path):
-    out = tmp_path / "docs"
-    fails_with(build(out, "-i", NEWS, "--format", "jsonl", "--text-field", "body", ok=False),
+@pytest.mark.parametrize("workers", [(), ("--direct_num_workers=2", "--direct_running_mode=multi_processing")])
+def test_wrong_text_field_names_the_field(tmp_path, workers):
+    out = tmp_path / "docs"  # on worker processes the runner hands the error back as traceback text
+    fails_with(build(out, "-i", NEWS, "--format", "jsonl", "--text-field", "body", *workers, ok=False),
                "none of the 4 records read was kept", "rejected as missing_text_field (4)", "--text-field body")
     no_dataset(tmp_path, out)
 
