@@ -12,6 +12,7 @@ import uuid
 
 import click
 
+from corpusforge.dataset.empty import EmptyBuild
 from corpusforge.dataset.writer import UnsafeOutput, output_exists, remove_tree, replace_problem
 
 log = logging.getLogger("corpusforge")
@@ -59,6 +60,11 @@ def failure_sentence(error: BaseException, output: str | None) -> str | None:
     text = str(error)
     match = re.search(r"UnsafeOutput: (output .*?; refusing to replace it)", text)
     if match:
+        return match.group(1)
+    # the worker's EmptyBuild, whose message a runner extends ("[while running ...]") or re-raises as text
+    # (a traceback's text also quotes the raising line, whose f-string braces tell it apart)
+    match = re.search(r"(nothing to write: [^{}\n]*?--allow-empty to write an empty dataset)", text)
+    if match and (EmptyBuild.__name__ in text or any(isinstance(x, EmptyBuild) for x in seen)):
         return match.group(1)
     for code, reason in WRITE_ERRORS.items():
         if f"[Errno {code}]" in text:

@@ -17,6 +17,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
+from corpusforge.dataset.empty import DEFAULT_MAX_REJECT_SHARE, warn_rejects
 from corpusforge.dataset.reader import DatasetError, is_dataset, read_manifest, shard_paths
 from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir  # noqa: F401 (the commands import them from here)
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
@@ -93,6 +94,9 @@ output_options = _stack(
     click.option("--num-shards", type=click.IntRange(min=0), default=0, show_default=True,
                  help="Output shards; 0 = one per 64 MiB of input."),
     click.option("--seed", type=int, default=12345, show_default=True, help="Seed of every random choice."),
+    click.option("--allow-empty", is_flag=True, help="Write the dataset even if no record was kept (else an error)."),
+    click.option("--max-reject-share", type=click.FloatRange(0, 1), default=DEFAULT_MAX_REJECT_SHARE,
+                 show_default=True, help="Warn when a larger share of the records read is rejected."),
     click.argument("beam_args", nargs=-1, type=click.UNPROCESSED),
 )
 
@@ -233,6 +237,7 @@ def print_summary(manifest: dict, output: str, seconds: float, input_bytes: int)
     click.echo(f"wrote {output}: {manifest['rows']} rows in {len(manifest['shards'])} shard(s) "
                f"in {seconds:.1f} s ({input_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s of input)")
     print_accounting(acc, output)
+    warn_rejects(manifest)
 
 
 def print_accounting(acc: dict, output: str) -> None:

@@ -27,6 +27,8 @@ from corpusforge import __version__
 from corpusforge.dataset.reader import DatasetError, load_table, read_manifest
 from corpusforge.dataset.writer import commit, remove_tree, write_json
 from corpusforge.objectives import lm
+from corpusforge.sources.formats import PRETOKENIZED
+from corpusforge.text import normalize_text
 from corpusforge.tokenization.segment import SegmenterError, get_segmenter, recorded_segmenter
 from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir
 
@@ -52,13 +54,34 @@ def tokenizer_for(manifest: dict | None, segmenter: str | None = None):
     return lambda s: [s[a:b] for a, b in seg.spans(s)]
 
 
-def read_sentences(path: str, tokenize) -> tuple[list[list[str]], list[int]]:
-    """One sentence per non-blank line; returns the token lists and their line numbers."""
+def text_preparation(params: dict) -> dict | None:
+    """How build ngrams prepared its text before counting, from its recorded parameters: cleaning,
+    --normalize and --t2s (prepare_document); None for --format pretokenized, which is counted as written."""
+    if params.get("format") == PRETOKENIZED:
+        return None
+    return {"normalize": params.get("normalize", "none"), "t2s": bool(params.get("t2s", False))}
+
+
+def preparer(manifest: dict | None):
+    """The counts' text preparation, applied to evaluation / held-out lines so they meet the model's
+    vocabulary as the counts did (a bare ARPA file, or pretokenized counts: the text as written)."""
+    params = (manifest or {}).get("params", {})
+    if "text_preparation" not in params and manifest and manifest.get("kind") == "lm":
+        log.warning("the model's manifest records no text preparation (an older build lm); the text is used as written")
+    prep = params.get("text_preparation") if manifest and manifest.get("kind") == "lm" else text_preparation(params)
+    if not prep:
+        return lambda s: s
+    return lambda s: normalize_text(s, form=prep["normalize"], t2s=prep["t2s"])
+
+
+def read_sentences(path: str, tokenize, prepare=lambda s: s) -> tuple[list[list[str]], list[int]]:
+    """One sentence per non-blank line (after `prepare`); returns the token lists and their line numbers."""
     sentences, lines = [], []
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, 1):
-            if line.strip():
-                sentences.append([t for t in tokenize(line.strip()) if t not in lm.RESERVED_WORDS])
+            line = prepare(line.strip())
+            if line:
+                sentences.append([t for t in tokenize(line) if t not in lm.RESERVED_WORDS])
                 lines.append(number)
     return sentences, lines
 
@@ -121,7 +144,7 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, segmenter, discount_f
         counts = lm.counts_from_table(table, order)
         kw = {"delta": delta, "discount_fallback": discount_fallback}
         if smoothing == "jelinek-mercer":
-            sentences, _ = read_sentences(heldout, tokenize)
+            sentences, _ = read_sentences(heldout, tokenize, preparer(manifest))
             kw["lambdas"] = lm.tune_jelinek_mercer(counts, sentences)
         model = lm.build_model(counts, smoothing, **kw)
     except lm.LMError as e:
@@ -142,7 +165,8 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, segmenter, discount_f
             "params": {"input": counts_dir, "smoothing": smoothing, "order": model.order, "delta": delta,
                        "heldout": heldout, "discount_fallback": discount_fallback,
                        "units": manifest["params"].get("units", "words"),
-                       "segmenter": manifest["params"].get("segmenter", "presegmented")},
+                       "segmenter": manifest["params"].get("segmenter", "presegmented"),
+                       "text_preparation": text_preparation(manifest["params"])},
         })
         commit(tmp, output)
     except BaseException:
@@ -165,7 +189,8 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, segmenter, discount_f
 def eval_lm(model_path, text, scores, units, segmenter):
     """Perplexity of TEXT (one sentence per line) under MODEL (a build lm directory or an ARPA file).
 
-    Prints perplexity including and excluding OOV words (as KenLM's query reports them: every word
+    Each line is first prepared as the model's counts were (cleaning, --normalize, --t2s of build ngrams,
+    from the manifest). Prints perplexity including and excluding OOV words (as KenLM's query reports them: every word
     and </s> is scored; OOVs are scored as <unk>).
     """
     configure_logging()
@@ -183,7 +208,7 @@ def eval_lm(model_path, text, scores, units, segmenter):
         model = lm.read_arpa(arpa)
     except (lm.LMError, ValueError) as e:
         raise click.ClickException(f"cannot read {arpa}: {e}") from None
-    sentences, lines = read_sentences(text, tokenize)
+    sentences, lines = read_sentences(text, tokenize, preparer(manifest))
     scored = lm.score(model, sentences)
     result = lm.perplexity(scored)
     click.echo(f"{text}: {len(sentences)} sentences, {result['tokens']} tokens (words + </s>), {result['oov']} OOV")

@@ -156,12 +156,13 @@ class Encoder(nn.Module):
         out = {"mlm_loss": mlm_loss.detach(), "mlm_correct": (logits.argmax(-1) == targets).sum(),
                "mlm_count": torch.tensor(targets.numel(), device=h.device)}
         loss = mlm_loss
-        if self.config.sentence_head and "sentence_label" in batch:
+        sentence_label = batch.get("next_sentence_label", batch.get("sentence_order_label"))
+        if self.config.sentence_head and sentence_label is not None:
             s_logits = self.sentence_logits(h).float()
-            s_loss = F.cross_entropy(s_logits, batch["sentence_label"])
+            s_loss = F.cross_entropy(s_logits, sentence_label)
             loss = loss + s_loss
             out.update(sentence_loss=s_loss.detach(),
-                       sentence_correct=(s_logits.argmax(-1) == batch["sentence_label"]).sum(),
+                       sentence_correct=(s_logits.argmax(-1) == sentence_label).sum(),
                        sentence_count=torch.tensor(len(s_logits), device=h.device))
         if self.config.sbo and "span_left" in batch:
             flat = h.reshape(-1, h.shape[-1])

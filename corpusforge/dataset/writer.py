@@ -13,6 +13,7 @@ import shutil
 import pyarrow as pa
 
 from corpusforge import __version__
+from corpusforge.dataset.empty import check_produced
 from corpusforge.dataset.reader import DatasetError, filesystems, read_manifest
 from corpusforge.dataset.schema import SCHEMA_VERSION, hf_features
 
@@ -56,9 +57,13 @@ def write_shard(batches, schema: pa.Schema, path: str) -> dict:
     with create(path) as f:
         out = _HashingFile(f)
         with pa.ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
+            written = False
             for batch in batches:
                 writer.write_batch(batch)
                 rows += batch.num_rows
+                written = True
+            if not written:  # a stream without batches reads as a table without chunks, which `datasets` rejects
+                writer.write_batch(pa.RecordBatch.from_pylist([], schema=schema))
     return {"file": path.rsplit("/", 1)[-1], "rows": rows, "sha256": out.sha256.hexdigest()}
 
 
@@ -73,6 +78,7 @@ def write_json(path: str, obj) -> None:
 def write_metadata(directory: str, *, kind: str, schema: pa.Schema, shards: list[dict], input_counts: dict,
                    params: dict, rejects: dict | None = None, extra: dict | None = None) -> dict:
     """manifest.json plus dataset_info.json and state.json, so `datasets.load_from_disk` works."""
+    check_produced(input_counts, sum(s["rows"] for s in shards), params)  # before any metadata: no empty dataset
     manifest = {
         "kind": kind,
         "schema_version": SCHEMA_VERSION,

@@ -30,8 +30,10 @@ def masking_config(info, scheme: str, masked_lm_prob: float | None = None, max_p
 class PretrainingCollator:
     """rows (dicts from PretrainingDataset / PretrainingStream) -> a dict of padded tensors.
 
-    Output: input_ids, token_type_ids, attention_mask (B, T) int64; labels (B, T) with IGNORE where
-    nothing is predicted; `sentence_label` (B,) for nsp / sop data; with `spans=True` also the
+    Output, under transformers' argument names so that `BertForPreTraining(**batch)` /
+    `AlbertForPreTraining(**batch)` compute their loss: input_ids, token_type_ids, attention_mask (B, T)
+    int64; labels (B, T) with IGNORE where nothing is predicted; the dataset's sentence label (B,)
+    under its own column name, `next_sentence_label` (nsp) or `sentence_order_label` (sop); with `spans=True` also the
     SpanBERT boundaries of every predicted token, in the order of labels[labels != IGNORE]:
     span_left, span_right (positions in the flattened (B*T) batch) and span_offset (0.. within the span).
     """
@@ -71,7 +73,7 @@ class PretrainingCollator:
         labels[label_row, positions] = targets
         out = {"input_ids": batch_ids, "token_type_ids": types, "attention_mask": attention, "labels": labels}
         if self.label:
-            out["sentence_label"] = np.array([r[self.label] for r in rows], dtype=np.int64)
+            out[self.label] = np.array([r[self.label] for r in rows], dtype=np.int64)
         if self.spans:
             out.update(span_boundaries(labels != IGNORE))
         return {k: torch.from_numpy(v) for k, v in out.items()}

@@ -48,19 +48,6 @@ def sentences(sample_dataset):
     return [s for row in load_table(str(sample_dataset)).to_pylist() for s in row["sentences"]]
 
 
-@pytest.fixture
-def spm_protobuf(monkeypatch):
-    """sentencepiece 0.2.3 ships a model_pb2 generated for protobuf 7, while apache-beam 2.77 caps protobuf
-    below 7, so transformers' SentencePiece conversion cannot import it here; hand it transformers' own copy."""
-    try:
-        from sentencepiece import sentencepiece_model_pb2  # noqa: F401
-    except Exception:  # google.protobuf.runtime_version.VersionError
-        import transformers.convert_slow_tokenizer as convert
-        from transformers.utils import sentencepiece_model_pb2_new
-
-        monkeypatch.setattr(convert, "import_protobuf", lambda error_message="": sentencepiece_model_pb2_new)
-
-
 def test_manifest_describes_the_files_and_the_sample(vocabs):
     for model, size in SIZES.items():
         m = manifest(vocabs / model)
@@ -153,7 +140,7 @@ def assert_equal_but_ties(sp, theirs, ours):
         assert sum(map(sp.get_score, a)) == pytest.approx(sum(map(sp.get_score, b)), rel=1e-6)
 
 
-def test_unigram_loads_everywhere_and_round_trips(vocabs, sentences, spm_protobuf):
+def test_unigram_loads_everywhere_and_round_trips(vocabs, sentences):
     import sentencepiece as spm
     from transformers import AlbertTokenizer
 

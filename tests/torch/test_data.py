@@ -73,7 +73,7 @@ def test_static_collator_pads_and_labels_the_stored_positions(sample_nsp64):
         labelled = torch.nonzero(batch["labels"][b] != IGNORE).ravel()
         assert labelled.tolist() == r["masked_lm_positions"].tolist()
         assert batch["labels"][b, labelled].tolist() == r["masked_lm_labels"].tolist()
-        assert batch["sentence_label"][b] == r["next_sentence_label"]
+        assert batch["next_sentence_label"][b] == r["next_sentence_label"]
 
 
 def test_dynamic_masking_follows_berts_rule_and_is_new_each_epoch(sample_full64):
