@@ -7,6 +7,8 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 TESTS = ROOT / "tests"
+# files whose `..` strings are crafted hostile input that the code under test must refuse, never paths a test reads
+HOSTILE_NAMES = {"tests/dataset/test_trust.py"}
 
 
 def climbs_out(node: ast.AST, depth: int) -> bool:
@@ -31,7 +33,8 @@ def outside_references(source: str, name: str) -> list[str]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             parts = node.value.replace("\\", "/").split("/")
-            if ".." in parts or "shared" in parts or node.value.startswith(("/work", "/home", "/Users")):
+            climbs = ".." in parts and name not in HOSTILE_NAMES
+            if climbs or "shared" in parts or node.value.startswith(("/work", "/home", "/Users")):
                 found.append(f"{name}:{node.lineno} {node.value!r}")
         elif isinstance(node, ast.Attribute) and node.attr == "parent" and climbs_out(node, depth):
             found.append(f"{name}:{node.lineno} {ast.unparse(node)}")
