@@ -20,7 +20,7 @@ from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import bilm_schema, causal_schema, pretraining_schema, stream_schema
-from corpusforge.objectives.bilm import BilmConfig, bilm_statistics
+from corpusforge.objectives.bilm import BilmConfig, bilm_statistics, spellings
 from corpusforge.objectives.causal import CausalConfig, causal_statistics, resolve_eos
 from corpusforge.objectives.stream import StreamConfig, stream_statistics
 from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, instance_statistics
@@ -155,9 +155,10 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
             raise click.ClickException("--eos-token applies to --mode causal and stream only (bilm ends sentences "
                                        "with [SEP])")
         try:
-            vocab = tokenizer.vocab if tokenizer else recorded_vocab(tokenized[0])
+            text_tokenizer = tokenizer or recorded_tokenizer(tokenized[0])
+            vocab = text_tokenizer.vocab if text_tokenizer else None
             if mode == "bilm":
-                cfg = bilm_config(max_seq_length, dupe_factor, vocab, special, vocab_size)
+                cfg = bilm_config(max_seq_length, dupe_factor, text_tokenizer, special)
                 extra_params = {}
             else:
                 eos_id = resolve_eos(eos_token, vocab, special, vocab_size)
@@ -193,19 +194,25 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     run_job(job, lambda p: build_pretraining(p, job, cfg, tokenizer, seg, id_type, num_buckets, extra))
 
 
-def recorded_vocab(info: dict) -> dict | None:
-    """The vocabulary of a tokenized dataset's tokenizer, if its file is still where the manifest says and
-    unchanged (sha256); else None."""
+def recorded_tokenizer(info: dict) -> TextTokenizer | None:
+    """A tokenized dataset's tokenizer, if its file is still where the manifest says and unchanged (sha256);
+    else None."""
     try:
         tokenizer = TextTokenizer(info["params"]["tokenizer"], lowercase=bool(info["tokenizer"].get("lowercase")))
     except (TokenizerError, KeyError, TypeError):
         return None
-    return tokenizer.vocab if tokenizer.fingerprint["sha256"] == info["tokenizer"]["sha256"] else None
+    return tokenizer if tokenizer.fingerprint["sha256"] == info["tokenizer"]["sha256"] else None
 
 
-def bilm_config(max_seq_length, dupe_factor, vocab, special, vocab_size) -> BilmConfig:
-    """ELMo's configuration: BOS/EOS/pad ids and the vocabulary's entries (to spell the character ids)."""
-    if vocab is None:
+def recorded_vocab(info: dict) -> dict | None:
+    """The vocabulary of recorded_tokenizer(info), or None."""
+    tokenizer = recorded_tokenizer(info)
+    return tokenizer.vocab if tokenizer else None
+
+
+def bilm_config(max_seq_length, dupe_factor, tokenizer, special) -> BilmConfig:
+    """ELMo's configuration: BOS/EOS/pad ids and the bytes of each token (to spell the character ids)."""
+    if tokenizer is None:
         raise ValueError("the tokenizer file named in the tokenized dataset's manifest is missing or changed, so "
                          "the tokens cannot be spelled as ELMo character ids; rebuild the tokenized dataset or "
                          "build from documents with --tokenizer")
@@ -213,11 +220,8 @@ def bilm_config(max_seq_length, dupe_factor, vocab, special, vocab_size) -> Bilm
     if missing:
         raise ValueError(f"the vocabulary has no {'/'.join(missing)} token, which bilm sentences need (BOS, EOS, "
                          "no target)")
-    tokens = [""] * max(vocab_size, 1 + max(vocab.values()))
-    for token, i in vocab.items():
-        tokens[i] = token
     return BilmConfig(max_seq_length=max_seq_length, bos_id=special["cls"], eos_id=special["sep"],
-                      pad_id=special["pad"], tokens=tuple(tokens), dupe_factor=dupe_factor)
+                      pad_id=special["pad"], spellings=spellings(tokenizer), dupe_factor=dupe_factor)
 
 
 def instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,

@@ -10,16 +10,21 @@ the targets are aligned 1:1 with it as in AllenNLP's LanguageModel: next_ids[t] 
 (forward), previous_ids[t] = input_ids[t - 1] (backward), and the pad id where there is none (the last
 position forward, the first backward). bilm-tf's reversed sentences EOS w_n .. w_1 BOS predict the same.
 
-char_ids: 50 per token, AllenNLP's ELMoCharacterMapper: the token's UTF-8 bytes (at most 48) between
-begin- and end-of-word markers, padded, every value + 1 (0 is left for padded tokens of a batch); BOS
-and EOS are its beginning/end_of_sentence_characters. A token is spelled as in the vocabulary, without
-WordPiece's "##" continuation prefix and SentencePiece's "▁" word-start mark.
+char_ids: 50 per token, AllenNLP's ELMoCharacterMapper: the token's bytes (at most 48) between begin- and
+end-of-word markers, padded, every value + 1 (0 is left for padded tokens of a batch); BOS and EOS are its
+beginning/end_of_sentence_characters. A token's bytes are the text it stands for (spellings()): a WordPiece
+entry without its "##" continuation prefix, a byte-level BPE entry's bytes (GPT-2's byte-to-unicode map
+inverted: a piece of a character is that piece), SentencePiece's "▁" a space and its <0xHH> pieces a byte;
+special tokens as they are spelled.
 Row order is the output's seeded shuffle, so sentences come shuffled, as ELMo trains on them.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+
+import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -30,11 +35,55 @@ MAX_WORD_LENGTH = 50
 BOS_CHAR, EOS_CHAR, BOW_CHAR, EOW_CHAR, PAD_CHAR = 256, 257, 258, 259, 260  # ELMoCharacterMapper, before its + 1
 
 
-def surface(token: str) -> str:
-    """The characters a vocabulary entry stands for."""
-    if token.startswith("##") and len(token) > 2:
-        return token[2:]
-    return token[1:] if token.startswith("\u2581") and len(token) > 1 else token
+BYTE_PIECE = re.compile(r"<0x([0-9A-F]{2})>")
+
+
+def gpt2_byte_decoder() -> dict[str, int]:
+    """GPT-2's bytes_to_unicode, inverted: the printable stand-in of each byte -> the byte."""
+    kept = [*range(ord("!"), ord("~") + 1), *range(ord("\xa1"), ord("\xac") + 1), *range(ord("\xae"), ord("\xff") + 1)]
+    shifted = [b for b in range(256) if b not in kept]
+    return {**{chr(b): b for b in kept}, **{chr(256 + n): b for n, b in enumerate(shifted)}}
+
+
+def component_types(node) -> set:
+    """The "type"s of a tokenizer.json component and of those nested in it (Sequence)."""
+    if isinstance(node, dict):
+        return {node.get("type")} | set().union(*map(component_types, node.values()))
+    if isinstance(node, list):
+        return set().union(set(), *map(component_types, node))
+    return set()
+
+
+def spellings(tokenizer) -> tuple[bytes, ...]:
+    """The bytes each id of a TextTokenizer stands for in the text (see the module's docstring)."""
+    if tokenizer.kind == "wordpiece":  # vocab.txt: id = line number
+        return tuple((t[2:] if t.startswith("##") and len(t) > 2 else t).encode() for t in tokenizer._lines)
+    by_id = [""] * tokenizer.vocab_size
+    for token, i in tokenizer.vocab.items():
+        by_id[i] = token
+    if tokenizer.kind == "sentencepiece":
+        sp = tokenizer.impl
+        return tuple(bytes([int(BYTE_PIECE.fullmatch(t).group(1), 16)]) if sp.is_byte(i) else
+                     (t if sp.is_control(i) or sp.is_unknown(i) else t.replace("\u2581", " ")).encode()
+                     for i, t in enumerate(by_id))
+    spec = json.loads(tokenizer.data)
+    model, types = spec.get("model") or {}, component_types([spec.get("pre_tokenizer"), spec.get("decoder")])
+    prefix = model.get("continuing_subword_prefix") if model.get("type") == "WordPiece" else None
+    added = {t["content"] for t in spec.get("added_tokens") or []}
+    byte_decoder = gpt2_byte_decoder() if "ByteLevel" in types else None
+
+    def spell(token: str) -> bytes:
+        if token in added:
+            return token.encode()
+        if prefix and token.startswith(prefix) and len(token) > len(prefix):
+            token = token[len(prefix):]
+        if byte_decoder is not None:
+            return bytes(byte_decoder[c] for c in token) if all(c in byte_decoder for c in token) else token.encode()
+        if model.get("byte_fallback") and BYTE_PIECE.fullmatch(token):
+            return bytes([int(token[3:5], 16)])
+        return (token.replace("\u2581", " ") if "Metaspace" in types else token).encode()
+
+    return tuple(map(spell, by_id))
 
 
 def word_char_ids(word: bytes) -> list[int]:
@@ -56,19 +105,19 @@ class BilmConfig:
     bos_id: int | None = None
     eos_id: int | None = None
     pad_id: int | None = None
-    tokens: tuple = ()  # the vocabulary's entries by id, for the character ids
+    spellings: tuple = ()  # the bytes each id stands for (spellings()), for the character ids
     dupe_factor: int = 1
     mode: str = "bilm"
 
     def __post_init__(self):
-        if None in (self.bos_id, self.eos_id, self.pad_id) or not self.tokens:
+        if None in (self.bos_id, self.eos_id, self.pad_id) or not self.spellings:
             raise ValueError("bilm examples need the vocabulary's [CLS], [SEP] and [PAD] tokens and its entries")
         if self.max_seq_length < 3:
             raise ValueError(f"max_seq_length {self.max_seq_length} is too short (at least 3)")
 
     def char_table(self) -> np.ndarray:
         """(vocabulary size + 2, 50) uint16: each id's character ids, then BOS's and EOS's."""
-        rows = [word_char_ids(surface(t).encode("utf-8", "ignore")) for t in self.tokens]
+        rows = [word_char_ids(t) for t in self.spellings]
         return np.array(rows + [sentence_char_ids(BOS_CHAR), sentence_char_ids(EOS_CHAR)], dtype=np.uint16)
 
 
@@ -109,7 +158,7 @@ class BilmBuilder:
         cfg = self.cfg
         if self._table is None:
             self._table = cfg.char_table()
-        bos_row, eos_row = len(cfg.tokens), len(cfg.tokens) + 1
+        bos_row, eos_row = len(cfg.spellings), len(cfg.spellings) + 1
         record_ids, ids, words, rows = [], [], [], []
         for doc in sorted(docs, key=lambda d: d.key):
             sentences = [s for s in split_long(doc.sentences, cfg.max_seq_length - 2, self.stats) if len(s[0])]

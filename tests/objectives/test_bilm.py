@@ -8,7 +8,7 @@ import pytest
 
 from corpusforge.beam.sink import seeded_key
 from corpusforge.dataset.schema import bilm_schema
-from corpusforge.objectives.bilm import BilmBuilder, BilmConfig
+from corpusforge.objectives.bilm import BilmBuilder, BilmConfig, spellings
 from corpusforge.objectives.instances import Document
 from corpusforge.tokenization.tokenizer import TextTokenizer
 from tests.conftest import ROOT, SAMPLE
@@ -46,12 +46,8 @@ def tokenizer():
     return tok
 
 
-def config(tokenizer, tokens=None, **kw):
-    if tokens is None:
-        tokens = [""] * tokenizer.vocab_size
-        for token, i in tokenizer.vocab.items():
-            tokens[i] = token
-    return BilmConfig(bos_id=CLS, eos_id=SEP, pad_id=PAD, tokens=tuple(tokens), **kw)
+def config(tokenizer, spelled=None, **kw):
+    return BilmConfig(bos_id=CLS, eos_id=SEP, pad_id=PAD, spellings=spelled or spellings(tokenizer), **kw)
 
 
 def sample_sentences(tokenizer):
@@ -100,13 +96,13 @@ def test_char_ids_equal_allennlp_on_the_raw_text(tokenizer):
 
 
 def test_long_token_is_cut_at_48_bytes(tokenizer):
-    """A vocabulary entry longer than 48 UTF-8 bytes (a 25-character Chinese title, 75 bytes) keeps its first 48,
-    even inside a character, as AllenNLP's encode(...)[:48] does."""
+    """A token longer than 48 UTF-8 bytes (a 25-character Chinese title, 75 bytes) keeps its first 48, even inside
+    a character, as AllenNLP's encode(...)[:48] does."""
     title = json.loads((SAMPLE / "wiki_zh" / "AA" / "wiki_00").read_text(encoding="utf-8").splitlines()[0])["text"]
     title = "".join(c for c in title if "\u4e00" <= c <= "\u9fff")[:25]
     assert len(title.encode()) == 75
-    tokens = ["[PAD]"] * 103 + ["##" + title[:17], title]
-    table, _, _ = build(config(tokenizer, tokens), [("", [103, 104], [])])
+    spelled = (b"[PAD]",) * 103 + (title[:17].encode(), title.encode())
+    table, _, _ = build(config(tokenizer, spelled), [("", [103, 104], [])])
     row = table.column("char_ids").to_pylist()[0]
     assert row[1] == allennlp_char_ids(title[:17]) and row[2] == allennlp_char_ids(title)
     # 48 bytes + 1 between begin- (259) and end-of-word (260) fill all 50: no padding character (261) is left
@@ -140,4 +136,58 @@ def test_targets_are_allennlp_language_model_shifts(tokenizer):
 
 def test_a_vocabulary_without_pad_is_refused():
     with pytest.raises(ValueError, match=r"\[CLS\], \[SEP\] and \[PAD\]"):
-        BilmConfig(bos_id=CLS, eos_id=SEP, pad_id=None, tokens=("a",))
+        BilmConfig(bos_id=CLS, eos_id=SEP, pad_id=None, spellings=(b"a",))
+
+
+def sample_texts():
+    texts = [line for line in (SAMPLE / "plain" / "bert_sample_text.txt").read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    for line in (SAMPLE / "wiki_zh" / "AA" / "wiki_00").read_text(encoding="utf-8").splitlines()[:30]:
+        texts += [p for p in json.loads(line)["text"].split("\n") if p.strip()]
+    return texts
+
+
+def test_byte_level_bpe_tokens_spell_the_text_bytes(tmp_path):
+    """corpusforge's own byte-level BPE (build vocab -m bpe): a sentence's tokens, spelled, are its UTF-8 bytes
+    (pieces of a Chinese character included), as the tokenizer decodes back exactly."""
+    from corpusforge.tokenization.train import train_bpe
+
+    texts = sample_texts()
+    train_bpe(texts, str(tmp_path), vocab_size=1200)
+    tok = TextTokenizer(str(tmp_path / "tokenizer.json"))
+    spelled = spellings(tok)
+    assert spelled[tok.vocab["<s>"]] == b"<s>" and len(spelled) == tok.vocab_size
+    pieces = 0
+    for text, (ids, _) in zip(texts, tok.encode(texts)):
+        assert b"".join(spelled[i] for i in ids) == text.encode()
+        pieces += sum(1 for i in ids if not _utf8(spelled[i]))
+    assert pieces > 0  # some tokens are a part of a character: spelled by their bytes, not a replacement char
+
+
+def _utf8(b: bytes) -> bool:
+    try:
+        b.decode()
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def test_sentencepiece_tokens_spell_its_decoding(tmp_path):
+    """corpusforge's own ALBERT-style unigram model: a sentence's pieces, spelled ("▁" a space), are the text that
+    SentencePiece itself decodes them to, after its dummy-prefix space."""
+    import sentencepiece as spm
+
+    from corpusforge.tokenization.train import train_unigram
+
+    texts = sample_texts()
+    train_unigram(texts, str(tmp_path), vocab_size=2000)
+    tok = TextTokenizer(str(tmp_path / "spm.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "spm.model"))
+    spelled = spellings(tok)
+    assert spelled[tok.vocab["[CLS]"]] == b"[CLS]"
+    checked = 0
+    for text, (ids, _) in zip(texts, tok.encode(texts)):
+        if tok.vocab["<unk>"] not in ids:
+            assert b"".join(spelled[i] for i in ids).decode() == " " + sp.decode(ids)
+            checked += 1
+    assert checked > len(texts) // 2
