@@ -113,3 +113,14 @@ def test_a_missing_tokenizer_file_is_one_sentence(tmp_path):
     result = build(tmp_path / "x", tmp_path / "tok", ok=False)
     assert result.exit_code == 1 and "cannot be spelled as ELMo character ids" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
+def test_from_raw_text_with_a_tokenizer(tmp_path, bilm):
+    """Raw text tokenized in the same job gives the rows a tokenized dataset of it gives."""
+    out = tmp_path / "raw"
+    build(out, SAMPLE / "plain", "--tokenizer", VOCAB)
+    rows = load_table(str(out)).column("input_ids").to_pylist()
+    run_cli("build", "tokenized", "--input", SAMPLE / "plain", "--tokenizer", VOCAB, "--output", tmp_path / "tok")
+    build(tmp_path / "via", tmp_path / "tok")
+    assert sorted(rows) == sorted(load_table(str(tmp_path / "via")).column("input_ids").to_pylist())
+    assert json.loads((out / "manifest.json").read_text())["input"]["kept"] == 3 and len(rows) > 3

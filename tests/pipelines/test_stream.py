@@ -101,3 +101,15 @@ def test_bad_arguments_fail_fast(tmp_path, tokenized, args, message):
     result = build(tmp_path / "x", tokenized, *args, ok=False)
     assert result.exit_code in (1, 2) and message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_from_raw_text_with_a_tokenizer(tmp_path):
+    """Raw text tokenized in the same job: its three documents, [SEP]-ended, in the streams of the buckets' groups."""
+    out = tmp_path / "raw"
+    build(out, SAMPLE / "plain", "--tokenizer", VOCAB, "--num-streams", "4", "--max-seq-length", "16")
+    streams = streams_of(out)
+    groups = defaultdict(list)
+    for sid in sorted(streams):
+        groups[sid // 4] += [t for s in streams[sid] for t in s]
+    assert all(text[-1] == SEP for text in groups.values()) and sum(t.count(SEP) for t in groups.values()) == 3
+    assert len(streams) == 4 * len(groups) and json.loads((out / "manifest.json").read_text())["input"]["kept"] == 3
