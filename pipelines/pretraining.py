@@ -149,30 +149,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     if mode in LM_KINDS:
         if masking not in (None, "none"):
             raise click.ClickException(f"--mode {mode} takes no masking (its labels are its inputs); drop --masking")
-        if mode != "causal" and not cross_document:
-            raise click.ClickException("--no-cross-document applies to --mode causal only")
-        if mode == "bilm" and eos_token is not None:
-            raise click.ClickException("--eos-token applies to --mode causal and stream only (bilm ends sentences "
-                                       "with [SEP])")
-        try:
-            text_tokenizer = tokenizer or recorded_tokenizer(tokenized[0])
-            vocab = text_tokenizer.vocab if text_tokenizer else None
-            if mode == "bilm":
-                cfg = bilm_config(max_seq_length, dupe_factor, text_tokenizer, special)
-                extra_params = {}
-            else:
-                eos_id = resolve_eos(eos_token, vocab, special, vocab_size)
-                extra_params = {"eos_token": eos_token, "eos_id": eos_id}
-                if mode == "causal":
-                    cfg = CausalConfig(max_seq_length=max_seq_length, cross_document=cross_document,
-                                       dupe_factor=dupe_factor, eos_id=eos_id)
-                    extra_params["cross_document"] = cross_document
-                else:
-                    cfg = StreamConfig(max_seq_length=max_seq_length, num_streams=num_streams or 16,
-                                       num_buckets=num_buckets, dupe_factor=dupe_factor, eos_id=eos_id)
-                    extra_params["num_streams"] = cfg.num_streams
-        except ValueError as e:
-            raise click.ClickException(str(e)) from None
+        cfg, extra_params = lm_config(mode, max_seq_length, dupe_factor, eos_token, cross_document, num_streams,
+                                      num_buckets, tokenizer or recorded_tokenizer(tokenized[0]), special, vocab_size)
         masking = "none"
     else:
         if eos_token is not None or not cross_document:
@@ -208,6 +186,30 @@ def recorded_vocab(info: dict) -> dict | None:
     """The vocabulary of recorded_tokenizer(info), or None."""
     tokenizer = recorded_tokenizer(info)
     return tokenizer.vocab if tokenizer else None
+
+
+def lm_config(mode, max_seq_length, dupe_factor, eos_token, cross_document, num_streams, num_buckets, tokenizer,
+              special, vocab_size):
+    """The configuration of a language-model mode and its build parameters for the manifest; tokenizer is None
+    when a tokenized input's tokenizer file is gone. A setting that cannot work is one sentence."""
+    if mode != "causal" and not cross_document:
+        raise click.ClickException("--no-cross-document applies to --mode causal only")
+    if mode == "bilm" and eos_token is not None:
+        raise click.ClickException("--eos-token applies to --mode causal and stream only (bilm ends sentences with "
+                                   "[SEP])")
+    try:
+        if mode == "bilm":
+            return bilm_config(max_seq_length, dupe_factor, tokenizer, special), {}
+        eos_id = resolve_eos(eos_token, tokenizer.vocab if tokenizer else None, special, vocab_size)
+        if mode == "causal":
+            cfg = CausalConfig(max_seq_length=max_seq_length, cross_document=cross_document, dupe_factor=dupe_factor,
+                               eos_id=eos_id)
+            return cfg, {"eos_token": eos_token, "eos_id": eos_id, "cross_document": cross_document}
+        cfg = StreamConfig(max_seq_length=max_seq_length, num_streams=num_streams or 16, num_buckets=num_buckets,
+                           dupe_factor=dupe_factor, eos_id=eos_id)
+        return cfg, {"eos_token": eos_token, "eos_id": eos_id, "num_streams": cfg.num_streams}
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def bilm_config(max_seq_length, dupe_factor, tokenizer, special) -> BilmConfig:

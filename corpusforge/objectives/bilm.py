@@ -33,8 +33,6 @@ from corpusforge.objectives.instances import Document, split_long
 
 MAX_WORD_LENGTH = 50
 BOS_CHAR, EOS_CHAR, BOW_CHAR, EOW_CHAR, PAD_CHAR = 256, 257, 258, 259, 260  # ELMoCharacterMapper, before its + 1
-
-
 BYTE_PIECE = re.compile(r"<0x([0-9A-F]{2})>")
 
 

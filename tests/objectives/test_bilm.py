@@ -1,4 +1,4 @@
-"""ELMo bilm examples on real text: character ids as AllenNLP defines them, targets as its LanguageModel shifts them."""
+"""ELMo bilm examples on real text: character ids as AllenNLP defines them, targets as its LanguageModel shifts."""
 import json
 import unicodedata
 

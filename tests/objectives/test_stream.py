@@ -65,7 +65,8 @@ def test_streams_of_a_bucket_hold_its_documents_once_per_copy(wiki_docs):
     off = np.cumsum(batch.lengths) - batch.lengths
     streams = defaultdict(list)
     for i in np.lexsort((batch.segment_index, batch.stream_ids)):
-        streams[int(batch.stream_ids[i])].append((int(batch.segment_index[i]), batch.input_ids[off[i]:off[i] + batch.lengths[i]]))
+        segment = batch.input_ids[off[i]:off[i] + batch.lengths[i]]
+        streams[int(batch.stream_ids[i])].append((int(batch.segment_index[i]), segment))
     bucket = shard_of(min(d.key for d in wiki_docs), 3)
     assert sorted(set(sid // 5 for sid in streams)) == [bucket * 2, bucket * 2 + 1]  # (bucket, copy) groups
     docs = sorted(tuple(int(t) for ids, _ in d.sentences for t in ids) for d in wiki_docs if d.sentences)
