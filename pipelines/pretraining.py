@@ -1,4 +1,5 @@
-"""pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT pretraining instances, or GPT blocks.
+"""pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT pretraining instances, or GPT blocks,
+ELMo sentences, Transformer-XL streams.
 
     python -m pipelines.pretraining --input TOKENIZED_OR_DOCS_OR_RAW [--tokenizer vocab.txt] --output OUT
     corpusforge build pretraining  (the same command)
@@ -18,8 +19,10 @@ from corpusforge.beam.read import ReadDocuments, dataset_units
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
-from corpusforge.dataset.schema import causal_schema, pretraining_schema
+from corpusforge.dataset.schema import bilm_schema, causal_schema, pretraining_schema, stream_schema
+from corpusforge.objectives.bilm import BilmConfig, bilm_statistics, spellings
 from corpusforge.objectives.causal import CausalConfig, causal_statistics, resolve_eos
+from corpusforge.objectives.stream import StreamConfig, stream_statistics
 from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
@@ -27,13 +30,15 @@ from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
 from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
 
 BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segments inside a bucket)
+# the language-model modes: each is a dataset kind of its own (schema, manifest statistics)
+LM_KINDS = {"causal": (causal_schema, causal_statistics), "bilm": (bilm_schema, bilm_statistics),
+            "stream": (stream_schema, stream_statistics)}
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset."""
-    causal = cfg.mode == "causal"
-    kind = "causal" if causal else "pretraining"
-    schema = causal_schema(id_type) if causal else pretraining_schema(id_type, LABELS.get(cfg.mode))
+    kind = cfg.mode if cfg.mode in LM_KINDS else "pretraining"
+    schema = LM_KINDS[kind][0](id_type) if kind in LM_KINDS else pretraining_schema(id_type, LABELS.get(cfg.mode))
     tmp = WriteDataset(job.output, kind, schema, 1, {}).tmp  # the temporary directory, shared below
     build = BuildInstances(cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
                            from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
@@ -49,7 +54,7 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
         rows, counts = tokenized.rows | "BuildInstances" >> build
         counts = [docs["counts"], tokenized.counts, *counts]
         rejects = docs["rejects"]
-    summarize = functools.partial(causal_statistics if causal else instance_statistics,
+    summarize = functools.partial(LM_KINDS[kind][1] if kind in LM_KINDS else instance_statistics,
                                   max_seq_length=cfg.max_seq_length)
     return ({"spills": rows, "rejects": rejects, "counts": counts | "AllCounts" >> beam.Flatten()}
             | "WriteDataset" >> WriteDataset(job.output, kind, schema, job.num_shards, job.params,
@@ -58,10 +63,12 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
-@click.option("--mode", type=click.Choice((*MODES, "causal")), default="nsp", show_default=True,
+@click.option("--mode", type=click.Choice((*MODES, *LM_KINDS)), default="nsp", show_default=True,
               help="nsp: BERT sentence pairs, half with a random B from another document; sop: ALBERT, B always "
                    "the continuation, half swapped; full-sentences / doc-sentences: RoBERTa packing, across / "
-                   "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal).")
+                   "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal); "
+                   "bilm: ELMo sentences with forward/backward targets and character ids (kind bilm); stream: "
+                   "Transformer-XL segments of --num-streams parallel streams (kind stream).")
 @click.option("--masking", type=click.Choice(SCHEMES), default=None,
               help="token (default): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
                    "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal: always none).")
@@ -89,6 +96,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @click.option("--cross-document/--no-cross-document", default=True, show_default=True,
               help="causal: blocks run across documents (all of max-seq-length tokens but a bucket's last), or end "
                    "at each document's end (its short last block kept).")
+@click.option("--num-streams", type=click.IntRange(min=1), default=None,
+              help="stream: contiguous streams per bucket, read side by side (the trainer's batch size; default 16).")
 @click.option("--tokenizer", "-t", "tokenizer_path", default=None,
               help="For documents or raw input: a WordPiece vocab.txt, tokenizer.json or SentencePiece .model "
                    "(a tokenized dataset brings its own; building 128 and 512 from it does not re-tokenize).")
@@ -99,8 +108,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @input_options
 @output_options
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
-         max_ngram, span_p, max_span, eos_token, cross_document, tokenizer_path, lowercase, segmenter, user_dict,
-         **kw):
+         max_ngram, span_p, max_span, eos_token, cross_document, num_streams, tokenizer_path, lowercase, segmenter,
+         user_dict, **kw):
     """Build pretraining instances: sentence pairs or packed blocks, statically masked or not.
 
     --input is a tokenized dataset (from `build tokenized`), a documents dataset or raw corpora
@@ -108,7 +117,9 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     word_ids, next_sentence_label (nsp) or sentence_order_label (sop), masked_lm_positions,
     masked_lm_labels; no padding. Instances are shuffled across shards with the seed.
     --mode causal writes a dataset of kind causal instead: input_ids (GPT blocks of documents joined
-    by the end-of-document token) and document_boundaries.
+    by the end-of-document token) and document_boundaries; --mode bilm one of kind bilm (input_ids,
+    next_ids, previous_ids, word_ids, char_ids per sentence); --mode stream one of kind stream
+    (input_ids, stream_id, segment_index).
     """
     job = prepare_job(kw, kinds=("documents", "tokenized"))
     tokenized = [read_manifest(d) for d in job.source.datasets if read_manifest(d)["kind"] == "tokenized"]
@@ -132,16 +143,15 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
             seg_fingerprint = seg.fingerprint()
     except (TokenizerError, SegmenterError) as e:
         raise click.ClickException(str(e)) from None
-    if mode == "causal":
+    num_buckets = max(2, math.ceil(job.input_bytes / BUCKET_BYTES))
+    if num_streams is not None and mode != "stream":
+        raise click.ClickException("--num-streams applies to --mode stream only")
+    if mode in LM_KINDS:
         if masking not in (None, "none"):
-            raise click.ClickException("--mode causal takes no masking (its labels are its inputs); drop --masking")
-        try:
-            vocab = tokenizer.vocab if tokenizer else recorded_vocab(tokenized[0])
-            cfg = CausalConfig(max_seq_length=max_seq_length, cross_document=cross_document, dupe_factor=dupe_factor,
-                               eos_id=resolve_eos(eos_token, vocab, special, vocab_size))
-        except ValueError as e:
-            raise click.ClickException(str(e)) from None
-        masking, extra_params = "none", {"eos_token": eos_token, "eos_id": cfg.eos_id, "cross_document": cross_document}
+            raise click.ClickException(f"--mode {mode} takes no masking (its labels are its inputs); drop --masking")
+        cfg, extra_params = lm_config(mode, max_seq_length, dupe_factor, eos_token, cross_document, num_streams,
+                                      num_buckets, tokenizer or recorded_tokenizer(tokenized[0]), special, vocab_size)
+        masking = "none"
     else:
         if eos_token is not None or not cross_document:
             raise click.ClickException("--eos-token and --no-cross-document apply to --mode causal only")
@@ -149,10 +159,9 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
         cfg = instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,
                               dupe_factor, max_ngram, span_p, max_span, special, vocab_size)
     id_type = pa.uint16() if vocab_size <= 1 << 16 else pa.int32()
-    num_buckets = max(2, math.ceil(job.input_bytes / BUCKET_BYTES))
     if not kw["num_shards"]:
         job.num_shards = job.params["num_shards"] = max(1, math.ceil(job.input_bytes * dupe_factor / (64 << 20)))
-    job.params.update(kind="causal" if mode == "causal" else "pretraining", mode=mode, masking=masking,
+    job.params.update(kind=mode if mode in LM_KINDS else "pretraining", mode=mode, masking=masking,
                       max_seq_length=max_seq_length,
                       short_seq_prob=short_seq_prob, masked_lm_prob=masked_lm_prob,
                       max_predictions_per_seq=max_predictions_per_seq, dupe_factor=dupe_factor, max_ngram=max_ngram,
@@ -163,14 +172,58 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     run_job(job, lambda p: build_pretraining(p, job, cfg, tokenizer, seg, id_type, num_buckets, extra))
 
 
-def recorded_vocab(info: dict) -> dict | None:
-    """The vocabulary of a tokenized dataset's tokenizer, if its file is still where the manifest says and
-    unchanged (sha256); else None."""
+def recorded_tokenizer(info: dict) -> TextTokenizer | None:
+    """A tokenized dataset's tokenizer, if its file is still where the manifest says and unchanged (sha256);
+    else None."""
     try:
         tokenizer = TextTokenizer(info["params"]["tokenizer"], lowercase=bool(info["tokenizer"].get("lowercase")))
     except (TokenizerError, KeyError, TypeError):
         return None
-    return tokenizer.vocab if tokenizer.fingerprint["sha256"] == info["tokenizer"]["sha256"] else None
+    return tokenizer if tokenizer.fingerprint["sha256"] == info["tokenizer"]["sha256"] else None
+
+
+def recorded_vocab(info: dict) -> dict | None:
+    """The vocabulary of recorded_tokenizer(info), or None."""
+    tokenizer = recorded_tokenizer(info)
+    return tokenizer.vocab if tokenizer else None
+
+
+def lm_config(mode, max_seq_length, dupe_factor, eos_token, cross_document, num_streams, num_buckets, tokenizer,
+              special, vocab_size):
+    """The configuration of a language-model mode and its build parameters for the manifest; tokenizer is None
+    when a tokenized input's tokenizer file is gone. A setting that cannot work is one sentence."""
+    if mode != "causal" and not cross_document:
+        raise click.ClickException("--no-cross-document applies to --mode causal only")
+    if mode == "bilm" and eos_token is not None:
+        raise click.ClickException("--eos-token applies to --mode causal and stream only (bilm ends sentences with "
+                                   "[SEP])")
+    try:
+        if mode == "bilm":
+            return bilm_config(max_seq_length, dupe_factor, tokenizer, special), {}
+        eos_id = resolve_eos(eos_token, tokenizer.vocab if tokenizer else None, special, vocab_size)
+        if mode == "causal":
+            cfg = CausalConfig(max_seq_length=max_seq_length, cross_document=cross_document, dupe_factor=dupe_factor,
+                               eos_id=eos_id)
+            return cfg, {"eos_token": eos_token, "eos_id": eos_id, "cross_document": cross_document}
+        cfg = StreamConfig(max_seq_length=max_seq_length, num_streams=num_streams or 16, num_buckets=num_buckets,
+                           dupe_factor=dupe_factor, eos_id=eos_id)
+        return cfg, {"eos_token": eos_token, "eos_id": eos_id, "num_streams": cfg.num_streams}
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def bilm_config(max_seq_length, dupe_factor, tokenizer, special) -> BilmConfig:
+    """ELMo's configuration: BOS/EOS/pad ids and the bytes of each token (to spell the character ids)."""
+    if tokenizer is None:
+        raise ValueError("the tokenizer file named in the tokenized dataset's manifest is missing or changed, so "
+                         "the tokens cannot be spelled as ELMo character ids; rebuild the tokenized dataset or "
+                         "build from documents with --tokenizer")
+    missing = [r for r in ("cls", "sep", "pad") if r not in special]
+    if missing:
+        raise ValueError(f"the vocabulary has no {'/'.join(missing)} token, which bilm sentences need (BOS, EOS, "
+                         "no target)")
+    return BilmConfig(max_seq_length=max_seq_length, bos_id=special["cls"], eos_id=special["sep"],
+                      pad_id=special["pad"], spellings=spellings(tokenizer), dupe_factor=dupe_factor)
 
 
 def instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,

@@ -62,11 +62,36 @@ def causal_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
     )
 
 
+def bilm_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "bilm": one row per sentence (build pretraining --mode bilm, ELMo); see objectives/bilm.py."""
+    return pa.schema(
+        [
+            pa.field("input_ids", pa.list_(id_type), nullable=False),  # [CLS] sentence [SEP] (ELMo's <S> .. </S>)
+            pa.field("next_ids", pa.list_(id_type), nullable=False),  # forward targets: input_ids[t + 1], last [PAD]
+            pa.field("previous_ids", pa.list_(id_type), nullable=False),  # backward: input_ids[t - 1], first [PAD]
+            pa.field("word_ids", pa.list_(pa.int32()), nullable=False),  # the segmenter's word per token, -1 on specials
+            # 50 per token: AllenNLP's ELMoCharacterMapper ids (UTF-8 bytes + 1, markers 257..261)
+            pa.field("char_ids", pa.list_(pa.list_(pa.uint16())), nullable=False),
+        ]
+    )
+
+
+def stream_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "stream": one row per Transformer-XL segment (build pretraining --mode stream); see objectives/stream.py."""
+    return pa.schema(
+        [
+            pa.field("input_ids", pa.list_(id_type), nullable=False),  # max_seq_length tokens, a stream's last fewer
+            pa.field("stream_id", pa.int64(), nullable=False),  # the stream; its segments concatenate to it
+            pa.field("segment_index", pa.int32(), nullable=False),  # 0, 1, ... in the stream's order
+        ]
+    )
+
+
 # rejects/: one JSON object per line with these keys (see sources.formats.Reject)
 REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
 
 SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema(), "pretraining": pretraining_schema(),
-           "causal": causal_schema()}
+           "causal": causal_schema(), "bilm": bilm_schema(), "stream": stream_schema()}
 
 
 def hf_features(schema: pa.Schema) -> dict:
