@@ -12,7 +12,8 @@ import click
 from corpusforge.beam.read import DocumentInput, ReadDocuments
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.dataset.schema import DOCUMENTS
-from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.command import COMMAND
 
 
 def build_documents(pipeline, source: DocumentInput, output: str, num_shards: int, params: dict):

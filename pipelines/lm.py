@@ -28,7 +28,7 @@ from corpusforge.dataset.reader import DatasetError, load_table, read_manifest
 from corpusforge.dataset.writer import commit, remove_tree, write_json
 from corpusforge.objectives import lm
 from corpusforge.tokenization.segment import SegmenterError, get_segmenter, recorded_segmenter
-from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir
+from pipelines.command import COMMAND, check_output, configure_logging, temporary_dir
 
 log = logging.getLogger("corpusforge")
 ARPA = "model.arpa"

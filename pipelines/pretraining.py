@@ -23,7 +23,8 @@ from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, inst
 from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
-from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.command import COMMAND
 
 BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segments inside a bucket)
 

@@ -19,7 +19,8 @@ from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
-from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.command import COMMAND
 
 
 def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, params, extra):

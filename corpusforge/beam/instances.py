@@ -15,15 +15,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
+from corpusforge.beam.counting import COUNTS, CountingDoFn, ThroughputLog
 from corpusforge.beam.read import read_unit
 from corpusforge.beam.sink import (KEY, RowGather, SpillRows, fail_point, first_of_groups, open_arrow, seeded_key,
                                    shard_of, spill_path, write_spill)
 from corpusforge.dataset.schema import tokenized_schema
-from corpusforge.objectives.instances import Document, InstanceBuilder
+from corpusforge.objectives.instances import InstanceBuilder, TokenizedDocument
 
 
-def table_documents(table: pa.Table) -> list[Document]:
+def table_documents(table: pa.Table) -> list[TokenizedDocument]:
     """A tokenized table (with _key) -> Documents whose sentences are numpy views, no per-token Python."""
     table = table.combine_chunks()
     ids, words = table.column("input_ids").chunk(0), table.column("word_ids").chunk(0)
@@ -36,7 +36,8 @@ def table_documents(table: pa.Table) -> list[Document]:
     docs = []
     for d, (key, doc_id) in enumerate(zip(keys, doc_ids)):
         bounds = sent_offsets[doc_offsets[d]:doc_offsets[d + 1] + 1]
-        docs.append(Document(key, doc_id, [(flat_ids[a:b], flat_words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]))
+        sentences = [(flat_ids[a:b], flat_words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        docs.append(TokenizedDocument(key, doc_id, sentences))
     return docs
 
 
@@ -102,7 +103,7 @@ class BuildBucket(CountingDoFn):
         self.schema, self.out_dir, self.num_shards = schema.append(pa.field(KEY, pa.binary())), out_dir, num_shards
 
     def setup(self):
-        self.progress = Progress("instances")
+        self.progress = ThroughputLog("instances")
 
     def process(self, bucket_and_paths):
         _, paths = bucket_and_paths

@@ -1,6 +1,7 @@
-"""What every pipeline's command line shares: input/output options, validation, running, reporting.
+"""What every Beam build command shares: input/output options, validation, running, reporting.
 
-Launcher-side only (click); Beam workers never import this module.
+Launcher-side only (click); Beam workers never import this module. What needs no Beam is in
+pipelines.command, so build lm and eval lm start without importing Apache Beam.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
 from corpusforge.dataset.reader import DatasetError, is_dataset, read_manifest, shard_paths
-from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir  # noqa: F401 (the commands import them from here)
+from pipelines.command import check_output, configure_logging
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
@@ -182,7 +183,7 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
 
 def run_job(job: Job, build) -> dict:
     """Builds the graph with `build(pipeline)`, runs it, reports. A failed run's temporary directory is
-    removed when the command ends and releases the output's lock (pipelines.base.Lock)."""
+    removed when the command ends and releases the output's lock (pipelines.command.Lock)."""
     log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
              job.output, job.num_shards)
     started = time.monotonic()

@@ -1,5 +1,5 @@
-"""What every command shares and can import without Apache Beam (about 2 s): build lm and eval lm use
-only this, the Beam commands get it through pipelines.common."""
+"""What every command shares and can import without Apache Beam (about 2 s): the click command class, the
+output checks and lock, logging. build lm and eval lm use only this; the Beam commands add pipelines.beamjob."""
 from __future__ import annotations
 
 import errno
