@@ -84,7 +84,8 @@ def check_output(output: str, overwrite: bool, inputs=(), resume: bool = False) 
         raise click.ClickException(f"--resume needs a local output; {output} is not one")
     if "://" not in output:
         check_inputs(output, paths)
-        lock = lock_output(output, keep_temporaries=resume)  # first: a second build is told that, whatever the output holds
+        # first: a second build is told that, whatever the output holds
+        lock = lock_output(output, keep_temporaries=resume)
         if ctx is not None:
             ctx.call_on_close(lock.release)
     if output_exists(output):
@@ -154,8 +155,11 @@ class Lock:
     the process ends, however it ends (kill -9 too), so a lock is never stale; a run that ends
     normally deletes the lock file (while holding it: see lock_output's inode check)."""
 
-    def __init__(self, output: str, path: str, fd: int):
+    def __init__(self, output: str, path: str, fd: int, keep_temporaries: bool = False):
+        """keep_temporaries (--resume): no temporary data is removed, at the start or at the end, so a refused or
+        failed resume keeps the killed run's work for the next; the next run without --resume removes it."""
         self.output, self.path, self.fd = os.path.abspath(output.rstrip("/")), path, fd
+        self.keep_temporaries = keep_temporaries
 
     def remove_temporaries(self) -> None:
         """Deletes every `.NAME.incomplete-XXXXXXXX[-suffix]` beside the output. Only a run holding the lock
@@ -173,7 +177,8 @@ class Lock:
 
     def release(self) -> None:
         if self.fd is not None:
-            self.remove_temporaries()
+            if not self.keep_temporaries:
+                self.remove_temporaries()
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
@@ -217,7 +222,7 @@ def lock_output(output: str, keep_temporaries: bool = False) -> Lock:
             current = None
         mine = os.fstat(fd)
         if current is not None and (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev):
-            lock = Lock(output, lock_path, fd)
+            lock = Lock(output, lock_path, fd, keep_temporaries)
             if not keep_temporaries:
                 lock.remove_temporaries()
             return lock
