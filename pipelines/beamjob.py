@@ -16,6 +16,7 @@ import click
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
+from corpusforge import __version__
 from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
 from corpusforge.beam.resume import Markers, fingerprint_digest, read_fingerprint, write_fingerprint
@@ -203,9 +204,8 @@ def fingerprint(job: Job) -> dict:
         st = os.stat(path)
         return [st.st_size, st.st_mtime_ns]
 
-    from corpusforge import __version__
-
-    named = [v for k in PATH_OPTIONS if k != "inputs" for v in [job.params.get(k)] if isinstance(v, str) and v]
+    keys = [k for k in (*PATH_OPTIONS, "tokenizer") if k != "inputs"]  # params name -t "tokenizer"
+    named = [v for k in keys for v in [job.params.get(k)] if isinstance(v, str) and v]
     fp = {f"--{k.replace('_', '-')}": v for k, v in job.params.items()}
     fp.update({"corpusforge version": __version__,
                "input files": [[f.path, state(f.path)] for f in job.source.files],
