@@ -31,8 +31,9 @@ from corpusforge.dataset.writer import remove_tree, write_bytes
 from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
-from pipelines.common import (BEAM_HELP, COMMAND, input_options, output_options, prepare_job, print_accounting,
-                              print_data_movement, temporary_dir)
+from pipelines.beamjob import (BEAM_HELP, input_options, output_options, prepare_job, print_accounting,
+                              print_data_movement)
+from pipelines.command import COMMAND, temporary_dir
 
 log = logging.getLogger("corpusforge")
 UNITS = ("words", "chars", "tokens")

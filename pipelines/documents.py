@@ -12,19 +12,22 @@ import click
 from corpusforge.beam.read import DocumentInput, ReadDocuments
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.dataset.schema import DOCUMENTS
-from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
+from pipelines.command import COMMAND
 
 
-def build_documents(pipeline, source: DocumentInput, output: str, num_shards: int, params: dict):
+def build_documents(pipeline, source: DocumentInput, output: str, num_shards: int, params: dict, tmp=None,
+                    markers=None):
     """The documents graph: ReadCorpus -> PrepareDocuments -> WriteDataset."""
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
     return docs | "WriteDataset" >> WriteDataset(output, "documents", DOCUMENTS, num_shards, params,
-                                                 dedup=source.prepare.dedup)
+                                                 dedup=source.prepare.dedup, tmp=tmp, markers=markers)
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
 @input_options
 @output_options
+@resume_option
 def main(**kw):
     """Build a documents dataset: raw corpora -> cleaned, sentence-split documents.
 
@@ -34,7 +37,8 @@ def main(**kw):
     if job.source.datasets:
         raise click.ClickException("build documents reads raw corpora; its --input is already a documents dataset")
     job.params["kind"] = "documents"
-    run_job(job, lambda p: build_documents(p, job.source, job.output, job.num_shards, job.params))
+    run_job(job, lambda p: build_documents(p, job.source, job.output, job.num_shards, job.params, job.tmp,
+                                           job.markers))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from corpusforge.beam.read import ReadDocuments
 from corpusforge.objectives.ngrams import MAX_ORDER, parse_min_counts
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import SEGMENTERS, SegmenterError, get_segmenter
-from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.command import COMMAND
 
 # Counting takes the text as given (like lmplz / ngram-count): no document is dropped for being short
 # and none is merged with a duplicate unless asked (--min-chars N, --dedup).

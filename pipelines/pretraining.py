@@ -14,7 +14,7 @@ import apache_beam as beam
 import click
 import pyarrow as pa
 
-from corpusforge.beam.instances import BuildInstances
+from corpusforge.beam.instances import BuildInstances, RecordBucketInputs, reused_inputs
 from corpusforge.beam.read import ReadDocuments, dataset_units
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
@@ -27,7 +27,8 @@ from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, inst
 from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
-from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
+from pipelines.command import COMMAND
 
 BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segments inside a bucket)
 # the language-model modes: each is a dataset kind of its own (schema, manifest statistics)
@@ -36,30 +37,44 @@ LM_KINDS = {"causal": (causal_schema, causal_statistics), "bilm": (bilm_schema, 
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
-    """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset."""
+    """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset; a resumed
+    build whose bucket inputs are all recorded (RecordBucketInputs) starts at the buckets."""
     kind = cfg.mode if cfg.mode in LM_KINDS else "pretraining"
     schema = LM_KINDS[kind][0](id_type) if kind in LM_KINDS else pretraining_schema(id_type, LABELS.get(cfg.mode))
-    tmp = WriteDataset(job.output, kind, schema, 1, {}).tmp  # the temporary directory, shared below
-    build = BuildInstances(cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
-                           from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
-                           schema=schema, out_dir=f"{tmp}/_spill", num_shards=job.num_shards)
-    if tokenizer is None:  # a tokenized dataset: its shards are bucketed Arrow to Arrow
-        paths = (pipeline | "ListShards" >> beam.Create(dataset_units(job.source.datasets))
-                 | "SpreadShards" >> beam.Reshuffle())
-        rows, counts = paths | "BuildInstances" >> build
-        rejects = pipeline | "NoRejects" >> beam.Create([])
+    tmp, markers = job.tmp, job.markers
+    build = functools.partial(BuildInstances, cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
+                              from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
+                              schema=schema, out_dir=f"{tmp}/_spill", num_shards=job.num_shards, markers=markers)
+    reused = reused_inputs(pipeline, markers)
+    if reused:
+        inputs, upstream_counts, rejects = reused
+        built = inputs | "BuildInstances" >> build(spilled=True)
+        upstream = [upstream_counts]
     else:
-        docs = pipeline | "ReadDocuments" >> ReadDocuments(job.source)
-        tokenized = docs["rows"] | "TokenizeDocuments" >> TokenizeDocuments(tokenizer, segmenter)
-        rows, counts = tokenized.rows | "BuildInstances" >> build
-        counts = [docs["counts"], tokenized.counts, *counts]
-        rejects = docs["rejects"]
+        if tokenizer is None:  # a tokenized dataset: its shards are bucketed Arrow to Arrow
+            source = (pipeline | "ListShards" >> beam.Create(dataset_units(job.source.datasets))
+                      | "SpreadShards" >> beam.Reshuffle())
+            upstream, rejects = [], pipeline | "NoRejects" >> beam.Create([])
+        else:
+            docs = pipeline | "ReadDocuments" >> ReadDocuments(job.source)
+            tokenized = docs["rows"] | "TokenizeDocuments" >> TokenizeDocuments(tokenizer, segmenter)
+            source, upstream, rejects = tokenized.rows, [docs["counts"], tokenized.counts], docs["rejects"]
+
+        def record(inputs, spill_counts):  # the marker of everything before the buckets
+            counts = (*upstream, *spill_counts) | "UpstreamCounts" >> beam.Flatten()
+            return (pipeline | "StartRecord" >> beam.Create([None])
+                    | "RecordBucketInputs" >> beam.ParDo(RecordBucketInputs(markers), beam.pvalue.AsList(inputs),
+                                                         beam.pvalue.AsList(counts), beam.pvalue.AsList(rejects)))
+
+        built = source | "BuildInstances" >> build(record=record if markers else None)
+        upstream = [*upstream, *built.counts[:-1]]  # with the shards' read counts
+    counts = (*upstream, built.counts[-1])
     summarize = functools.partial(LM_KINDS[kind][1] if kind in LM_KINDS else instance_statistics,
                                   max_seq_length=cfg.max_seq_length)
-    return ({"spills": rows, "rejects": rejects, "counts": counts | "AllCounts" >> beam.Flatten()}
+    return ({"spills": built.spills, "rejects": rejects, "counts": counts | "AllCounts" >> beam.Flatten()}
             | "WriteDataset" >> WriteDataset(job.output, kind, schema, job.num_shards, job.params,
                                              extra=extra, rows_are_records=False, summarize=summarize,
-                                             tmp=tmp, spilled=True))
+                                             tmp=tmp, spilled=True, markers=markers))
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
@@ -107,6 +122,7 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @click.option("--user-dict", default=None, help="A jieba user dictionary.")
 @input_options
 @output_options
+@resume_option
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
          max_ngram, span_p, max_span, eos_token, cross_document, num_streams, tokenizer_path, lowercase, segmenter,
          user_dict, **kw):

@@ -30,7 +30,8 @@ from corpusforge.beam.wordstats import HEAPS_BUCKETS, LENGTH_CAP, CountWords
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf
-from pipelines.common import BEAM_HELP, input_options, output_options, prepare_job, run_job, temporary_dir
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.command import temporary_dir
 from pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
 
 def build_stats(pipeline, source, units, output, num_shards, params, extra):

@@ -19,10 +19,12 @@ from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
-from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
+from pipelines.command import COMMAND
 
 
-def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, params, extra):
+def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, params, extra, tmp=None,
+                    markers=None):
     """ReadDocuments -> TokenizeDocuments -> WriteDataset."""
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
     tokenized = docs["rows"] | "TokenizeDocuments" >> TokenizeDocuments(tokenizer, segmenter)
@@ -30,7 +32,7 @@ def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, 
     schema = tokenized_schema(pa.uint16() if tokenizer.vocab_size <= 1 << 16 else pa.int32())
     return ({"rows": tokenized.rows, "rejects": docs["rejects"], "counts": counts}
             | "WriteDataset" >> WriteDataset(output, "tokenized", schema, num_shards, params,
-                                                 dedup=source.prepare.dedup, extra=extra))
+                                                 dedup=source.prepare.dedup, extra=extra, tmp=tmp, markers=markers))
 
 
 def warn_nfkc(tokenizer, normalize) -> None:
@@ -55,6 +57,7 @@ def warn_nfkc(tokenizer, normalize) -> None:
 @click.option("--user-dict", default=None, help="A jieba user dictionary (word [freq] [tag] per line).")
 @input_options
 @output_options
+@resume_option
 def main(tokenizer_path, lowercase, segmenter, user_dict, **kw):
     """Build a tokenized dataset: token ids and word boundaries per sentence.
 
@@ -75,7 +78,7 @@ def main(tokenizer_path, lowercase, segmenter, user_dict, **kw):
     extra = {"tokenizer": tokenizer.fingerprint, "segmenter": seg.fingerprint(),
              "special_ids": tokenizer.special_ids}
     run_job(job, lambda p: build_tokenized(p, job.source, tokenizer, seg, job.output, job.num_shards, job.params,
-                                           extra))
+                                           extra, job.tmp, job.markers))
 
 
 if __name__ == "__main__":

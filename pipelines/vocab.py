@@ -41,7 +41,8 @@ from corpusforge.beam.sink import check_rejects, input_accounting, remove_interm
 from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, build_sample
 from corpusforge.tokenization import train as vocab_train
-from pipelines.common import BEAM_HELP, COMMAND, input_options, prepare_job, print_accounting, temporary_dir
+from pipelines.beamjob import BEAM_HELP, input_options, prepare_job, print_accounting
+from pipelines.command import COMMAND, temporary_dir
 
 log = logging.getLogger("corpusforge")
 class SampleFile:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -29,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
+from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, ThroughputLog
 from corpusforge.beam.sink import (WriteRejects, committed, fail_point, finish_dataset, input_accounting, open_arrow,
                                    spill_path)
 from corpusforge.dataset.writer import shard_name, write_bytes, write_shard
@@ -89,7 +88,7 @@ class SegmentDocuments(CountingDoFn):
 
     def setup(self):
         self.segments = self.spec.segments_fn()
-        self.progress = Progress("segment")
+        self.progress = ThroughputLog("segment")
 
     def start_bundle(self):
         super().start_bundle()
@@ -151,25 +150,6 @@ def _ipc_bytes(table: pa.Table) -> bytes:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
-
-
-class SumCounts(beam.CombineFn):
-    def create_accumulator(self):
-        return Counter()
-
-    def add_input(self, acc, counts):
-        acc.update(counts)
-        return acc
-
-    def merge_accumulators(self, accs):
-        accs = iter(accs)
-        total = next(accs)
-        for acc in accs:
-            total.update(acc)
-        return total
-
-    def extract_output(self, acc):
-        return acc
 
 
 class EmptyVocabulary(ValueError):
@@ -427,7 +407,7 @@ def build_cooccurrence(pipeline, docs: dict, spec: UnitSpec, opts: CountOptions,
         SegmentDocuments(spec, f"{tmp}/_segments")).with_outputs(UNIGRAMS, COUNTS, main="chunks")
     if vocab is None:
         layout = (segmented[UNIGRAMS]
-                  | "SumCounts" >> beam.CombineGlobally(SumCounts())
+                  | "SumCounts" >> beam.CombineGlobally(MergeCounts())
                   | "WriteVocab" >> beam.ParDo(WriteVocab(tmp, min_count, max_vocab, num_shards)))
     else:
         layout = pipeline | "GivenVocab" >> beam.Create([vocab_layout([c for _, c in vocab], num_shards)])

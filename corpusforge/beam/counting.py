@@ -38,8 +38,9 @@ class CountingDoFn(beam.DoFn):
             yield pvalue.TaggedOutput(COUNTS, GlobalWindows.windowed_value(dict(self._counts)))
 
 
-class Progress:
-    """Logs a line at most every PROGRESS_SECONDS: long runs show they are moving."""
+class ThroughputLog:
+    """A worker's throughput, logged at most every PROGRESS_SECONDS: long runs show they are moving. Not a
+    progress bar (trainers.common.Progress): a worker knows no total and has no terminal, only the log."""
 
     def __init__(self, what: str):
         self.what, self.items, self.chars = what, 0, 0

@@ -9,27 +9,31 @@ inside a bucket, in the bucket's seeded document order.
 """
 from __future__ import annotations
 
+from collections import Counter
+from typing import NamedTuple
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
+from corpusforge.beam.counting import COUNTS, CountingDoFn, ThroughputLog
 from corpusforge.beam.read import read_unit
 from corpusforge.beam.sink import (KEY, RowGather, SpillRows, fail_point, first_of_groups, open_arrow, seeded_key,
                                    shard_of, spill_path, write_spill)
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.objectives.bilm import BilmBuilder, BilmConfig
 from corpusforge.objectives.causal import CausalBuilder, CausalConfig
-from corpusforge.objectives.instances import Document, InstanceBuilder
+from corpusforge.objectives.instances import InstanceBuilder, TokenizedDocument
 from corpusforge.objectives.stream import StreamBuilder, StreamConfig
+from corpusforge.sources.formats import Reject
 
 # the builder of each configuration with a table() of its own; other configurations are BERT-family instances
 BUILDERS = {CausalConfig: CausalBuilder, BilmConfig: BilmBuilder, StreamConfig: StreamBuilder}
 
 
-def table_documents(table: pa.Table) -> list[Document]:
+def table_documents(table: pa.Table) -> list[TokenizedDocument]:
     """A tokenized table (with _key) -> Documents whose sentences are numpy views, no per-token Python."""
     table = table.combine_chunks()
     ids, words = table.column("input_ids").chunk(0), table.column("word_ids").chunk(0)
@@ -42,7 +46,8 @@ def table_documents(table: pa.Table) -> list[Document]:
     docs = []
     for d, (key, doc_id) in enumerate(zip(keys, doc_ids)):
         bounds = sent_offsets[doc_offsets[d]:doc_offsets[d + 1] + 1]
-        docs.append(Document(key, doc_id, [(flat_ids[a:b], flat_words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]))
+        sentences = [(flat_ids[a:b], flat_words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        docs.append(TokenizedDocument(key, doc_id, sentences))
     return docs
 
 
@@ -103,61 +108,95 @@ class BuildBucket(CountingDoFn):
     """(bucket, spill paths) -> the bucket's instances, written straight to the output's spill
     files as (shard, path) pairs; the builder's tallies go to the counts."""
 
-    def __init__(self, cfg, seed: int, dedup: bool, schema: pa.Schema, out_dir: str, num_shards: int):
-        self.cfg, self.seed, self.dedup = cfg, seed, dedup
+    def __init__(self, cfg, seed: int, dedup: bool, schema: pa.Schema, out_dir: str, num_shards: int, markers=None):
+        """markers (resume.Markers): a bucket whose completion marker is intact is not built again: its
+        recorded spills and counts are output instead."""
+        self.cfg, self.seed, self.dedup, self.markers = cfg, seed, dedup, markers
         self.schema, self.out_dir, self.num_shards = schema.append(pa.field(KEY, pa.binary())), out_dir, num_shards
 
     def setup(self):
-        self.progress = Progress("instances")
+        self.progress = ThroughputLog("instances")
 
-    def process(self, bucket_and_paths):
-        _, paths = bucket_and_paths
+    def process(self, bucket_and_paths, *recorded):  # recorded: RecordBucketInputs's output, only for its order
+        bucket, paths = bucket_and_paths
         paths = sorted(p for p in paths if p)
         if not paths:
             return
+        done = self.markers and self.markers.read("buckets", bucket)
+        if done:
+            for key, n in done["counts"].items():
+                self.count(key, n)
+            for shard, path in done["spills"]:
+                yield shard, f"{self.markers.tmp}/{path}"
+            return
+        counts, outputs = self._build(paths)
+        for key, n in counts.items():
+            self.count(key, n)
+        for shard, path in outputs:
+            yield shard, path
+        if self.markers:
+            relative = [(shard, path[len(self.markers.tmp) + 1:]) for shard, path in outputs]
+            self.markers.write("buckets", bucket, [p for _, p in relative], spills=relative, counts=counts)
+
+    def _build(self, paths: list[str]) -> tuple[dict, list]:
+        """The bucket's instances in spill files: (counts, [(shard, path)])."""
+        counts = {}
         table = pa.concat_tables([open_arrow(p) for p in paths], promote_options="permissive")
         Metrics.distribution("corpusforge", "bucket_bytes").update(table.nbytes)  # the largest bucket: memory
         table = table.take(pc.sort_indices(table.column(KEY)))
         if self.dedup:  # exact duplicates share their key's content-hash prefix and so meet here, adjacent
             keep = first_of_groups(table.column(KEY))
             if keep.false_count:
-                self.count("filtered:duplicate", keep.false_count)
+                counts["filtered:duplicate"] = keep.false_count
             table = table.filter(keep)
         own_table = type(self.cfg) in BUILDERS
         builder = BUILDERS.get(type(self.cfg), InstanceBuilder)(self.cfg, self.seed)
         batch = builder.build(table_documents(table))
         del table
-        for key, n in builder.stats.items():
-            if n:
-                self.count(key, int(n))
+        counts.update((key, int(n)) for key, n in builder.stats.items() if n)
         if batch is None:  # the bucket's spills stay: a retry reads them again (finish_dataset removes them)
-            return
+            return counts, []
         keys = [seeded_key(self.seed, r) for r in batch.record_ids]
         instances = batch.table(self.schema, keys) if own_table else batch_table(batch, self.schema, keys)
         shards = np.array([shard_of(k, self.num_shards) for k in keys])
+        outputs = []
         for shard, run in shard_runs(instances, shards):
             path = spill_path(self.out_dir, shard)
             write_spill(path, run)
             fail_point("build_bucket")
-            yield shard, path
+            outputs.append((shard, path))
         self.progress.add(builder.stats["instances"], builder.stats["instance_tokens"])
+        return counts, outputs
+
+
+class Built(NamedTuple):
+    spills: beam.PCollection  # (shard, instance spill path) for WriteDataset(spilled=True)
+    counts: list  # PCollections of count dicts
+    inputs: beam.PCollection  # (bucket, tokenized spill path): the buckets' inputs
 
 
 class BuildInstances(beam.PTransform):
-    """Tokenized rows (dicts with _key) or tokenized shard paths -> instances in spill files."""
+    """Tokenized rows (dicts with _key), tokenized shard paths, or (bucket, spill path) pairs a resumed build
+    reuses -> instances in spill files."""
 
     def __init__(self, cfg, seed: int, spill_dir: str, num_buckets: int, id_type: pa.DataType, from_shards: bool,
-                 dedup: bool, schema: pa.Schema, out_dir: str, num_shards: int):
-        """Outputs (instance spill files as (shard, path) for WriteDataset(spilled=True), counts)."""
+                 dedup: bool, schema: pa.Schema, out_dir: str, num_shards: int, markers=None, spilled: bool = False,
+                 record=None):
+        """Outputs a Built; markers: see BuildBucket; spilled: the input is (bucket, spill path) pairs;
+        record(bucket inputs, [count PCollections]) -> a PCollection of one element that every bucket waits for
+        (RecordBucketInputs: its marker is written before any bucket is built)."""
         super().__init__()
         self.dedup, self.schema, self.out_dir, self.num_shards = dedup, schema, out_dir, num_shards
         self.cfg, self.seed, self.spill_dir, self.num_buckets = cfg, seed, spill_dir, num_buckets
-        self.id_type, self.from_shards = id_type, from_shards
+        self.id_type, self.from_shards, self.markers, self.spilled = id_type, from_shards, markers, spilled
+        self.record = record
 
     def expand(self, pcoll):
         spill_dir, n = self.spill_dir, self.num_buckets
         counts = []
-        if self.from_shards:
+        if self.spilled:
+            spills = pcoll
+        elif self.from_shards:
             spilled = pcoll | "SpillShards" >> beam.ParDo(SpillTokenizedShard(spill_dir, n, self.seed)).with_outputs(
                 COUNTS, main="spills")
             spills = spilled.spills
@@ -165,8 +204,42 @@ class BuildInstances(beam.PTransform):
         else:
             schema = tokenized_schema(self.id_type).append(pa.field(KEY, pa.binary()))
             spills = pcoll | "SpillDocuments" >> beam.ParDo(SpillRows(spill_dir, schema, n))
+        build = BuildBucket(self.cfg, self.seed, self.dedup, self.schema, self.out_dir, self.num_shards, self.markers)
+        after = [beam.pvalue.AsSingleton(self.record(spills, list(counts)))] if self.record else []
         built = (spills
                  | "GroupByBucket" >> beam.GroupByKey()
-                 | "BuildBucket" >> beam.ParDo(BuildBucket(self.cfg, self.seed, self.dedup, self.schema, self.out_dir, self.num_shards)).with_outputs(COUNTS, main="spills"))
+                 | "BuildBucket" >> beam.ParDo(build, *after).with_outputs(COUNTS, main="spills"))
         counts.append(built.counts)
-        return built.spills, counts
+        return Built(built.spills, counts, spills)
+
+
+BUCKET_INPUTS = "bucket-inputs"
+
+
+class RecordBucketInputs(beam.DoFn):
+    """One marker for everything before the buckets, once it is all written: every bucket's input spills, the
+    counts and the rejects of reading and tokenizing. A resumed build that finds it intact reads nothing again
+    (reused_inputs)."""
+
+    def __init__(self, markers):
+        self.markers = markers
+
+    def process(self, _, inputs: list, counts: list, rejects: list):
+        tmp = self.markers.tmp
+        spills = sorted((bucket, path[len(tmp) + 1:]) for bucket, path in inputs if path)
+        total = Counter()
+        for c in counts:
+            total.update(c)
+        self.markers.write(BUCKET_INPUTS, 0, [p for _, p in spills], spills=spills, counts=dict(sorted(total.items())),
+                           rejects=sorted((r.as_dict() for r in rejects), key=lambda r: (r["file"], r["offset"])))
+        yield True
+
+
+def reused_inputs(pipeline, markers):
+    """(bucket inputs, counts, rejects) from an intact BUCKET_INPUTS marker, else None."""
+    done = markers and markers.read(BUCKET_INPUTS, 0)
+    if not done:
+        return None
+    return (pipeline | "ReusedBucketInputs" >> beam.Create([(b, f"{markers.tmp}/{p}") for b, p in done["spills"]]),
+            pipeline | "ReusedCounts" >> beam.Create([done["counts"]]),
+            pipeline | "ReusedRejects" >> beam.Create([Reject(**r) for r in done["rejects"]]))

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
+from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, ThroughputLog
 from corpusforge.beam.sink import WriteRejects, fail_point, finish_dataset, input_accounting, open_arrow, \
     spill_path, write_spill
 from corpusforge.dataset.writer import BATCH_ROWS, shard_name, write_shard
@@ -90,7 +90,7 @@ class SpillingCounter(CountingDoFn):
         self.units, self.spill_dir, self.sample_size = units, spill_dir, sample_size
 
     def setup(self):
-        self.progress = Progress("count")
+        self.progress = ThroughputLog("count")
 
     def start_bundle(self):
         super().start_bundle()

@@ -8,7 +8,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
+from corpusforge.beam.counting import COUNTS, CountingDoFn, ThroughputLog
 from corpusforge.beam.prepare import PrepareDocuments, PrepareOptions
 from corpusforge.beam.sink import KEY, seeded_key
 from corpusforge.dataset.reader import dataset_file, read_manifest
@@ -44,7 +44,7 @@ class ReadSplits(CountingDoFn):
         self.opts = opts
 
     def setup(self):
-        self.progress = Progress("read")
+        self.progress = ThroughputLog("read")
 
     def process(self, split):
         for item in read_split(split, self.opts):

@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, Progress
+from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, ThroughputLog
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.beam.sink import GROUP_BYTES, KEY, WriteRejects, fail_point
 from corpusforge.dataset.writer import write_json
@@ -89,7 +89,7 @@ class KeySentences(CountingDoFn):
         self.seed = seed
 
     def setup(self):
-        self.progress = Progress("sample")
+        self.progress = ThroughputLog("sample")
 
     def process(self, row):
         self.count("documents")

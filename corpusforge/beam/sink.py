@@ -32,6 +32,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import MergeCounts, log
+from corpusforge.beam.resume import DONE
 from corpusforge.dataset.schema import REJECT_FIELDS
 from corpusforge.dataset.writer import (BATCH_ROWS, commit, remove_tree, shard_name, write_bytes, write_metadata,
                                         write_shard)
@@ -39,7 +40,7 @@ from corpusforge.dataset.writer import (BATCH_ROWS, commit, remove_tree, shard_n
 KEY = "_key"
 GROUP_BYTES = 16  # with dedup, rows whose keys share these leading bytes are duplicates
 SPILL_ROWS = 5_000  # rows a worker buffers before it writes a spill file (bounds its memory)
-INTERMEDIATE = ("_spill", "_spill_rejects", "_segments")  # under the temporary directory; removed by finish_dataset
+INTERMEDIATE = ("_spill", "_spill_rejects", "_segments", DONE)  # under the temporary directory; removed by finish_dataset
 FAIL_ONCE, FAIL_DIR = "CORPUSFORGE_FAIL_ONCE", "CORPUSFORGE_FAIL_DIR"
 
 
@@ -257,11 +258,16 @@ class MergeShard(beam.DoFn):
     of input per shard), not the corpus size.
     """
 
-    def __init__(self, schema: pa.Schema, dedup: bool, write):
-        self.schema, self.dedup, self.write = schema, dedup, write
+    def __init__(self, schema: pa.Schema, dedup: bool, write, markers=None, stage: str = "shards"):
+        """markers (resume.Markers): a shard whose completion marker is intact is not merged again."""
+        self.schema, self.dedup, self.write, self.markers, self.stage = schema, dedup, write, markers, stage
 
     def process(self, shard_and_paths):
         shard, paths = shard_and_paths
+        done = self.markers and self.markers.read(self.stage, shard)
+        if done:
+            yield done["info"]
+            return
         paths = sorted(p for p in paths if p)
         tables = [open_arrow(p) for p in paths]
         table = pa.concat_tables(tables) if tables else self.schema.empty_table()
@@ -270,16 +276,20 @@ class MergeShard(beam.DoFn):
         batches, duplicates = sorted_batches(table, self.dedup, BATCH_ROWS)
         info = self.write(batches, self.schema.remove(self.schema.get_field_index(KEY)), shard)
         del table, tables, batches
+        info = {**info, "duplicates": duplicates}
+        if self.markers:
+            self.markers.write(self.stage, shard, [info["file"]], info=info)
         fail_point("merge_shard")  # the spills stay: a retry reads them again (finish_dataset removes them)
-        yield {**info, "duplicates": duplicates}
+        yield info
 
 
 class WriteShards(beam.PTransform):
     def __init__(self, spill_dir: str, schema: pa.Schema, num_shards: int, write, dedup: bool = False,
-                 spilled: bool = False):
-        """spilled: the input is already (shard, spill path) pairs written to spill_dir."""
+                 spilled: bool = False, markers=None, stage: str = "shards"):
+        """spilled: the input is already (shard, spill path) pairs written to spill_dir; markers, stage: see
+        MergeShard."""
         super().__init__()
-        self.spilled = spilled
+        self.spilled, self.markers, self.stage = spilled, markers, stage
         self.spill_dir, self.schema, self.num_shards = spill_dir, schema, num_shards
         self.write, self.dedup = write, dedup
 
@@ -292,7 +302,8 @@ class WriteShards(beam.PTransform):
             (spills, every)
             | "AllSpills" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "Merge" >> beam.ParDo(MergeShard(self.schema, self.dedup, self.write))
+            | "Merge" >> beam.ParDo(MergeShard(self.schema, self.dedup, self.write, self.markers,
+                                                               self.stage))
         )
 
 
@@ -312,9 +323,9 @@ def reject_row(reject) -> dict:
 class WriteRejects(beam.PTransform):
     """Reject records -> TMP/rejects/rejects.jsonl, one file in (file, offset) order; outputs its manifest entry."""
 
-    def __init__(self, tmp: str):
+    def __init__(self, tmp: str, markers=None):
         super().__init__()
-        self.tmp = tmp
+        self.tmp, self.markers = tmp, markers
 
     def expand(self, rejects):
         tmp = self.tmp
@@ -322,7 +333,8 @@ class WriteRejects(beam.PTransform):
                 | "RejectRows" >> beam.Map(reject_row)
                 | "WriteShards" >> WriteShards(f"{tmp}/_spill_rejects", REJECTS_SCHEMA, 1,
                                                lambda batches, schema, k: write_jsonl(batches,
-                                                                                      f"{tmp}/rejects/rejects.jsonl")))
+                                                                                      f"{tmp}/rejects/rejects.jsonl"),
+                                               markers=self.markers, stage="rejects"))
 
 
 class WriteDataset(beam.PTransform):
@@ -333,16 +345,17 @@ class WriteDataset(beam.PTransform):
 
     def __init__(self, output: str, kind: str, schema: pa.Schema, num_shards: int, params: dict,
                  dedup: bool = False, extra: dict | None = None, rows_are_records: bool = True, summarize=None,
-                 tmp: str | None = None, spilled: bool = False):
+                 tmp: str | None = None, spilled: bool = False, markers=None):
         """rows_are_records=False: rows are built from the input records (e.g. instances from
         documents), so "kept" input records come from the counts, not from the row count;
         summarize(totals) -> dict goes into the manifest as "statistics"; spilled=True: the input
         is {"spills": (shard, path) pairs already written under TMP/_spill, "rejects", "counts"};
-        tmp: the temporary directory, when the caller needs to know it in advance."""
+        tmp: the temporary directory, when the caller needs to know it in advance; markers (resume.Markers):
+        shards and rejects whose completion markers are intact are reused, not merged again."""
         super().__init__()
         self.rows_are_records, self.summarize, self.spilled = rows_are_records, summarize, spilled
         self.output, self.kind, self.schema = output.rstrip("/"), kind, schema
-        self.num_shards, self.params, self.dedup, self.extra = num_shards, params, dedup, extra
+        self.num_shards, self.params, self.dedup, self.extra, self.markers = num_shards, params, dedup, extra, markers
         parent, _, name = self.output.rpartition("/")
         self.tmp = tmp or (f"{parent}/." if parent else ".") + f"{name}.incomplete-{uuid.uuid4().hex[:8]}"
 
@@ -352,8 +365,8 @@ class WriteDataset(beam.PTransform):
         shards = inputs["spills" if self.spilled else "rows"] | "WriteShards" >> WriteShards(
             f"{tmp}/_spill", spill_schema, n,
             lambda batches, schema, k: write_shard(batches, schema, f"{tmp}/{shard_name(k, n)}"), self.dedup,
-            self.spilled)
-        rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
+            self.spilled, self.markers)
+        rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp, self.markers)
         counts = inputs["counts"] | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
         finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params, self.extra, self.rows_are_records,
                             self.summarize)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
-from corpusforge.beam.counting import COUNTS, CountingDoFn, Progress
+from corpusforge.beam.counting import COUNTS, CountingDoFn, ThroughputLog
 from corpusforge.beam.sink import KEY
 from corpusforge.tokenization.words import tokenize_documents
 
@@ -21,7 +21,7 @@ class TokenizeDoFn(CountingDoFn):
     def setup(self):
         self.tokenizer.impl  # load the Rust / C++ tokenizer once per worker, not per element
         getattr(self.segmenter, "load", lambda: None)()  # and the segmenter's dictionary
-        self.progress = Progress("tokenize")
+        self.progress = ThroughputLog("tokenize")
 
     def start_bundle(self):
         super().start_bundle()

@@ -29,7 +29,7 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from corpusforge.objectives.instances import Document, split_long
+from corpusforge.objectives.instances import TokenizedDocument, split_long
 
 MAX_WORD_LENGTH = 50
 BOS_CHAR, EOS_CHAR, BOW_CHAR, EOW_CHAR, PAD_CHAR = 256, 257, 258, 259, 260  # ELMoCharacterMapper, before its + 1
@@ -152,7 +152,7 @@ class BilmBuilder:
         self.stats: Counter = Counter()
         self._table = None
 
-    def build(self, docs: list[Document]) -> BilmBatch | None:
+    def build(self, docs: list[TokenizedDocument]) -> BilmBatch | None:
         cfg = self.cfg
         if self._table is None:
             self._table = cfg.char_table()

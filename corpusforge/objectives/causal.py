@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from corpusforge.objectives.instances import Document, rng_for
+from corpusforge.objectives.instances import TokenizedDocument, rng_for
 
 # the end-of-document token where a vocabulary has one, in this order (GPT-2 / Llama 3, Llama 2 / T5 /
 # SentencePiece, others); else [SEP] (the `sep` role) ends a document
@@ -118,7 +118,7 @@ class CausalBuilder:
         self.cfg, self.seed = cfg, seed
         self.stats: Counter = Counter()
 
-    def build(self, docs: list[Document]) -> CausalBatch | None:
+    def build(self, docs: list[TokenizedDocument]) -> CausalBatch | None:
         cfg = self.cfg
         docs = sorted(docs, key=lambda d: d.key)
         texts = [np.concatenate([s[0] for s in d.sentences]) if d.sentences else np.zeros(0, np.int64) for d in docs]

@@ -67,7 +67,10 @@ def split_long(sentences: list[Sentence], limit: int, stats: Counter) -> list[Se
 
 
 @dataclass
-class Document:
+class TokenizedDocument:
+    """A document of tokenized sentences, as instances are built from it (a raw record read from a corpus is
+    corpusforge.sources.formats.Document)."""
+
     key: bytes  # the row's seeded key: its order in the bucket and its randomness
     doc_id: str
     sentences: list  # [(ids, word ids)] numpy arrays
@@ -172,11 +175,11 @@ class InstanceBuilder:
         self.cfg, self.seed, self.on_pair = cfg, seed, on_pair
         self.stats: Counter = Counter()
 
-    def build(self, docs: list[Document]) -> InstanceBatch | None:
+    def build(self, docs: list[TokenizedDocument]) -> InstanceBatch | None:
         """All instances of these documents (None if there are none); the builder's randomness for
         masking is seeded by the bucket's first key, so it too is fixed by the input and the seed."""
         cfg = self.cfg
-        docs = [Document(d.key, d.doc_id, split_long(d.sentences, cfg.content_tokens, self.stats))
+        docs = [TokenizedDocument(d.key, d.doc_id, split_long(d.sentences, cfg.content_tokens, self.stats))
                 for d in sorted(docs, key=lambda d: d.key)]  # new Documents: the caller's stay as they were
         record_ids, labels = [], []
         pairs = cfg.mode in LABELS

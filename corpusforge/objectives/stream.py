@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from corpusforge.objectives.causal import CausalConfig
-from corpusforge.objectives.instances import Document, rng_for
+from corpusforge.objectives.instances import TokenizedDocument, rng_for
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class StreamBuilder:
         self.cfg, self.seed = cfg, seed
         self.stats: Counter = Counter()
 
-    def build(self, docs: list[Document]) -> StreamBatch | None:
+    def build(self, docs: list[TokenizedDocument]) -> StreamBatch | None:
         cfg = self.cfg
         docs = sorted(docs, key=lambda d: d.key)
         texts = [np.concatenate([s[0] for s in d.sentences]) if d.sentences else np.zeros(0, np.int64) for d in docs]

@@ -40,6 +40,9 @@ class ReadOptions:
 
 
 class Document:
+    """One raw record as read from a corpus file, before cleaning and sentence splitting (a tokenized
+    document, as instances are built from it, is corpusforge.objectives.instances.TokenizedDocument)."""
+
     __slots__ = ("doc_id", "source", "title", "text")
 
     def __init__(self, doc_id: str, source: str, title: str, text: str):

@@ -9,7 +9,7 @@ import pytest
 from corpusforge.beam.sink import seeded_key
 from corpusforge.dataset.schema import bilm_schema
 from corpusforge.objectives.bilm import BilmBuilder, BilmConfig, spellings
-from corpusforge.objectives.instances import Document
+from corpusforge.objectives.instances import TokenizedDocument
 from corpusforge.tokenization.tokenizer import TextTokenizer
 from tests.conftest import ROOT, SAMPLE
 
@@ -60,7 +60,7 @@ def sample_sentences(tokenizer):
 
 
 def build(cfg, sentences):
-    docs = [Document(seeded_key(3, f"d{n}"), f"d{n}",
+    docs = [TokenizedDocument(seeded_key(3, f"d{n}"), f"d{n}",
                      [(np.array(ids, dtype=np.uint16), np.arange(len(ids), dtype=np.int32))])
             for n, (_, ids, _) in enumerate(sentences)]
     builder = BilmBuilder(cfg, seed=3)

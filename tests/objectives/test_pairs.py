@@ -1,5 +1,4 @@
 """Sentence pairs and packing on real text: labels, adjacency, random segments, nothing dropped."""
-from collections import Counter
 
 import numpy as np
 import pytest

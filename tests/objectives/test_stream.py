@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from corpusforge.beam.sink import seeded_key, shard_of
-from corpusforge.objectives.instances import Document
+from corpusforge.objectives.instances import TokenizedDocument
 from corpusforge.objectives.stream import StreamBuilder, StreamConfig, cut_streams
 from corpusforge.tokenization.tokenizer import TextTokenizer
 from tests.conftest import ROOT, SAMPLE
@@ -53,8 +53,8 @@ def wiki_docs():
         paragraphs = [p for p in json.loads(line)["text"].split("\n") if p.strip()]
         sentences = [(np.array(ids, dtype=np.uint16), np.zeros(len(ids), dtype=np.int32))
                      for ids, _ in tokenizer.encode(paragraphs)]
-        docs.append(Document(seeded_key(5, f"wiki_00:{n}"), f"wiki_00:{n}", sentences))
-    docs.append(Document(seeded_key(5, "empty"), "empty", []))
+        docs.append(TokenizedDocument(seeded_key(5, f"wiki_00:{n}"), f"wiki_00:{n}", sentences))
+    docs.append(TokenizedDocument(seeded_key(5, "empty"), "empty", []))
     return docs
 
 

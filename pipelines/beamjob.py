@@ -1,9 +1,11 @@
-"""What every pipeline's command line shares: input/output options, validation, running, reporting.
+"""What every Beam build command shares: input/output options, validation, running, reporting.
 
-Launcher-side only (click); Beam workers never import this module.
+Launcher-side only (click); Beam workers never import this module. What needs no Beam is in
+pipelines.command, so build lm and eval lm start without importing Apache Beam.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -14,12 +16,14 @@ import click
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
+from corpusforge import __version__
 from corpusforge.beam.prepare import PrepareOptions
 from corpusforge.beam.read import DocumentInput
+from corpusforge.beam.resume import Markers, fingerprint_digest, read_fingerprint, write_fingerprint
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
 from corpusforge.dataset.empty import DEFAULT_MAX_REJECT_SHARE, warn_rejects
 from corpusforge.dataset.reader import DatasetError, is_dataset, read_manifest, shard_paths
-from pipelines.base import COMMAND, check_output, configure_logging, temporary_dir  # noqa: F401 (the commands import them from here)
+from pipelines.command import PATH_OPTIONS, check_output, configure_logging, resume_dir, temporary_dir
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
@@ -100,6 +104,12 @@ output_options = _stack(
     click.argument("beam_args", nargs=-1, type=click.UNPROCESSED),
 )
 
+resume_option = click.option(
+    "--resume", is_flag=True,
+    help="Continue a build of --output that was killed: its finished shards (and, for pretraining, its buckets and "
+         "everything read before them) are reused, the rest is built; the dataset is the one an undisturbed build "
+         "makes. Refused if the killed build had other inputs or options.")
+
 INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "encoding", "max_record_mb", "normalize", "t2s", "lang",
                 "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup")
 
@@ -115,6 +125,9 @@ class Job:
     seed: int
     params: dict
     input_bytes: int
+    resume: bool | None = None  # None: the command has no --resume
+    tmp: str | None = None  # the temporary directory, set by run_job (start_temporary)
+    markers: Markers | None = None  # completion markers (local outputs), set by run_job
 
 
 def check_runner(name) -> None:
@@ -161,7 +174,8 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     if kw["min_chars"] > kw["max_chars"]:
         raise click.ClickException(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
     globbed = [f.path for f in files] if any(c in p for p in kw["inputs"] for c in "*?[") else []
-    check_output(kw["output"], kw["overwrite"], [*kw["inputs"], *globbed])
+    resume = kw.pop("resume", None)  # None: the command has no --resume (no markers, no job.tmp)
+    check_output(kw["output"], kw["overwrite"], [*kw["inputs"], *globbed], resume=bool(resume))
     normalize = "none" if kw["normalize"].lower() == "none" else kw["normalize"].upper()
     prep_opts = PrepareOptions(normalize=normalize, t2s=kw["t2s"], lang=kw["lang"], dedup=kw["dedup"], seed=kw["seed"],
                                filter=DocumentFilter(kw["min_chars"], kw["max_chars"], kw["min_sentences"],
@@ -181,15 +195,55 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     params["format"] = params.pop("fmt")
     source = DocumentInput(files=files, datasets=[d if "://" in d else os.path.abspath(d) for d in datasets], read=read_opts,
                            prepare=prep_opts)
-    return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes)
+    return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes, resume)
+
+
+def fingerprint(job: Job) -> dict:
+    """What a build's output depends on: its options, each input file's size and modification time (a dataset
+    input by its manifest), the files other options name, and corpusforge's version. JSON-normalised."""
+    def state(path):
+        if "://" in path:
+            meta = FileSystems.match([path])[0].metadata_list
+            return [[m.size_in_bytes, m.last_updated_in_seconds] for m in meta]
+        st = os.stat(path)
+        return [st.st_size, st.st_mtime_ns]
+
+    keys = [k for k in (*PATH_OPTIONS, "tokenizer") if k != "inputs"]  # params name -t "tokenizer"
+    named = [v for k in keys for v in [job.params.get(k)] if isinstance(v, str) and v]
+    fp = {f"--{k.replace('_', '-')}": v for k, v in job.params.items()}
+    fp.update({"corpusforge version": __version__,
+               "input files": [[f.path, state(f.path)] for f in job.source.files],
+               "input datasets": [[d, state(f"{d}/manifest.json")] for d in job.source.datasets],
+               "files named by options": [[p, state(p)] for p in named if os.path.isfile(p)]})
+    return json.loads(json.dumps(fp, sort_keys=True))
+
+
+def start_temporary(job: Job) -> None:
+    """job.tmp and job.markers: with --resume the killed run's temporary directory of the same fingerprint
+    (pipelines.command.resume_dir; refused with one sentence if it had another), else a new one."""
+    if "://" in job.output:
+        job.tmp = temporary_dir(job.output)
+        return
+    fp = fingerprint(job)
+    job.tmp = resume_dir(job.output, fp, read_fingerprint) if job.resume else None
+    if job.tmp:
+        log.info("resuming from %s", job.tmp)
+    else:
+        if job.resume:
+            log.info("no killed build of %s to resume: building it from the start", job.output)
+        job.tmp = temporary_dir(job.output)
+        write_fingerprint(job.tmp, fp)
+    job.markers = Markers(job.tmp, fingerprint_digest(fp))
 
 
 def run_job(job: Job, build) -> dict:
     """Builds the graph with `build(pipeline)`, runs it, reports. A failed run's temporary directory is
-    removed when the command ends and releases the output's lock (pipelines.base.Lock)."""
+    removed when the command ends and releases the output's lock (pipelines.command.Lock)."""
     log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
              job.output, job.num_shards)
     started = time.monotonic()
+    if job.resume is not None:
+        start_temporary(job)
     pipeline = make_pipeline(job.options)
     build(pipeline)
     result = pipeline.run()

@@ -1,5 +1,5 @@
-"""What every command shares and can import without Apache Beam (about 2 s): build lm and eval lm use
-only this, the Beam commands get it through pipelines.common."""
+"""What every command shares and can import without Apache Beam (about 2 s): the click command class, the
+output checks and lock, logging. build lm and eval lm use only this; the Beam commands add pipelines.beamjob."""
 from __future__ import annotations
 
 import errno
@@ -72,12 +72,13 @@ def failure_sentence(error: BaseException, output: str | None) -> str | None:
     return None
 
 
-def check_output(output: str, overwrite: bool, inputs=()) -> None:
+def check_output(output: str, overwrite: bool, inputs=(), resume: bool = False) -> None:
     """The one check of a command's output, before any work: it is a usable path, no input (the given
     `inputs` and the current command's PATH_OPTIONS) is inside it or contains it, an existing one is
     replaced only with --overwrite and only if it is provably a corpusforge dataset, and this run
     holds its lock (see lock_output) until the click command ends (called outside one: until the process
-    ends). Object-store outputs get the same overwrite rule but no lock. Raises ClickException with one sentence."""
+    ends). Object-store outputs get the same overwrite rule but no lock. With `resume` the killed runs'
+    temporary data stays (see resume_dir). Raises ClickException with one sentence."""
     if not output.strip():
         raise click.ClickException("--output is empty; give the directory to create")
     ctx = click.get_current_context(silent=True)
@@ -85,9 +86,12 @@ def check_output(output: str, overwrite: bool, inputs=()) -> None:
     for key in PATH_OPTIONS if ctx is not None else ():
         value = ctx.params.get(key)
         paths += list(value) if isinstance(value, (list, tuple)) else [value] if value else []
+    if resume and "://" in output:
+        raise click.ClickException(f"--resume needs a local output; {output} is not one")
     if "://" not in output:
         check_inputs(output, paths)
-        lock = lock_output(output)  # first: a second build is told that, whatever the output holds
+        # first: a second build is told that, whatever the output holds
+        lock = lock_output(output, keep_temporaries=resume)
         if ctx is not None:
             ctx.call_on_close(lock.release)
     if output_exists(output):
@@ -127,13 +131,41 @@ def temporary_dir(output: str) -> str:
     return f"{parent + '/' if parent else ''}.{name}.incomplete-{uuid.uuid4().hex[:8]}"
 
 
+def resume_dir(output: str, fingerprint: dict, read_fingerprint) -> str | None:
+    """For --resume (the caller holds the lock, taken with keep_temporaries): the newest temporary directory a
+    killed run left whose fingerprint (`read_fingerprint(dir)`, the inputs and options it was started with)
+    equals `fingerprint`; None if no killed run left one. Raises ClickException with one sentence if killed runs
+    left only ones made with other inputs or options."""
+    parent, name = os.path.split(os.path.abspath(output.rstrip("/")))
+    pattern = re.compile(rf"\.{re.escape(name)}\.incomplete-[0-9a-f]{{8}}")
+    found = []
+    for entry in os.listdir(parent):
+        path = os.path.join(parent, entry)
+        if pattern.fullmatch(entry) and os.path.isdir(path) and not os.path.islink(path):
+            theirs = read_fingerprint(path)
+            if theirs is not None:
+                found.append((os.stat(path).st_mtime_ns, entry, theirs))
+    for _, entry, theirs in sorted(found, reverse=True):
+        if theirs == fingerprint:
+            return os.path.join(os.path.dirname(output.rstrip("/")), entry)
+    if found:
+        theirs = max(found)[2]
+        differs = [k for k in sorted(set(theirs) | set(fingerprint)) if theirs.get(k) != fingerprint.get(k)]
+        raise click.ClickException(f"cannot resume {output}: the interrupted build had other inputs or options "
+                                   f"({', '.join(map(str, differs))} differ); run it again without --resume")
+    return None
+
+
 class Lock:
     """A held lock on a local output: fcntl.flock on `.NAME.lock` beside it. The kernel drops it when
     the process ends, however it ends (kill -9 too), so a lock is never stale; a run that ends
     normally deletes the lock file (while holding it: see lock_output's inode check)."""
 
-    def __init__(self, output: str, path: str, fd: int):
+    def __init__(self, output: str, path: str, fd: int, keep_temporaries: bool = False):
+        """keep_temporaries (--resume): no temporary data is removed, at the start or at the end, so a refused or
+        failed resume keeps the killed run's work for the next; the next run without --resume removes it."""
         self.output, self.path, self.fd = os.path.abspath(output.rstrip("/")), path, fd
+        self.keep_temporaries = keep_temporaries
 
     def remove_temporaries(self) -> None:
         """Deletes every `.NAME.incomplete-XXXXXXXX[-suffix]` beside the output. Only a run holding the lock
@@ -151,7 +183,8 @@ class Lock:
 
     def release(self) -> None:
         if self.fd is not None:
-            self.remove_temporaries()
+            if not self.keep_temporaries:
+                self.remove_temporaries()
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
@@ -160,9 +193,9 @@ class Lock:
             self.fd = None
 
 
-def lock_output(output: str) -> Lock:
-    """Takes the output's lock (creating its parent directory) and removes what killed runs left; one
-    sentence if the path cannot be written or another run holds the lock."""
+def lock_output(output: str, keep_temporaries: bool = False) -> Lock:
+    """Takes the output's lock (creating its parent directory) and removes what killed runs left (unless
+    keep_temporaries: --resume adopts it); one sentence if the path cannot be written or another run holds the lock."""
     parent, name = os.path.split(os.path.abspath(output.rstrip("/")))
     if not name:
         raise click.ClickException(f"output {output} is not a directory that can be created")
@@ -195,8 +228,9 @@ def lock_output(output: str) -> Lock:
             current = None
         mine = os.fstat(fd)
         if current is not None and (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev):
-            lock = Lock(output, lock_path, fd)
-            lock.remove_temporaries()
+            lock = Lock(output, lock_path, fd, keep_temporaries)
+            if not keep_temporaries:
+                lock.remove_temporaries()
             return lock
         os.close(fd)  # we locked a file another run had just deleted
     raise click.ClickException(f"output {output} is being built by another corpusforge run; wait for it to finish")

@@ -1,0 +1,116 @@
+"""--resume: a build killed with SIGKILL (the launcher and its in-process workers: a lost machine) is
+resumed into the dataset an undisturbed build makes, byte for byte, reusing what the killed run finished;
+a resume with other inputs or options is refused with one sentence and deletes nothing."""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+from tests.conftest import ROOT, SAMPLE, VOCAB, run_cli
+
+PRETRAINING = ("build", "pretraining", "--input", SAMPLE / "wiki_zh", "--tokenizer", VOCAB, "--num-shards", "4",
+               "--max-seq-length", "64", "--max-predictions-per-seq", "10")
+
+
+def digests(out) -> dict:
+    """Every file of a dataset by its path inside it: sha256."""
+    found = {}
+    for parent, _, names in os.walk(out):
+        for name in names:
+            with open(os.path.join(parent, name), "rb") as f:
+                found[os.path.relpath(os.path.join(parent, name), out)] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+def killed(tmp_path, out, args, after: str) -> str:
+    """Runs the build in a subprocess that SIGKILLs itself when the marker `after` (STAGE:N) is written;
+    returns the temporary directory it left."""
+    faults = tmp_path / f"faults-{out.name}"
+    faults.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CORPUSFORGE_KILL_AFTER": after, "CORPUSFORGE_FAIL_DIR": str(faults)}
+    run = subprocess.run([sys.executable, "-m", "corpusforge.cli", *map(str, args), "--output", str(out)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert not out.exists()
+    left = [p for p in os.listdir(out.parent) if p.startswith(f".{out.name}.incomplete-")]
+    assert len(left) == 1
+    return str(out.parent / left[0])
+
+
+def inode(path) -> int:
+    return os.stat(path).st_ino
+
+
+def test_pretraining_killed_after_two_shards_resumes_byte_identical(tmp_path):
+    run_cli(*PRETRAINING, "--output", tmp_path / "undisturbed")
+    out = tmp_path / "out"
+    tmp = killed(tmp_path, out, PRETRAINING, "shards:2")
+    done = sorted(f for f in os.listdir(tmp) if f.endswith(".arrow"))
+    assert len(done) == 2  # two of the four shards were finished when the build was killed
+    kept = {f: inode(f"{tmp}/{f}") for f in done}
+    result = run_cli(*PRETRAINING, "--output", out, "--resume")
+    assert digests(out) == digests(tmp_path / "undisturbed")
+    assert {f: inode(out / f) for f in done} == kept  # reused, not merged again
+    assert "read 180 = kept 180" in result.output
+    assert not [p for p in os.listdir(tmp_path) if ".incomplete-" in p]
+
+
+def test_pretraining_killed_among_the_buckets_resumes_byte_identical(tmp_path):
+    run_cli(*PRETRAINING, "--output", tmp_path / "undisturbed")
+    out = tmp_path / "out"
+    tmp = killed(tmp_path, out, PRETRAINING, "buckets:1")
+    assert len(os.listdir(f"{tmp}/_done/buckets")) == 1  # one of the two buckets was finished
+    run_cli(*PRETRAINING, "--output", out, "--resume")
+    assert digests(out) == digests(tmp_path / "undisturbed")
+
+
+def test_pretraining_from_a_tokenized_dataset_killed_among_the_buckets_resumes_byte_identical(tmp_path,
+                                                                                          sample_tokenized):
+    args = ("build", "pretraining", "--input", sample_tokenized, "--num-shards", "2", "--mode", "sop",
+            "--max-seq-length", "64", "--max-predictions-per-seq", "10")
+    run_cli(*args, "--output", tmp_path / "undisturbed")
+    out = tmp_path / "out"
+    killed(tmp_path, out, args, "buckets:1")
+    run_cli(*args, "--output", out, "--resume")
+    assert digests(out) == digests(tmp_path / "undisturbed")
+
+
+def test_documents_killed_after_one_shard_resumes_byte_identical(tmp_path):
+    args = ("build", "documents", "--input", SAMPLE, "--num-shards", "3")
+    run_cli(*args, "--output", tmp_path / "undisturbed")
+    out = tmp_path / "out"
+    killed(tmp_path, out, args, "shards:1")
+    run_cli(*args, "--output", out, "--resume")
+    assert digests(out) == digests(tmp_path / "undisturbed")
+
+
+def test_a_resume_with_other_options_or_inputs_is_refused_and_deletes_nothing(tmp_path):
+    corpus = tmp_path / "wiki"
+    shutil.copytree(SAMPLE / "wiki_zh", corpus)
+    args = [str(a) for a in PRETRAINING]
+    args[args.index(str(SAMPLE / "wiki_zh"))] = str(corpus)
+    out = tmp_path / "out"
+    tmp = killed(tmp_path, out, args, "shards:1")
+    before = digests(tmp)
+
+    result = run_cli(*args, "--seed", "7", "--output", out, "--resume", ok=False)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: cannot resume {out}: the interrupted build had other inputs or options "
+                             "(--seed differ); run it again without --resume\n")
+
+    first = next(p for p in corpus.rglob("*") if p.is_file())
+    with open(first, "a", encoding="utf-8") as f:  # the same options, an input that changed since
+        f.write('{"id": "9", "url": "", "title": "t", "text": "新加的一行。"}\n')
+    result = run_cli(*args, "--output", out, "--resume", ok=False)
+    assert result.output.startswith(f"Error: cannot resume {out}: the interrupted build had other inputs or "
+                                    "options (input files differ)")
+    assert digests(tmp) == before  # the killed run's work is kept for a resume with its own inputs
+
+
+def test_resume_with_nothing_to_resume_builds_from_the_start(tmp_path):
+    args = ("build", "documents", "--input", SAMPLE / "plain", "--num-shards", "2")
+    run_cli(*args, "--output", tmp_path / "undisturbed")
+    run_cli(*args, "--output", tmp_path / "out", "--resume")
+    assert digests(tmp_path / "out") == digests(tmp_path / "undisturbed")
