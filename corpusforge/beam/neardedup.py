@@ -8,10 +8,9 @@
    hashes to, so a boilerplate bucket shared by millions of documents is spread over SALTS
    groups whose members are streamed (not sorted or listed); each member is verified against the
    head (signature agreement >= threshold) and becomes a star edge (head, member).
-3. Clusters: connected components of the verified edges by label propagation: every node takes
-   the smallest label among itself and its neighbours, for ROUNDS rounds (the same salted join,
-   so a node with many edges is spread too); one more round checks that no label changes, else
-   the build fails rather than keep two copies silently.
+3. Clusters: connected components of the verified edges by label propagation with pointer
+   jumping (LabelRound) for ROUNDS rounds; one more round checks that no label changes, else the
+   build fails rather than keep near-duplicates silently.
 4. Decide: a node whose label is another node is a near-duplicate of it; the row is dropped
    (counted `filtered:near_duplicate`) and (doc_id, kept_doc_id) goes to near_duplicates.jsonl,
    unless it has exactly the kept document's content: that copy is left to the sink's exact dedup
@@ -38,7 +37,7 @@ from corpusforge.dataset.writer import write_bytes
 from corpusforge.text.minhash import MinHasher, agreement
 
 SALTS = 16  # sub-buckets per LSH bucket and per node in a round: a hot key spreads over this many groups
-ROUNDS = 8  # label-propagation rounds; a cluster whose star edges chain further fails the check
+ROUNDS = 8  # label rounds; with pointer jumping enough for clusters of diameter in the hundreds
 BANDS_TAG = "bands"
 NEAR_FILE = "near_duplicates.jsonl"
 NEAR_SCHEMA = pa.schema([pa.field("doc_id", pa.string()), pa.field("kept_doc_id", pa.string()),
@@ -129,29 +128,37 @@ def verified_edges(group, threshold: float):
             yield head, node
 
 
-def propagate(group):
-    """A node's label to each of its neighbours in this salt, and to itself."""
+def to_salts(node_label):
+    node, label = node_label
+    return [((node, s), label) for s in range(SALTS)]
+
+
+def send_label(group):
+    """A node's label to every node listed with it in this salt (its neighbours, or the nodes it labels)."""
     _, g = group
     labels = list(g["label"])
-    if not labels:
-        return
-    label = labels[0]
-    for neighbour in g["neighbour"]:
-        yield neighbour, label
+    for to in g["to"] if labels else ():
+        yield to, labels[0]
 
 
 class LabelRound(beam.PTransform):
-    """labels (node, label) + salted adjacency ((node, salt), neighbour) -> the next labels."""
+    """labels (node, label) + salted adjacency ((node, salt), neighbour) -> the next labels: each node
+    takes the smallest label of itself and its neighbours, then its label's label (pointer jumping:
+    a chain of star edges is followed in about log2(length) rounds, not one hop per round). A node
+    with many neighbours or many nodes under its label is spread over SALTS groups."""
 
     def __init__(self, adjacency):
         super().__init__()
         self.adjacency = adjacency
 
     def expand(self, labels):
-        salted = labels | "ToSalts" >> beam.FlatMap(lambda nl: [((nl[0], s), nl[1]) for s in range(SALTS)])
-        sent = ({"label": salted, "neighbour": self.adjacency} | "Join" >> beam.CoGroupByKey()
-                | "Send" >> beam.FlatMap(propagate))
-        return (sent, labels) | "WithOwn" >> beam.Flatten() | "Min" >> beam.CombinePerKey(min)
+        sent = ({"label": labels | "ToSalts" >> beam.FlatMap(to_salts), "to": self.adjacency}
+                | "Join" >> beam.CoGroupByKey() | "Send" >> beam.FlatMap(send_label))
+        hop = (sent, labels) | "WithOwn" >> beam.Flatten() | "Min" >> beam.CombinePerKey(min)
+        askers = hop | "AskLabel" >> beam.Map(lambda nl: ((nl[1], salt(nl[0])), nl[0]))
+        jumped = ({"label": hop | "HopSalts" >> beam.FlatMap(to_salts), "to": askers}
+                  | "JoinLabels" >> beam.CoGroupByKey() | "Jump" >> beam.FlatMap(send_label))
+        return (jumped, hop) | "WithHop" >> beam.Flatten() | "JumpMin" >> beam.CombinePerKey(min)
 
 
 class CheckConverged(beam.DoFn):
