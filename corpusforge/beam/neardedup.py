@@ -8,8 +8,8 @@
    hashes to, so a boilerplate bucket shared by millions of documents is spread over SALTS
    groups whose members are streamed (not sorted or listed); each member is verified against the
    head (signature agreement >= threshold) and becomes a star edge (head, member).
-3. Clusters: connected components of the verified edges by label propagation with pointer
-   jumping (LabelRound) for ROUNDS rounds; one more round checks that no label changes, else the
+3. Clusters: connected components of the verified edges by label propagation with hooking and
+   pointer jumping (LabelRound) for ROUNDS rounds; one more round checks that no label changes, else the
    build fails rather than keep near-duplicates silently.
 4. Decide: a node whose label is another node is a near-duplicate of it; the row is dropped
    (counted `filtered:near_duplicate`) and (doc_id, kept_doc_id) goes to near_duplicates.jsonl,
@@ -37,7 +37,7 @@ from corpusforge.dataset.writer import write_bytes
 from corpusforge.text.minhash import MinHasher, agreement
 
 SALTS = 16  # sub-buckets per LSH bucket and per node in a round: a hot key spreads over this many groups
-ROUNDS = 8  # label rounds; with pointer jumping enough for clusters of diameter in the hundreds
+ROUNDS = 8  # hooking + pointer jumping: enough even for a cluster that is a chain of several hundred documents
 BANDS_TAG = "bands"
 NEAR_FILE = "near_duplicates.jsonl"
 NEAR_SCHEMA = pa.schema([pa.field("doc_id", pa.string()), pa.field("kept_doc_id", pa.string()),
@@ -141,11 +141,38 @@ def send_label(group):
         yield to, labels[0]
 
 
+class OwnAndLowest(beam.CombineFn):
+    """(own label, lowest neighbour label) of a node from its ("own", l) and ("neighbour", l) messages."""
+
+    def create_accumulator(self):
+        return None, None
+
+    def add_input(self, acc, message):
+        return self.merge_accumulators([acc, (message[1], None) if message[0] == "own" else (None, message[1])])
+
+    def merge_accumulators(self, accs):
+        own = [a for a, _ in accs if a is not None]
+        low = [b for _, b in accs if b is not None]
+        return (own[0] if own else None), (min(low) if low else None)
+
+    def extract_output(self, acc):
+        return acc
+
+
+def hook(node_acc):
+    """The node takes its lowest neighbour label; so does the node its label names (the hooking of
+    Shiloach-Vishkin: a whole tree moves under the smaller label at once, not one hop per round)."""
+    node, (own, low) = node_acc
+    yield node, own if low is None else min(own, low)
+    if low is not None and low < own:
+        yield own, low
+
+
 class LabelRound(beam.PTransform):
-    """labels (node, label) + salted adjacency ((node, salt), neighbour) -> the next labels: each node
-    takes the smallest label of itself and its neighbours, then its label's label (pointer jumping:
-    a chain of star edges is followed in about log2(length) rounds, not one hop per round). A node
-    with many neighbours or many nodes under its label is spread over SALTS groups."""
+    """labels (node, label) + salted adjacency ((node, salt), neighbour) -> the next labels: hooking
+    (see hook), then each node takes its label's label (pointer jumping). Labels only decrease and
+    are always nodes of the same component. A node with many neighbours or many nodes under its
+    label is spread over SALTS groups."""
 
     def __init__(self, adjacency):
         super().__init__()
@@ -153,21 +180,46 @@ class LabelRound(beam.PTransform):
 
     def expand(self, labels):
         sent = ({"label": labels | "ToSalts" >> beam.FlatMap(to_salts), "to": self.adjacency}
-                | "Join" >> beam.CoGroupByKey() | "Send" >> beam.FlatMap(send_label))
-        hop = (sent, labels) | "WithOwn" >> beam.Flatten() | "Min" >> beam.CombinePerKey(min)
-        askers = hop | "AskLabel" >> beam.Map(lambda nl: ((nl[1], salt(nl[0])), nl[0]))
-        jumped = ({"label": hop | "HopSalts" >> beam.FlatMap(to_salts), "to": askers}
+                | "Join" >> beam.CoGroupByKey() | "Send" >> beam.FlatMap(send_label)
+                | "AsNeighbour" >> beam.Map(lambda nl: (nl[0], ("neighbour", nl[1]))))
+        own = labels | "AsOwn" >> beam.Map(lambda nl: (nl[0], ("own", nl[1])))
+        hooked = ((sent, own) | "Messages" >> beam.Flatten() | "OwnAndLowest" >> beam.CombinePerKey(OwnAndLowest())
+                  | "Hook" >> beam.FlatMap(hook) | "Min" >> beam.CombinePerKey(min))
+        askers = hooked | "AskLabel" >> beam.Map(lambda nl: ((nl[1], salt(nl[0])), nl[0]))
+        jumped = ({"label": hooked | "HopSalts" >> beam.FlatMap(to_salts), "to": askers}
                   | "JoinLabels" >> beam.CoGroupByKey() | "Jump" >> beam.FlatMap(send_label))
-        return (jumped, hop) | "WithHop" >> beam.Flatten() | "JumpMin" >> beam.CombinePerKey(min)
+        return (jumped, hooked) | "WithHop" >> beam.Flatten() | "JumpMin" >> beam.CombinePerKey(min)
 
 
 class CheckConverged(beam.DoFn):
+    def __init__(self, rounds: int):
+        self.rounds = rounds
+
     def process(self, group):
         node, g = group
         if list(g["before"]) != list(g["after"]):
-            raise RuntimeError(f"near-duplicate clusters did not converge in {ROUNDS} rounds (at {doc_of(node)}); "
-                               "a cluster chains more star edges than that")
+            raise RuntimeError(f"near-duplicate clusters did not converge in {self.rounds} rounds (at "
+                               f"{doc_of(node)}); a cluster chains more star edges than that")
         yield node, list(g["after"])[0]
+
+
+class Components(beam.PTransform):
+    """Edges (a, b) -> (node, smallest node of its connected component), for every node of an edge."""
+
+    def __init__(self, rounds: int = ROUNDS):
+        super().__init__()
+        self.rounds = rounds
+
+    def expand(self, edges):
+        adjacency = edges | "BothWays" >> beam.FlatMap(
+            lambda e: [((e[0], salt(e[1])), e[1]), ((e[1], salt(e[0])), e[0])])
+        labels = (edges | "Nodes" >> beam.FlatMap(lambda e: [(e[0], e[0]), (e[1], e[1])])
+                  | "NodeLabels" >> beam.CombinePerKey(min))
+        for r in range(self.rounds):
+            labels = labels | f"Round{r}" >> LabelRound(adjacency)
+        after = labels | "CheckRound" >> LabelRound(adjacency)
+        return ({"before": labels, "after": after} | "Compare" >> beam.CoGroupByKey()
+                | "Converged" >> beam.ParDo(CheckConverged(self.rounds)))
 
 
 class Decide(CountingDoFn):
@@ -212,15 +264,7 @@ class NearDedup(beam.PTransform):
         edges = ({"head": heads, "member": members} | "Buckets" >> beam.CoGroupByKey()
                  | "Verify" >> beam.FlatMap(verified_edges, self.opts.threshold)
                  | "DistinctEdges" >> beam.Distinct())
-        adjacency = edges | "BothWays" >> beam.FlatMap(
-            lambda e: [((e[0], salt(e[1])), e[1]), ((e[1], salt(e[0])), e[0])])
-        labels = (edges | "Nodes" >> beam.FlatMap(lambda e: [(e[0], e[0]), (e[1], e[1])])
-                  | "NodeLabels" >> beam.CombinePerKey(min))
-        for r in range(ROUNDS):
-            labels = labels | f"Round{r}" >> LabelRound(adjacency)
-        after = labels | "CheckRound" >> LabelRound(adjacency)
-        labels = ({"before": labels, "after": after} | "Compare" >> beam.CoGroupByKey()
-                  | "Converged" >> beam.ParDo(CheckConverged()))
+        labels = edges | "Clusters" >> Components()
         decided = ({"row": signed.rows, "label": labels} | "JoinRows" >> beam.CoGroupByKey()
                    | "Decide" >> beam.ParDo(Decide()).with_outputs(COUNTS, "near", main="rows"))
         tmp = self.tmp

@@ -241,3 +241,46 @@ def test_bad_options_fail_with_one_sentence(tmp_path):
                 "--near-threshold", "0", ok=False)
     assert r.exit_code == 2 and "--near-threshold" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def _components(edges, rounds):
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from corpusforge.beam.neardedup import Components
+    from corpusforge.beam.runner import make_pipeline, pipeline_options
+
+    nodes = sorted({n for e in edges for n in e})
+    root = {n: n for n in nodes}  # the reference: union-find, each component labelled by its smallest node
+    for a, b in edges:
+        ra, rb = root[a], root[b]
+        while root[ra] != ra:
+            ra = root[ra]
+        while root[rb] != rb:
+            rb = root[rb]
+        root[max(ra, rb)] = min(ra, rb)
+
+    def find(n):
+        while root[n] != n:
+            n = root[n]
+        return n
+
+    with make_pipeline(pipeline_options([])) as p:
+        labels = p | beam.Create(edges) | Components(rounds)
+        assert_that(labels, equal_to([(n, find(n)) for n in nodes]))
+
+
+def test_components_follow_long_chains_in_few_rounds():
+    import random
+
+    rng = random.Random(5)
+    path = [f"{i:04d}" for i in range(1000)]
+    rng.shuffle(path)  # a path of 999 edges through the nodes in a random order, plus three stars
+    edges = list(zip(path, path[1:])) + [(f"s{k}", f"s{k}-{i}") for k in range(3) for i in range(40)]
+    _components(edges, rounds=8)
+
+
+def test_components_refuse_an_unconverged_result():
+    path = [f"{i:04d}" for i in range(300)]
+    with pytest.raises(Exception, match="did not converge in 2 rounds"):
+        _components(list(zip(path[::-1], path[::-1][1:])), rounds=2)
