@@ -10,6 +10,7 @@ import pytest
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.text import normalize_text, split_sentences
 from tests.conftest import SAMPLE, build_documents, run_cli
+from tests.pipelines.test_portable import portable_args  # noqa: F401 (the job service and worker pool fixture)
 
 NEAR = ["--near-dedup", "--format", "jsonl"]
 
@@ -206,6 +207,14 @@ def test_one_and_two_workers_give_identical_bytes(corpus, built, tmp_path):
     build_documents(two, root, args=NEAR + ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
     assert shard_bytes(built) == shard_bytes(two)
     assert read_manifest(str(built)) == read_manifest(str(two))
+
+
+@pytest.mark.portable
+def test_portable_runner_gives_identical_bytes(corpus, built, tmp_path, portable_args):  # noqa: F811
+    out = tmp_path / "portable"
+    build_documents(out, corpus[0], args=NEAR + portable_args)
+    assert shard_bytes(built) == shard_bytes(out)
+    assert read_manifest(str(built)) == read_manifest(str(out))
 
 
 def test_build_dedup_over_a_documents_dataset(corpus, built, tmp_path):
