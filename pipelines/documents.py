@@ -31,6 +31,22 @@ def build_documents(pipeline, source: DocumentInput, output: str, num_shards: in
                                                  dedup=source.prepare.dedup, tmp=tmp)
 
 
+def run_near(job, opts) -> None:
+    """run_job; a cluster that did not converge (raised in a worker, which the runner may re-raise as
+    text) ends the command with its one sentence."""
+    import re
+
+    try:
+        run_job(job, lambda p: build_documents(p, job.source, job.output, job.num_shards, job.params, opts))
+    except Exception as e:
+        from corpusforge.beam.neardedup import NOT_CONVERGED
+
+        found = re.search(re.escape(NOT_CONVERGED) + r"[^;]*; [^\n'\]\[]*", str(e))
+        if opts is None or not found:
+            raise
+        raise click.ClickException(found.group(0).rstrip() + "; nothing was written") from None
+
+
 def _curve(bands: int, rows: int) -> str:
     return ", ".join(f"{j}: {candidate_probability(j, bands, rows):.3f}" for j in (0.3, 0.5, 0.7, 0.8, 0.9))
 
@@ -88,7 +104,7 @@ def main(**kw):
                                    "(corpusforge build dedup removes near-duplicates from one)")
     job.params["kind"] = "documents"
     job.params.update(near)  # only with --near-dedup: without it the manifest is unchanged
-    run_job(job, lambda p: build_documents(p, job.source, job.output, job.num_shards, job.params, opts))
+    run_near(job, opts)
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
@@ -105,7 +121,7 @@ def dedup(**kw):
     job = prepare_job(kw)
     job.params["kind"] = "documents"
     job.params.update(near)
-    run_job(job, lambda p: build_documents(p, job.source, job.output, job.num_shards, job.params, opts))
+    run_near(job, opts)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ SALTS = 16  # sub-buckets per LSH bucket and per node in a round: a hot key spre
 ROUNDS = 8  # hooking + pointer jumping: enough even for a cluster that is a chain of several hundred documents
 BANDS_TAG = "bands"
 NEAR_FILE = "near_duplicates.jsonl"
+NOT_CONVERGED = "near-duplicate clusters did not converge in"
 NEAR_SCHEMA = pa.schema([pa.field("doc_id", pa.string()), pa.field("kept_doc_id", pa.string()),
                          pa.field(KEY, pa.binary())])
 
@@ -198,17 +199,17 @@ class CheckConverged(beam.DoFn):
     def process(self, group):
         node, g = group
         if list(g["before"]) != list(g["after"]):
-            raise RuntimeError(f"near-duplicate clusters did not converge in {self.rounds} rounds (at "
-                               f"{doc_of(node)}); a cluster chains more star edges than that")
+            raise RuntimeError(f"{NOT_CONVERGED} {self.rounds} rounds (at {doc_of(node)}); a cluster chains more "
+                               "near-duplicates than that")
         yield node, list(g["after"])[0]
 
 
 class Components(beam.PTransform):
     """Edges (a, b) -> (node, smallest node of its connected component), for every node of an edge."""
 
-    def __init__(self, rounds: int = ROUNDS):
+    def __init__(self, rounds: int | None = None):
         super().__init__()
-        self.rounds = rounds
+        self.rounds = rounds or ROUNDS
 
     def expand(self, edges):
         adjacency = edges | "BothWays" >> beam.FlatMap(

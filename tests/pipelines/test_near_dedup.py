@@ -293,3 +293,13 @@ def test_components_refuse_an_unconverged_result():
     path = [f"{i:04d}" for i in range(300)]
     with pytest.raises(Exception, match="did not converge in 2 rounds"):
         _components(list(zip(path[::-1], path[::-1][1:])), rounds=2)
+
+
+def test_clusters_that_do_not_converge_end_the_build_with_one_sentence(corpus, tmp_path, monkeypatch):
+    from corpusforge.beam import neardedup
+
+    monkeypatch.setattr(neardedup, "ROUNDS", 1)  # the chain of 30 windows needs more
+    r = run_cli("build", "documents", "-i", corpus[0], "-o", tmp_path / "o", *NEAR, ok=False)
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "Error: near-duplicate clusters did not converge in 1 rounds (at near.jsonl:" in r.output
+    assert r.output.rstrip().endswith("more near-duplicates than that; nothing was written") and not (tmp_path / "o").exists()
