@@ -61,7 +61,7 @@ class LazyGroup(click.Group):
 
 
 @main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={
-    "documents": "pipelines.documents:main", "tokenized": "pipelines.tokenized:main", "vocab": "pipelines.vocab:main",
+    "documents": "pipelines.documents:main", "dedup": "pipelines.documents:dedup", "tokenized": "pipelines.tokenized:main", "vocab": "pipelines.vocab:main",
     "pretraining": "pipelines.pretraining:main", "cooccurrence": "pipelines.cooccurrence:main",
     "ngrams": "pipelines.ngrams:main", "lm": "pipelines.lm:build_lm", "stats": "pipelines.statistics:main"})
 def build():

@@ -27,6 +27,7 @@ from pipelines.command import PATH_OPTIONS, check_output, configure_logging, res
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
+from corpusforge.text.langid import LanguageFilter
 
 SHARD_INPUT_BYTES = 64 << 20  # default: one output shard per this much input (bounds merge memory)
 BEAM_HELP = ("Any further --flags are Apache Beam pipeline options (--runner, --direct_num_workers=2, "
@@ -51,6 +52,16 @@ def _text_encoding(ctx, param, value: str) -> str:
     except LookupError:
         raise click.BadParameter(f"{value!r} is not a text encoding Python knows (e.g. gbk, gb18030, utf-16, big5)") from None
     return value
+
+
+def _languages(ctx, param, value: str) -> tuple:
+    from corpusforge.text.langid import LANGUAGE_CODES
+
+    codes = tuple(sorted({c.strip().lower() for c in value.split(",") if c.strip()}))
+    unknown = [c for c in codes if c not in LANGUAGE_CODES]
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is not a language code CLD2 knows (e.g. zh, en, ja, ko, fr)")
+    return codes
 
 
 input_options = _stack(
@@ -90,6 +101,11 @@ input_options = _stack(
                  help="Drop documents whose share of CJK characters is lower (0.5 keeps Chinese text only)."),
     click.option("--dedup/--no-dedup", default=True, show_default=True,
                  help="Drop exact duplicates (same sentences after normalisation), keeping one."),
+    click.option("--lang-filter", default="", callback=_languages, metavar="CODES",
+                 help="Keep only documents in these languages (comma-separated CLD2 codes, e.g. zh,en; zh "
+                      "includes traditional Chinese); others are filtered as wrong_language. Off by default."),
+    click.option("--lang-min-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+                 help="--lang-filter: the least share of a document's text CLD2 must give its language."),
 )
 
 output_options = _stack(
@@ -111,7 +127,7 @@ resume_option = click.option(
          "makes. Refused if the killed build had other inputs or options.")
 
 INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "encoding", "max_record_mb", "normalize", "t2s", "lang",
-                "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup")
+                "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup", "lang_filter", "lang_min_share")
 
 
 @dataclass
@@ -179,7 +195,8 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     normalize = "none" if kw["normalize"].lower() == "none" else kw["normalize"].upper()
     prep_opts = PrepareOptions(normalize=normalize, t2s=kw["t2s"], lang=kw["lang"], dedup=kw["dedup"], seed=kw["seed"],
                                filter=DocumentFilter(kw["min_chars"], kw["max_chars"], kw["min_sentences"],
-                                                     kw["min_cjk_ratio"]))
+                                                     kw["min_cjk_ratio"]),
+                               language=LanguageFilter(kw["lang_filter"], kw["lang_min_share"]))
     if datasets:
         input_bytes = sum(m.size_in_bytes for d in datasets for m in FileSystems.match([f"{d}/*.arrow"])[0].metadata_list)
     else:
@@ -189,6 +206,10 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
                             split_bytes=split_bytes_for(input_bytes))
     num_shards = kw["num_shards"] or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES))
     params = {k: v for k, v in kw.items() if k not in ("overwrite", "output")}
+    if not kw["lang_filter"]:  # unused: left out, so a build without it has the same manifest as before
+        del params["lang_filter"], params["lang_min_share"]
+    else:
+        params["lang_filter"] = list(kw["lang_filter"])
     params["inputs"] = list(kw["inputs"])
     params["num_shards"] = num_shards
     params["normalize"] = normalize

@@ -2,6 +2,7 @@
 
     python -m pipelines.documents --input CORPUS... --output OUT [options] [Beam options]
     corpusforge build documents  (the same command)
+    corpusforge build dedup -i DOCUMENTS -o OUT  (near-duplicate removal over a documents dataset)
 """
 from __future__ import annotations
 
@@ -12,20 +13,85 @@ import click
 from corpusforge.beam.read import DocumentInput, ReadDocuments
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.dataset.schema import DOCUMENTS
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
-from pipelines.command import COMMAND
+from corpusforge.text.minhash import SHINGLES, candidate_probability
+from pipelines.beamjob import BEAM_HELP, _stack, input_options, output_options, prepare_job, resume_option, run_job
+from pipelines.command import COMMAND, temporary_dir
 
 
 def build_documents(pipeline, source: DocumentInput, output: str, num_shards: int, params: dict, tmp=None,
-                    markers=None):
-    """The documents graph: ReadCorpus -> PrepareDocuments -> WriteDataset."""
+                    markers=None, near=None):
+    """The documents graph: ReadCorpus -> PrepareDocuments [-> NearDedup] -> WriteDataset."""
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
+    if near is not None:
+        from corpusforge.beam.neardedup import NearDedup
+
+        tmp = tmp or temporary_dir(output)  # NearDedup writes near_duplicates.jsonl into the dataset's temporary directory
+        docs = docs | "NearDedup" >> NearDedup(near, tmp)
     return docs | "WriteDataset" >> WriteDataset(output, "documents", DOCUMENTS, num_shards, params,
                                                  dedup=source.prepare.dedup, tmp=tmp, markers=markers)
 
 
+def run_near(job, opts) -> None:
+    """run_job; a cluster that did not converge (raised in a worker, which the runner may re-raise as
+    text) ends the command with its one sentence."""
+    import re
+
+    try:
+        run_job(job, lambda p: build_documents(p, job.source, job.output, job.num_shards, job.params, job.tmp,
+                                               job.markers, opts))
+    except Exception as e:
+        from corpusforge.beam.neardedup import NOT_CONVERGED
+
+        found = re.search(re.escape(NOT_CONVERGED) + r"[^;]*; [^\n'\]\[]*", str(e))
+        if opts is None or not found:
+            raise
+        raise click.ClickException(found.group(0).rstrip() + "; nothing was written") from None
+
+
+def _curve(bands: int, rows: int) -> str:
+    return ", ".join(f"{j}: {candidate_probability(j, bands, rows):.3f}" for j in (0.3, 0.5, 0.7, 0.8, 0.9))
+
+
+NEAR_PARAMS = ("near_dedup", "near_threshold", "shingle", "shingle_size", "num_perm", "bands")
+near_dedup_options = _stack(
+    click.option("--near-dedup/--no-near-dedup", default=False, show_default=True,
+                 help="Drop near-duplicates (MinHash + LSH, then connected components), keeping the smallest "
+                      "doc_id of each cluster; OUT/near_duplicates.jsonl lists each dropped doc_id with the "
+                      "kept_doc_id (filtered as near_duplicate)."),
+    click.option("--near-threshold", type=click.FloatRange(0, 1, min_open=True), default=0.8, show_default=True,
+                 help="Estimated Jaccard similarity (share of equal MinHash values) at which two documents are "
+                      "near-duplicates."),
+    click.option("--shingle", type=click.Choice(SHINGLES), default="auto", show_default=True,
+                 help="Shingles: character n-grams (chars), word n-grams (words), or auto: chars for a document "
+                      "at least half CJK, else words; lower-cased, whitespace and punctuation dropped."),
+    click.option("--shingle-size", type=click.IntRange(1, 64), default=5, show_default=True,
+                 help="n of the shingle n-grams."),
+    click.option("--num-perm", type=click.IntRange(8, 1024), default=128, show_default=True,
+                 help="MinHash permutations (signature length)."),
+    click.option("--bands", type=click.IntRange(1, 1024), default=18, show_default=True,
+                 help="LSH bands of num-perm // bands rows each (the rest are used only to verify). Documents "
+                      "sharing a band are candidates, with P = 1 - (1 - J^rows)^bands; 18 x 7 at Jaccard J "
+                      f"{_curve(18, 7)} (16 x 8: {_curve(16, 8)})."),
+)
+
+
+def near_options(kw: dict):
+    """Pops the near-dedup options from kw; NearDedupOptions, or None when --near-dedup is off."""
+    near = {k: kw.pop(k) for k in NEAR_PARAMS}
+    if not near["near_dedup"]:
+        return None, {}
+    if near["bands"] > near["num_perm"]:
+        raise click.UsageError(f"--bands {near['bands']} is more than --num-perm {near['num_perm']}; "
+                               "each band needs at least one row")
+    from corpusforge.beam.neardedup import NearDedupOptions
+
+    return NearDedupOptions(near["near_threshold"], near["num_perm"], near["bands"], near["shingle"],
+                            near["shingle_size"]), near
+
+
 @click.command(**COMMAND, epilog=BEAM_HELP)
 @input_options
+@near_dedup_options
 @output_options
 @resume_option
 def main(**kw):
@@ -33,12 +99,31 @@ def main(**kw):
 
     Columns: doc_id, source, title, sentences (list of strings).
     """
+    opts, near = near_options(kw)
     job = prepare_job(kw)
     if job.source.datasets:
-        raise click.ClickException("build documents reads raw corpora; its --input is already a documents dataset")
+        raise click.ClickException("build documents reads raw corpora; its --input is already a documents dataset "
+                                   "(corpusforge build dedup removes near-duplicates from one)")
     job.params["kind"] = "documents"
-    run_job(job, lambda p: build_documents(p, job.source, job.output, job.num_shards, job.params, job.tmp,
-                                           job.markers))
+    job.params.update(near)  # only with --near-dedup: without it the manifest is unchanged
+    run_near(job, opts)
+
+
+@click.command(**COMMAND, epilog=BEAM_HELP)
+@input_options
+@near_dedup_options
+@output_options
+def dedup(**kw):
+    """Remove near-duplicates from documents datasets (or raw corpora): --near-dedup is on here.
+
+    The output is a documents dataset; OUT/near_duplicates.jsonl lists each dropped doc_id with the kept one.
+    """
+    kw["near_dedup"] = True
+    opts, near = near_options(kw)
+    job = prepare_job(kw)
+    job.params["kind"] = "documents"
+    job.params.update(near)
+    run_near(job, opts)
 
 
 if __name__ == "__main__":

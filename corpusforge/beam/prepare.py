@@ -7,6 +7,7 @@ from corpusforge.beam.counting import CountingDoFn
 from corpusforge.beam.sink import KEY, seeded_key
 from corpusforge.sources.formats import PRETOKENIZED, Document
 from corpusforge.text import DocumentFilter, content_hash, normalize_text, split_sentences
+from corpusforge.text.langid import LanguageFilter
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class PrepareOptions:
     t2s: bool = False  # traditional -> simplified (OpenCC t2s)
     lang: str = "auto"  # sentence rules: auto (per paragraph), zh or en
     filter: DocumentFilter = field(default_factory=DocumentFilter)
+    language: LanguageFilter = field(default_factory=LanguageFilter)  # --lang-filter (none by default)
     dedup: bool = True
     seed: int = 12345
 
@@ -26,7 +28,7 @@ def prepare_document(doc: Document, opts: PrepareOptions) -> tuple[dict | None, 
     else:
         text = normalize_text(doc.text, form=opts.normalize, t2s=opts.t2s)
         sentences = split_sentences(text, lang=opts.lang)
-    reason = opts.filter.reason(sentences)
+    reason = opts.filter.reason(sentences) or opts.language.reason("\n".join(sentences))
     if reason:
         return None, reason
     title = normalize_text(doc.title, form=opts.normalize, t2s=opts.t2s) if doc.title else ""

@@ -368,13 +368,15 @@ class WriteDataset(beam.PTransform):
             self.spilled, self.markers)
         rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp, self.markers)
         counts = inputs["counts"] | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
+        # "files": optional entries of further files the caller wrote into tmp (e.g. near_duplicates.jsonl)
+        files = inputs["files"] if "files" in inputs else shards.pipeline | "NoFiles" >> beam.Create([])
         finalize = Finalize(tmp, self.output, self.kind, self.schema, self.params, self.extra, self.rows_are_records,
                             self.summarize)
         return (
             shards.pipeline
             | "Start" >> beam.Create([None])
             | "Finalize" >> beam.ParDo(finalize, beam.pvalue.AsList(shards), beam.pvalue.AsList(rejects),
-                                       beam.pvalue.AsSingleton(counts))
+                                       beam.pvalue.AsSingleton(counts), beam.pvalue.AsList(files))
         )
 
 
@@ -411,7 +413,7 @@ class Finalize(beam.DoFn):
         self.tmp, self.output, self.kind, self.schema, self.params, self.extra = tmp, output, kind, schema, params, extra
         self.rows_are_records, self.summarize = rows_are_records, summarize
 
-    def process(self, _, shards: list[dict], rejects: list[dict], counts: dict):
+    def process(self, _, shards: list[dict], rejects: list[dict], counts: dict, files: list[dict] = ()):
         shards = sorted((dict(s) for s in shards), key=lambda s: s["file"])  # copies: a retry gets the same input
         duplicates = sum(s.pop("duplicates") for s in shards)
         rejects = [{k: v for k, v in r.items() if k != "duplicates"} for r in rejects]
@@ -421,6 +423,9 @@ class Finalize(beam.DoFn):
         accounting = input_accounting(counts, kept, duplicates)
         totals = {k: v for k, v in counts.items() if ":" not in k and k != "read"}  # e.g. tokens
         extra = {**(self.extra or {}), **({"totals": totals} if totals else {})}
+        if files:
+            extra["files"] = sorted(({k: v for k, v in f.items() if k != "duplicates"} for f in files),
+                                    key=lambda f: f["file"])
         if self.summarize:
             extra["statistics"] = self.summarize(totals)
         yield finish_dataset(self.tmp, self.output, kind=self.kind, schema=self.schema, shards=shards,

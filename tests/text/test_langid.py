@@ -1,0 +1,34 @@
+"""Language identification (CLD2) on the sample news, whose train and valid files mix Chinese and
+English articles: the reference is whether an article holds any CJK ideograph at all."""
+import json
+import re
+
+from corpusforge.text import normalize_text
+from corpusforge.text.langid import LanguageFilter, detect_language
+from tests.conftest import SAMPLE
+
+
+def _news():
+    for path in sorted((SAMPLE / "news2016zh").iterdir()):
+        with open(path, encoding="utf-8") as f:
+            yield from (normalize_text(json.loads(line)["content"]) for line in f)
+
+
+def test_every_sample_news_article_gets_its_language():
+    labels = [(bool(re.search("[\u4e00-\u9fff]", t)), *detect_language(t)) for t in _news()]
+    assert sum(not zh for zh, _, _ in labels) == 39 and len(labels) == 200
+    assert all(code == ("zh" if zh else "en") and share >= 0.5 for zh, code, share in labels)
+
+
+def test_filter_keeps_the_named_languages():
+    zh_en, zh = LanguageFilter(("en", "zh")), LanguageFilter(("zh",))
+    texts = list(_news())
+    assert [zh_en.reason(t) for t in texts] == [None] * 200
+    assert sum(zh.reason(t) == "wrong_language" for t in texts) == 39
+    assert LanguageFilter().reason("bonjour") is None  # no languages named: no filter
+
+
+def test_text_cld2_refuses_is_still_labelled():
+    # CLD2 itself raises "invalid UTF-8" on noncharacters, DEL and C1 controls
+    assert detect_language("\ufdd0\x7f\x85 这是一篇关于北京天气的新闻报道，今天北京的天气晴朗，气温适宜。")[0] == "zh"
+    assert detect_language("") == ("un", 0.0)
