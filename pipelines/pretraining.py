@@ -18,22 +18,27 @@ from corpusforge.beam.read import ReadDocuments, dataset_units
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
-from corpusforge.dataset.schema import causal_schema, pretraining_schema
+from corpusforge.dataset.schema import causal_schema, pretraining_schema, t5_schema
 from corpusforge.objectives.causal import CausalConfig, causal_statistics, resolve_eos
 from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
+from corpusforge.objectives.t5 import T5Config, sentinel_ids, t5_statistics
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
 from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, prepare_job, run_job
 
 BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segments inside a bucket)
+# modes that write a dataset kind of their own: (schema, statistics); the others write kind pretraining
+OWN_KINDS = {"causal": (causal_schema, causal_statistics), "t5": (t5_schema, t5_statistics)}
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset."""
-    causal = cfg.mode == "causal"
-    kind = "causal" if causal else "pretraining"
-    schema = causal_schema(id_type) if causal else pretraining_schema(id_type, LABELS.get(cfg.mode))
+    if cfg.mode in OWN_KINDS:
+        kind, (make_schema, statistics) = cfg.mode, OWN_KINDS[cfg.mode]
+        schema = make_schema(id_type)
+    else:
+        kind, schema, statistics = "pretraining", pretraining_schema(id_type, LABELS.get(cfg.mode)), instance_statistics
     tmp = WriteDataset(job.output, kind, schema, 1, {}).tmp  # the temporary directory, shared below
     build = BuildInstances(cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
                            from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
@@ -49,8 +54,7 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
         rows, counts = tokenized.rows | "BuildInstances" >> build
         counts = [docs["counts"], tokenized.counts, *counts]
         rejects = docs["rejects"]
-    summarize = functools.partial(causal_statistics if causal else instance_statistics,
-                                  max_seq_length=cfg.max_seq_length)
+    summarize = functools.partial(statistics, max_seq_length=cfg.max_seq_length)
     return ({"spills": rows, "rejects": rejects, "counts": counts | "AllCounts" >> beam.Flatten()}
             | "WriteDataset" >> WriteDataset(job.output, kind, schema, job.num_shards, job.params,
                                              extra=extra, rows_are_records=False, summarize=summarize,
@@ -58,20 +62,21 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
-@click.option("--mode", type=click.Choice((*MODES, "causal")), default="nsp", show_default=True,
+@click.option("--mode", type=click.Choice((*MODES, *OWN_KINDS)), default="nsp", show_default=True,
               help="nsp: BERT sentence pairs, half with a random B from another document; sop: ALBERT, B always "
                    "the continuation, half swapped; full-sentences / doc-sentences: RoBERTa packing, across / "
-                   "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal).")
+                   "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal); "
+                   "t5: T5 span corruption, sentinels and EOS (kind t5).")
 @click.option("--masking", type=click.Choice(SCHEMES), default=None,
               help="token (default): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
-                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal: always none).")
+                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal, t5: always none).")
 @click.option("--max-seq-length", type=click.IntRange(min=8, max=65535), default=128, show_default=True,
               help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512); causal: "
-                   "tokens per block, EOS included.")
+                   "tokens per block, EOS included; t5: input tokens, sentinels and EOS included.")
 @click.option("--short-seq-prob", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="nsp/sop: probability of a shorter random target length for a document.")
 @click.option("--masked-lm-prob", type=click.FloatRange(0, 1, min_open=True), default=0.15, show_default=True,
-              help="Share of maskable tokens to predict.")
+              help="Share of maskable tokens to predict (t5: the noise density).")
 @click.option("--max-predictions-per-seq", type=click.IntRange(min=1), default=20, show_default=True,
               help="At most this many predicted tokens per instance.")
 @click.option("--dupe-factor", type=click.IntRange(min=1), default=1, show_default=True,
@@ -83,8 +88,10 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
               help="span masking: the geometric distribution's p for span lengths in words.")
 @click.option("--max-span", type=click.IntRange(min=1), default=10, show_default=True,
               help="span masking: the longest span in words.")
+@click.option("--mean-noise-span-length", type=click.FloatRange(1), default=3.0, show_default=True,
+              help="t5: the mean length of a noise span.")
 @click.option("--eos-token", default=None,
-              help="causal: the end-of-document token (a token of the vocabulary, or its id); default: the "
+              help="causal, t5: the end-of-document token (a token of the vocabulary, or its id); default: the "
                    "vocabulary's <|endoftext|>, <|end_of_text|>, </s>, <eos> or [EOS], else [SEP].")
 @click.option("--cross-document/--no-cross-document", default=True, show_default=True,
               help="causal: blocks run across documents (all of max-seq-length tokens but a bucket's last), or end "
@@ -99,8 +106,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @input_options
 @output_options
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
-         max_ngram, span_p, max_span, eos_token, cross_document, tokenizer_path, lowercase, segmenter, user_dict,
-         **kw):
+         max_ngram, span_p, max_span, mean_noise_span_length, eos_token, cross_document, tokenizer_path, lowercase,
+         segmenter, user_dict, **kw):
     """Build pretraining instances: sentence pairs or packed blocks, statically masked or not.
 
     --input is a tokenized dataset (from `build tokenized`), a documents dataset or raw corpora
@@ -108,7 +115,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     word_ids, next_sentence_label (nsp) or sentence_order_label (sop), masked_lm_positions,
     masked_lm_labels; no padding. Instances are shuffled across shards with the seed.
     --mode causal writes a dataset of kind causal instead: input_ids (GPT blocks of documents joined
-    by the end-of-document token) and document_boundaries.
+    by the end-of-document token) and document_boundaries. --mode t5 writes kind t5: input_ids and
+    labels (span corruption with sentinel tokens).
     """
     job = prepare_job(kw, kinds=("documents", "tokenized"))
     tokenized = [read_manifest(d) for d in job.source.datasets if read_manifest(d)["kind"] == "tokenized"]
@@ -142,6 +150,10 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         masking, extra_params = "none", {"eos_token": eos_token, "eos_id": cfg.eos_id, "cross_document": cross_document}
+    elif mode == "t5":
+        cfg, extra_params = t5_config(masking, cross_document, eos_token, max_seq_length, masked_lm_prob,
+                                      mean_noise_span_length, dupe_factor, tokenizer, tokenized, special, vocab_size)
+        masking = "none"
     else:
         if eos_token is not None or not cross_document:
             raise click.ClickException("--eos-token and --no-cross-document apply to --mode causal only")
@@ -152,7 +164,7 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     num_buckets = max(2, math.ceil(job.input_bytes / BUCKET_BYTES))
     if not kw["num_shards"]:
         job.num_shards = job.params["num_shards"] = max(1, math.ceil(job.input_bytes * dupe_factor / (64 << 20)))
-    job.params.update(kind="causal" if mode == "causal" else "pretraining", mode=mode, masking=masking,
+    job.params.update(kind=mode if mode in OWN_KINDS else "pretraining", mode=mode, masking=masking,
                       max_seq_length=max_seq_length,
                       short_seq_prob=short_seq_prob, masked_lm_prob=masked_lm_prob,
                       max_predictions_per_seq=max_predictions_per_seq, dupe_factor=dupe_factor, max_ngram=max_ngram,
@@ -171,6 +183,30 @@ def recorded_vocab(info: dict) -> dict | None:
     except (TokenizerError, KeyError, TypeError):
         return None
     return tokenizer.vocab if tokenizer.fingerprint["sha256"] == info["tokenizer"]["sha256"] else None
+
+
+def t5_config(masking, cross_document, eos_token, max_seq_length, noise_density, mean_noise_span_length,
+              dupe_factor, tokenizer, tokenized, special, vocab_size) -> tuple[T5Config, dict]:
+    """Span corruption's configuration, its sentinels and EOS from the vocabulary; else one sentence."""
+    if masking not in (None, "none") or not cross_document:
+        raise click.ClickException("--mode t5 takes neither --masking (it corrupts spans itself) nor "
+                                   "--no-cross-document (its blocks run across documents, as T5's)")
+    vocab = tokenizer.vocab if tokenizer else recorded_vocab(tokenized[0])
+    if vocab is None:
+        raise click.ClickException("the tokenizer file named in the tokenized dataset's manifest is missing or "
+                                   "changed, so the sentinel tokens cannot be looked up; put it back or build "
+                                   "from documents with --tokenizer")
+    try:
+        cfg = T5Config(max_seq_length=max_seq_length, noise_density=noise_density,
+                       mean_noise_span_length=mean_noise_span_length, dupe_factor=dupe_factor,
+                       eos_id=resolve_eos(eos_token, vocab, special, vocab_size),
+                       sentinel_ids=tuple(sentinel_ids(vocab)))
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    raw, inputs, targets = cfg.lengths
+    return cfg, {"eos_token": eos_token, "eos_id": cfg.eos_id, "noise_density": noise_density,
+                 "mean_noise_span_length": mean_noise_span_length, "raw_length": raw, "inputs_length": inputs,
+                 "targets_length": targets, "sentinel_ids": list(cfg.sentinel_ids)}
 
 
 def instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,

@@ -22,6 +22,10 @@ from corpusforge.beam.sink import (KEY, RowGather, SpillRows, fail_point, first_
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.objectives.causal import CausalBuilder, CausalConfig
 from corpusforge.objectives.instances import Document, InstanceBuilder
+from corpusforge.objectives.t5 import T5Builder, T5Config
+
+# configurations whose builders write their own tables (batch.table); any other is BERT-family instances
+BUILDERS = {CausalConfig: CausalBuilder, T5Config: T5Builder}
 
 
 def table_documents(table: pa.Table) -> list[Document]:
@@ -118,8 +122,8 @@ class BuildBucket(CountingDoFn):
             if keep.false_count:
                 self.count("filtered:duplicate", keep.false_count)
             table = table.filter(keep)
-        causal = isinstance(self.cfg, CausalConfig)  # GPT blocks, else BERT-family instances
-        builder = (CausalBuilder if causal else InstanceBuilder)(self.cfg, self.seed)
+        own_table = type(self.cfg) in BUILDERS
+        builder = BUILDERS.get(type(self.cfg), InstanceBuilder)(self.cfg, self.seed)
         batch = builder.build(table_documents(table))
         del table
         for key, n in builder.stats.items():
@@ -128,7 +132,7 @@ class BuildBucket(CountingDoFn):
         if batch is None:  # the bucket's spills stay: a retry reads them again (finish_dataset removes them)
             return
         keys = [seeded_key(self.seed, r) for r in batch.record_ids]
-        instances = batch.table(self.schema, keys) if causal else batch_table(batch, self.schema, keys)
+        instances = batch.table(self.schema, keys) if own_table else batch_table(batch, self.schema, keys)
         shards = np.array([shard_of(k, self.num_shards) for k in keys])
         for shard, run in shard_runs(instances, shards):
             path = spill_path(self.out_dir, shard)

@@ -62,11 +62,23 @@ def causal_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
     )
 
 
+def t5_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "t5": one row per span-corruption example (build pretraining --mode t5), transformers' names."""
+    return pa.schema(
+        [
+            # the raw block's non-noise tokens, each noise span replaced by its sentinel, then EOS
+            pa.field("input_ids", pa.list_(id_type), nullable=False),
+            # each sentinel followed by the noise span it replaced, then EOS (the decoder's targets)
+            pa.field("labels", pa.list_(id_type), nullable=False),
+        ]
+    )
+
+
 # rejects/: one JSON object per line with these keys (see sources.formats.Reject)
 REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
 
 SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema(), "pretraining": pretraining_schema(),
-           "causal": causal_schema()}
+           "causal": causal_schema(), "t5": t5_schema()}
 
 
 def hf_features(schema: pa.Schema) -> dict:
