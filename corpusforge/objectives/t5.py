@@ -123,7 +123,7 @@ class T5Config:
         if spans > len(self.sentinel_ids):
             raise ValueError(f"a block of {self.max_seq_length} inputs has {spans} noise spans, but the vocabulary "
                              f"has {len(self.sentinel_ids)} sentinel tokens (<extra_id_N> or [unusedN]); train one "
-                             f"with `corpusforge build vocab -m unigram --extra-ids 100`")
+                             f"with `corpusforge build vocab -m unigram --extra-ids {max(100, spans)}`")
         if self.eos_id in self.sentinel_ids[:spans]:
             raise ValueError(f"the end-of-sequence id {self.eos_id} is one of the sentinel tokens; pass another "
                              f"--eos-token")
