@@ -63,12 +63,12 @@ def train(model: str, sentences: Iterable[str], out_dir: str, vocab_size: int | 
     unigram only (default DEFAULT_EXTRA_IDS)."""
     vocab_size = DEFAULT_VOCAB_SIZE[model] if vocab_size is None else vocab_size
     lowercase = DEFAULT_LOWERCASE[model] if lowercase is None else lowercase
+    if extra_ids and model != "unigram":
+        raise VocabError(f"extra ids (T5's sentinels) are reserved by -m unigram only, not {model}")
     if model == "wordpiece":
         return train_wordpiece(sentences, out_dir, vocab_size, lowercase, character_coverage)
     if model == "bpe":
         return train_bpe(sentences, out_dir, vocab_size, lowercase)
-    if extra_ids and model != "unigram":
-        raise VocabError(f"extra ids (T5's sentinels) are reserved by -m unigram only, not {model}")
     if model == "unigram":
         extra_ids = DEFAULT_EXTRA_IDS if extra_ids is None else extra_ids
         return train_unigram(sentences, out_dir, vocab_size, lowercase, character_coverage, extra_ids)
@@ -227,8 +227,8 @@ def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFA
 
     <pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4 (control symbols, as ALBERT's 30k-clean.model), then
     T5's sentinels <extra_id_0> ... <extra_id_{extra_ids - 1}> = 5, 6, ... (control symbols too: text that
-    spells one out is encoded as text, so a corpus cannot forge a sentinel), no <s> / </s>. Normalisation nmt_nfkc, or nmt_nfkc_cf (NFKC + case folding) with lowercase, so the model
-    itself lower-cases, as transformers' AlbertTokenizer (do_lower_case=True) expects.
+    spells one out is encoded as text, so a corpus cannot forge a sentinel), no <s> / </s>. Normalisation
+    nmt_nfkc, or nmt_nfkc_cf (NFKC + case folding) with lowercase, so the model itself lower-cases, as transformers' AlbertTokenizer (do_lower_case=True) expects.
 
     Determinism: every sentence is used in the order given (no sampling, no shuffling); SentencePiece
     splits its EM sums over SPM_THREADS threads, so the scores depend on that number (fixed here), not on
