@@ -228,7 +228,8 @@ def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFA
     <pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4 (control symbols, as ALBERT's 30k-clean.model), then
     T5's sentinels <extra_id_0> ... <extra_id_{extra_ids - 1}> = 5, 6, ... (control symbols too: text that
     spells one out is encoded as text, so a corpus cannot forge a sentinel), no <s> / </s>. Normalisation
-    nmt_nfkc, or nmt_nfkc_cf (NFKC + case folding) with lowercase, so the model itself lower-cases, as transformers' AlbertTokenizer (do_lower_case=True) expects.
+    nmt_nfkc, or nmt_nfkc_cf (NFKC + case folding) with lowercase, so the model itself lower-cases, as
+    transformers' AlbertTokenizer (do_lower_case=True) expects.
 
     Determinism: every sentence is used in the order given (no sampling, no shuffling); SentencePiece
     splits its EM sums over SPM_THREADS threads, so the scores depend on that number (fixed here), not on
