@@ -18,7 +18,8 @@ from corpusforge.beam.read import ReadDocuments, dataset_units
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
-from corpusforge.dataset.schema import causal_schema, pretraining_schema, t5_schema
+from corpusforge.dataset.schema import bart_schema, causal_schema, pretraining_schema, t5_schema
+from corpusforge.objectives.bart import BartConfig, bart_statistics
 from corpusforge.objectives.causal import CausalConfig, causal_statistics, resolve_eos
 from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
@@ -29,7 +30,8 @@ from pipelines.common import BEAM_HELP, COMMAND, input_options, output_options, 
 
 BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segments inside a bucket)
 # modes that write a dataset kind of their own: (schema, statistics); the others write kind pretraining
-OWN_KINDS = {"causal": (causal_schema, causal_statistics), "t5": (t5_schema, t5_statistics)}
+OWN_KINDS = {"causal": (causal_schema, causal_statistics), "t5": (t5_schema, t5_statistics),
+             "bart": (bart_schema, bart_statistics)}
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
@@ -66,10 +68,11 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
               help="nsp: BERT sentence pairs, half with a random B from another document; sop: ALBERT, B always "
                    "the continuation, half swapped; full-sentences / doc-sentences: RoBERTa packing, across / "
                    "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal); "
-                   "t5: T5 span corruption, sentinels and EOS (kind t5).")
+                   "t5: T5 span corruption, sentinels and EOS (kind t5); bart: BART text infilling (kind bart).")
 @click.option("--masking", type=click.Choice(SCHEMES), default=None,
               help="token (default): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
-                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal, t5: always none).")
+                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal, t5, bart: "
+                   "always none).")
 @click.option("--max-seq-length", type=click.IntRange(min=8, max=65535), default=128, show_default=True,
               help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512); causal: "
                    "tokens per block, EOS included; t5: input tokens, sentinels and EOS included.")
@@ -90,6 +93,12 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
               help="span masking: the longest span in words.")
 @click.option("--mean-noise-span-length", type=click.FloatRange(1), default=3.0, show_default=True,
               help="t5: the mean length of a noise span.")
+@click.option("--mask-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.3, show_default=True,
+              help="bart: the share of each block's tokens to mask (fairseq's --mask).")
+@click.option("--poisson-lambda", type=click.FloatRange(0, min_open=True), default=3.0, show_default=True,
+              help="bart: the mean of the Poisson span lengths.")
+@click.option("--permute-sentences", is_flag=True,
+              help="bart: shuffle each block's sentences before infilling (BART's sentence permutation).")
 @click.option("--eos-token", default=None,
               help="causal, t5: the end-of-document token (a token of the vocabulary, or its id); default: the "
                    "vocabulary's <|endoftext|>, <|end_of_text|>, </s>, <eos> or [EOS], else [SEP].")
@@ -106,8 +115,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @input_options
 @output_options
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
-         max_ngram, span_p, max_span, mean_noise_span_length, eos_token, cross_document, tokenizer_path, lowercase,
-         segmenter, user_dict, **kw):
+         max_ngram, span_p, max_span, mean_noise_span_length, mask_ratio, poisson_lambda, permute_sentences, eos_token,
+         cross_document, tokenizer_path, lowercase, segmenter, user_dict, **kw):
     """Build pretraining instances: sentence pairs or packed blocks, statically masked or not.
 
     --input is a tokenized dataset (from `build tokenized`), a documents dataset or raw corpora
@@ -118,6 +127,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     by the end-of-document token) and document_boundaries. --mode t5 writes kind t5: input_ids and
     labels (span corruption with sentinel tokens).
     """
+    if permute_sentences and mode != "bart":
+        raise click.ClickException("--permute-sentences applies to --mode bart only")
     job = prepare_job(kw, kinds=("documents", "tokenized"))
     tokenized = [read_manifest(d) for d in job.source.datasets if read_manifest(d)["kind"] == "tokenized"]
     try:
@@ -150,6 +161,18 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         masking, extra_params = "none", {"eos_token": eos_token, "eos_id": cfg.eos_id, "cross_document": cross_document}
+    elif mode == "bart":
+        if masking not in (None, "none") or eos_token is not None or not cross_document:
+            raise click.ClickException("--mode bart takes no --masking, --eos-token or --no-cross-document (it infills "
+                                       "spans itself, framed by the vocabulary's BOS and EOS, within documents)")
+        try:
+            cfg = BartConfig(max_seq_length=max_seq_length, mask_ratio=mask_ratio, poisson_lambda=poisson_lambda,
+                             permute_sentences=permute_sentences, bos_id=special.get("cls"),
+                             eos_id=special.get("sep"), mask_id=special.get("mask"), dupe_factor=dupe_factor)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        masking, extra_params = "none", {"mask_ratio": mask_ratio, "poisson_lambda": poisson_lambda,
+                                  "permute_sentences": permute_sentences}
     elif mode == "t5":
         cfg, extra_params = t5_config(masking, cross_document, eos_token, max_seq_length, masked_lm_prob,
                                       mean_noise_span_length, dupe_factor, tokenizer, tokenized, special, vocab_size)

@@ -20,12 +20,13 @@ from corpusforge.beam.read import read_unit
 from corpusforge.beam.sink import (KEY, RowGather, SpillRows, fail_point, first_of_groups, open_arrow, seeded_key,
                                    shard_of, spill_path, write_spill)
 from corpusforge.dataset.schema import tokenized_schema
+from corpusforge.objectives.bart import BartBuilder, BartConfig
 from corpusforge.objectives.causal import CausalBuilder, CausalConfig
 from corpusforge.objectives.instances import Document, InstanceBuilder
 from corpusforge.objectives.t5 import T5Builder, T5Config
 
 # configurations whose builders write their own tables (batch.table); any other is BERT-family instances
-BUILDERS = {CausalConfig: CausalBuilder, T5Config: T5Builder}
+BUILDERS = {CausalConfig: CausalBuilder, T5Config: T5Builder, BartConfig: BartBuilder}
 
 
 def table_documents(table: pa.Table) -> list[Document]:
