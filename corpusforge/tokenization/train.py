@@ -275,4 +275,5 @@ def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFA
     return _result(out_dir, "unigram", vocab, {
         "lowercase": lowercase, "character_coverage": character_coverage,
         "normalization_rule_name": "nmt_nfkc_cf" if lowercase else "nmt_nfkc", "num_threads": SPM_THREADS,
-        "control_symbols": list(UNIGRAM_SPECIALS[2:]), "extra_ids": extra_ids, "max_sentence_length": max(4192, longest)})
+        "control_symbols": list(UNIGRAM_SPECIALS[2:]), "extra_ids": extra_ids,
+        "max_sentence_length": max(4192, longest)})
