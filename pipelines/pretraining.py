@@ -1,4 +1,4 @@
-"""pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT pretraining instances, or GPT blocks.
+"""pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT instances, GPT blocks, T5 or BART examples.
 
     python -m pipelines.pretraining --input TOKENIZED_OR_DOCS_OR_RAW [--tokenizer vocab.txt] --output OUT
     corpusforge build pretraining  (the same command)
@@ -125,7 +125,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     masked_lm_labels; no padding. Instances are shuffled across shards with the seed.
     --mode causal writes a dataset of kind causal instead: input_ids (GPT blocks of documents joined
     by the end-of-document token) and document_boundaries. --mode t5 writes kind t5: input_ids and
-    labels (span corruption with sentinel tokens).
+    labels (span corruption with sentinel tokens); --mode bart writes kind bart: input_ids (text
+    infilling) and labels (the original block).
     """
     if permute_sentences and mode != "bart":
         raise click.ClickException("--permute-sentences applies to --mode bart only")
