@@ -1,5 +1,5 @@
-"""pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT pretraining instances, or GPT blocks,
-ELMo sentences, Transformer-XL streams.
+"""pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT instances, GPT blocks, ELMo sentences,
+Transformer-XL streams, T5 or BART examples.
 
     python -m pipelines.pretraining --input TOKENIZED_OR_DOCS_OR_RAW [--tokenizer vocab.txt] --output OUT
     corpusforge build pretraining  (the same command)
@@ -19,12 +19,14 @@ from corpusforge.beam.read import ReadDocuments, dataset_units
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
-from corpusforge.dataset.schema import bilm_schema, causal_schema, pretraining_schema, stream_schema
+from corpusforge.dataset.schema import bart_schema, bilm_schema, causal_schema, pretraining_schema, stream_schema, t5_schema
+from corpusforge.objectives.bart import BartConfig, bart_statistics
 from corpusforge.objectives.bilm import BilmConfig, bilm_statistics, spellings
 from corpusforge.objectives.causal import CausalConfig, causal_statistics, resolve_eos
 from corpusforge.objectives.stream import StreamConfig, stream_statistics
 from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
+from corpusforge.objectives.t5 import T5Config, sentinel_ids, t5_statistics
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
 from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
@@ -34,13 +36,15 @@ BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segmen
 # the language-model modes: each is a dataset kind of its own (schema, manifest statistics)
 LM_KINDS = {"causal": (causal_schema, causal_statistics), "bilm": (bilm_schema, bilm_statistics),
             "stream": (stream_schema, stream_statistics)}
+# every mode that writes a dataset kind of its own; the others write kind pretraining
+OWN_KINDS = {**LM_KINDS, "t5": (t5_schema, t5_statistics), "bart": (bart_schema, bart_statistics)}
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset; a resumed
     build whose bucket inputs are all recorded (RecordBucketInputs) starts at the buckets."""
-    kind = cfg.mode if cfg.mode in LM_KINDS else "pretraining"
-    schema = LM_KINDS[kind][0](id_type) if kind in LM_KINDS else pretraining_schema(id_type, LABELS.get(cfg.mode))
+    kind = cfg.mode if cfg.mode in OWN_KINDS else "pretraining"
+    schema = OWN_KINDS[kind][0](id_type) if kind in OWN_KINDS else pretraining_schema(id_type, LABELS.get(cfg.mode))
     tmp, markers = job.tmp, job.markers
     build = functools.partial(BuildInstances, cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
                               from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
@@ -69,7 +73,7 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
         built = source | "BuildInstances" >> build(record=record if markers else None)
         upstream = [*upstream, *built.counts[:-1]]  # with the shards' read counts
     counts = (*upstream, built.counts[-1])
-    summarize = functools.partial(LM_KINDS[kind][1] if kind in LM_KINDS else instance_statistics,
+    summarize = functools.partial(OWN_KINDS[kind][1] if kind in OWN_KINDS else instance_statistics,
                                   max_seq_length=cfg.max_seq_length)
     return ({"spills": built.spills, "rejects": rejects, "counts": counts | "AllCounts" >> beam.Flatten()}
             | "WriteDataset" >> WriteDataset(job.output, kind, schema, job.num_shards, job.params,
@@ -78,22 +82,24 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 
 
 @click.command(**COMMAND, epilog=BEAM_HELP)
-@click.option("--mode", type=click.Choice((*MODES, *LM_KINDS)), default="nsp", show_default=True,
+@click.option("--mode", type=click.Choice((*MODES, *OWN_KINDS)), default="nsp", show_default=True,
               help="nsp: BERT sentence pairs, half with a random B from another document; sop: ALBERT, B always "
                    "the continuation, half swapped; full-sentences / doc-sentences: RoBERTa packing, across / "
                    "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal); "
                    "bilm: ELMo sentences with forward/backward targets and character ids (kind bilm); stream: "
-                   "Transformer-XL segments of --num-streams parallel streams (kind stream).")
+                   "Transformer-XL segments of --num-streams parallel streams (kind stream); t5: T5 span "
+                   "corruption, sentinels and EOS (kind t5); bart: BART text infilling (kind bart).")
 @click.option("--masking", type=click.Choice(SCHEMES), default=None,
               help="token (default): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
-                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal: always none).")
+                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal, t5, bart: "
+                   "always none).")
 @click.option("--max-seq-length", type=click.IntRange(min=8, max=65535), default=128, show_default=True,
               help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512); causal: "
-                   "tokens per block, EOS included.")
+                   "tokens per block, EOS included; t5: input tokens, sentinels and EOS included.")
 @click.option("--short-seq-prob", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="nsp/sop: probability of a shorter random target length for a document.")
 @click.option("--masked-lm-prob", type=click.FloatRange(0, 1, min_open=True), default=0.15, show_default=True,
-              help="Share of maskable tokens to predict.")
+              help="Share of maskable tokens to predict (t5: the noise density).")
 @click.option("--max-predictions-per-seq", type=click.IntRange(min=1), default=20, show_default=True,
               help="At most this many predicted tokens per instance.")
 @click.option("--dupe-factor", type=click.IntRange(min=1), default=1, show_default=True,
@@ -105,8 +111,16 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
               help="span masking: the geometric distribution's p for span lengths in words.")
 @click.option("--max-span", type=click.IntRange(min=1), default=10, show_default=True,
               help="span masking: the longest span in words.")
+@click.option("--mean-noise-span-length", type=click.FloatRange(1), default=3.0, show_default=True,
+              help="t5: the mean length of a noise span.")
+@click.option("--mask-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.3, show_default=True,
+              help="bart: the share of each block's tokens to mask (fairseq's --mask).")
+@click.option("--poisson-lambda", type=click.FloatRange(0, min_open=True), default=3.0, show_default=True,
+              help="bart: the mean of the Poisson span lengths.")
+@click.option("--permute-sentences", is_flag=True,
+              help="bart: shuffle each block's sentences before infilling (BART's sentence permutation).")
 @click.option("--eos-token", default=None,
-              help="causal: the end-of-document token (a token of the vocabulary, or its id); default: the "
+              help="causal, t5: the end-of-document token (a token of the vocabulary, or its id); default: the "
                    "vocabulary's <|endoftext|>, <|end_of_text|>, </s>, <eos> or [EOS], else [SEP].")
 @click.option("--cross-document/--no-cross-document", default=True, show_default=True,
               help="causal: blocks run across documents (all of max-seq-length tokens but a bucket's last), or end "
@@ -124,8 +138,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @output_options
 @resume_option
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
-         max_ngram, span_p, max_span, eos_token, cross_document, num_streams, tokenizer_path, lowercase, segmenter,
-         user_dict, **kw):
+         max_ngram, span_p, max_span, mean_noise_span_length, mask_ratio, poisson_lambda, permute_sentences, eos_token,
+         cross_document, num_streams, tokenizer_path, lowercase, segmenter, user_dict, **kw):
     """Build pretraining instances: sentence pairs or packed blocks, statically masked or not.
 
     --input is a tokenized dataset (from `build tokenized`), a documents dataset or raw corpora
@@ -135,8 +149,12 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     --mode causal writes a dataset of kind causal instead: input_ids (GPT blocks of documents joined
     by the end-of-document token) and document_boundaries; --mode bilm one of kind bilm (input_ids,
     next_ids, previous_ids, word_ids, char_ids per sentence); --mode stream one of kind stream
-    (input_ids, stream_id, segment_index).
+    (input_ids, stream_id, segment_index); --mode t5 one of kind t5: input_ids and labels (span
+    corruption with sentinel tokens); --mode bart one of kind bart: input_ids (text infilling) and
+    labels (the original block).
     """
+    if permute_sentences and mode != "bart":
+        raise click.ClickException("--permute-sentences applies to --mode bart only")
     job = prepare_job(kw, kinds=("documents", "tokenized"))
     tokenized = [read_manifest(d) for d in job.source.datasets if read_manifest(d)["kind"] == "tokenized"]
     try:
@@ -167,6 +185,21 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
             raise click.ClickException(f"--mode {mode} takes no masking (its labels are its inputs); drop --masking")
         cfg, extra_params = lm_config(mode, max_seq_length, dupe_factor, eos_token, cross_document, num_streams,
                                       num_buckets, tokenizer or recorded_tokenizer(tokenized[0]), special, vocab_size)
+    elif mode == "bart":
+        if masking not in (None, "none") or eos_token is not None or not cross_document:
+            raise click.ClickException("--mode bart takes no --masking, --eos-token or --no-cross-document (it infills "
+                                       "spans itself, framed by the vocabulary's BOS and EOS, within documents)")
+        try:
+            cfg = BartConfig(max_seq_length=max_seq_length, mask_ratio=mask_ratio, poisson_lambda=poisson_lambda,
+                             permute_sentences=permute_sentences, bos_id=special.get("cls"),
+                             eos_id=special.get("sep"), mask_id=special.get("mask"), dupe_factor=dupe_factor)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        masking, extra_params = "none", {"mask_ratio": mask_ratio, "poisson_lambda": poisson_lambda,
+                                  "permute_sentences": permute_sentences}
+    elif mode == "t5":
+        cfg, extra_params = t5_config(masking, cross_document, eos_token, max_seq_length, masked_lm_prob,
+                                      mean_noise_span_length, dupe_factor, tokenizer, tokenized, special, vocab_size)
         masking = "none"
     else:
         if eos_token is not None or not cross_document:
@@ -177,7 +210,7 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     id_type = pa.uint16() if vocab_size <= 1 << 16 else pa.int32()
     if not kw["num_shards"]:
         job.num_shards = job.params["num_shards"] = max(1, math.ceil(job.input_bytes * dupe_factor / (64 << 20)))
-    job.params.update(kind=mode if mode in LM_KINDS else "pretraining", mode=mode, masking=masking,
+    job.params.update(kind=mode if mode in OWN_KINDS else "pretraining", mode=mode, masking=masking,
                       max_seq_length=max_seq_length,
                       short_seq_prob=short_seq_prob, masked_lm_prob=masked_lm_prob,
                       max_predictions_per_seq=max_predictions_per_seq, dupe_factor=dupe_factor, max_ngram=max_ngram,
@@ -240,6 +273,30 @@ def bilm_config(max_seq_length, dupe_factor, tokenizer, special) -> BilmConfig:
                          "no target)")
     return BilmConfig(max_seq_length=max_seq_length, bos_id=special["cls"], eos_id=special["sep"],
                       pad_id=special["pad"], spellings=spellings(tokenizer), dupe_factor=dupe_factor)
+
+
+def t5_config(masking, cross_document, eos_token, max_seq_length, noise_density, mean_noise_span_length,
+              dupe_factor, tokenizer, tokenized, special, vocab_size) -> tuple[T5Config, dict]:
+    """Span corruption's configuration, its sentinels and EOS from the vocabulary; else one sentence."""
+    if masking not in (None, "none") or not cross_document:
+        raise click.ClickException("--mode t5 takes neither --masking (it corrupts spans itself) nor "
+                                   "--no-cross-document (its blocks run across documents, as T5's)")
+    vocab = tokenizer.vocab if tokenizer else recorded_vocab(tokenized[0])
+    if vocab is None:
+        raise click.ClickException("the tokenizer file named in the tokenized dataset's manifest is missing or "
+                                   "changed, so the sentinel tokens cannot be looked up; put it back or build "
+                                   "from documents with --tokenizer")
+    try:
+        cfg = T5Config(max_seq_length=max_seq_length, noise_density=noise_density,
+                       mean_noise_span_length=mean_noise_span_length, dupe_factor=dupe_factor,
+                       eos_id=resolve_eos(eos_token, vocab, special, vocab_size),
+                       sentinel_ids=tuple(sentinel_ids(vocab)))
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    raw, inputs, targets = cfg.lengths
+    return cfg, {"eos_token": eos_token, "eos_id": cfg.eos_id, "noise_density": noise_density,
+                 "mean_noise_span_length": mean_noise_span_length, "raw_length": raw, "inputs_length": inputs,
+                 "targets_length": targets, "sentinel_ids": list(cfg.sentinel_ids)}
 
 
 def instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,

@@ -80,7 +80,7 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="corpusforge-vocab-") as work:
         result = vocab_train.train(model, SampleFile(f"{tmp}/{SAMPLE_FILE}"), work, params["vocab_size"],
-                                   params["lowercase"], params["character_coverage"])
+                                   params["lowercase"], params["character_coverage"], params["extra_ids"])
         train_seconds = time.monotonic() - started
         files = [file_entry(p) for p in result["files"]]
         for path in result["files"]:
@@ -133,6 +133,9 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--vocab-size", type=click.IntRange(min=1), default=None,
               help="Entries, special tokens included. Default: wordpiece 30522 (BERT-base), bpe 50000, unigram "
                    "30000 (ALBERT).")
+@click.option("--extra-ids", type=click.IntRange(min=0), default=None,
+              help=f"unigram: T5's sentinel tokens <extra_id_0> ... to reserve (control pieces with ids 5, 6, ..., for "
+                   f"build pretraining --mode t5). Default {vocab_train.DEFAULT_EXTRA_IDS} for unigram.")
 @click.option("--sample-sentences", type=click.IntRange(min=1), default=1_000_000, show_default=True,
               help="Sentences to train on: the ones with the smallest seeded keys (each worker holds at most twice "
                    "this many).")
@@ -147,7 +150,7 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing vocabulary at --output.")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the sample.")
 @click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
-def main(model, vocab_size, sample_sentences, lowercase, character_coverage, **kw):
+def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_coverage, **kw):
     """Train a vocabulary (WordPiece, byte-level BPE or SentencePiece unigram) on a sample of a corpus.
 
     --input is raw corpora (read and cleaned as by `build documents`) or a documents dataset. The
@@ -155,15 +158,20 @@ def main(model, vocab_size, sample_sentences, lowercase, character_coverage, **k
     worker count.
     """
     vocab_size = vocab_train.DEFAULT_VOCAB_SIZE[model] if vocab_size is None else vocab_size
-    if vocab_size < vocab_train.min_vocab_size(model):
+    if extra_ids and model != "unigram":
+        raise click.ClickException(f"--extra-ids applies to -m unigram only (T5's sentinels); drop it for {model}")
+    extra_ids = (vocab_train.DEFAULT_EXTRA_IDS if model == "unigram" else 0) if extra_ids is None else extra_ids
+    if vocab_size < vocab_train.min_vocab_size(model, extra_ids):
         raise click.ClickException(f"--vocab-size {vocab_size} is too small for {model}: it needs at least "
-                                   f"{vocab_train.min_vocab_size(model)} entries to hold its special tokens"
-                                   f"{' and 256 byte symbols' if model == 'bpe' else ''}")
+                                   f"{vocab_train.min_vocab_size(model, extra_ids)} entries to hold its special tokens"
+                                   f"{' and 256 byte symbols' if model == 'bpe' else ''}"
+                                   f"{f' and {extra_ids} extra ids' if extra_ids else ''}")
     lowercase = vocab_train.DEFAULT_LOWERCASE[model] if lowercase is None else lowercase
     job = prepare_job({**kw, "num_shards": 1})
     params = {k: v for k, v in job.params.items() if k != "num_shards"}
     params.update(kind="vocab", model=model, vocab_size=vocab_size, sample_sentences=sample_sentences,
-                  lowercase=lowercase, character_coverage=character_coverage if model != "bpe" else None)
+                  lowercase=lowercase, character_coverage=character_coverage if model != "bpe" else None,
+                  extra_ids=extra_ids)
     output = job.output.rstrip("/")
     tmp = temporary_dir(output)
     log.info("vocab: %.1f MB of input -> %s sample of %d sentences -> %s", job.input_bytes / 1e6, model,

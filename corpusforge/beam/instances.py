@@ -23,14 +23,17 @@ from corpusforge.beam.read import read_unit
 from corpusforge.beam.sink import (KEY, RowGather, SpillRows, fail_point, first_of_groups, open_arrow, seeded_key,
                                    shard_of, spill_path, write_spill)
 from corpusforge.dataset.schema import tokenized_schema
+from corpusforge.objectives.bart import BartBuilder, BartConfig
 from corpusforge.objectives.bilm import BilmBuilder, BilmConfig
 from corpusforge.objectives.causal import CausalBuilder, CausalConfig
 from corpusforge.objectives.instances import InstanceBuilder, TokenizedDocument
 from corpusforge.objectives.stream import StreamBuilder, StreamConfig
+from corpusforge.objectives.t5 import T5Builder, T5Config
 from corpusforge.sources.formats import Reject
 
-# the builder of each configuration with a table() of its own; other configurations are BERT-family instances
-BUILDERS = {CausalConfig: CausalBuilder, BilmConfig: BilmBuilder, StreamConfig: StreamBuilder}
+# configurations whose builders write their own tables (batch.table); any other is BERT-family instances
+BUILDERS = {CausalConfig: CausalBuilder, BilmConfig: BilmBuilder, StreamConfig: StreamBuilder, T5Config: T5Builder,
+            BartConfig: BartBuilder}
 
 
 def table_documents(table: pa.Table) -> list[TokenizedDocument]:

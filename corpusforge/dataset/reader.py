@@ -22,7 +22,8 @@ def filesystems():
 
 
 # The kinds corpusforge writes: row shards (with dataset_info.json and state.json), or files only.
-SHARD_KINDS = ("documents", "tokenized", "pretraining", "causal", "bilm", "stream", "cooccurrence", "ngrams", "stats")
+SHARD_KINDS = ("documents", "tokenized", "pretraining", "causal", "bilm", "stream", "t5", "bart", "cooccurrence",
+               "ngrams", "stats")
 FILE_KINDS = ("vocab", "lm")
 
 

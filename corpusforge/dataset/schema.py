@@ -88,10 +88,37 @@ def stream_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
 
 
 # rejects/: one JSON object per line with these keys (see sources.formats.Reject)
+
+
+def t5_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "t5": one row per span-corruption example (build pretraining --mode t5), transformers' names."""
+    return pa.schema(
+        [
+            # the raw block's non-noise tokens, each noise span replaced by its sentinel, then EOS
+            pa.field("input_ids", pa.list_(id_type), nullable=False),
+            # each sentinel followed by the noise span it replaced, then EOS (the decoder's targets)
+            pa.field("labels", pa.list_(id_type), nullable=False),
+        ]
+    )
+
+
+def bart_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "bart": one row per denoising example (build pretraining --mode bart), transformers' names."""
+    return pa.schema(
+        [
+            # BOS, the block's sentences (permuted with --permute-sentences), text-infilled, EOS
+            pa.field("input_ids", pa.list_(id_type), nullable=False),
+            # BOS, the original block, EOS (the decoder's targets)
+            pa.field("labels", pa.list_(id_type), nullable=False),
+        ]
+    )
+
+
 REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
 
 SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema(), "pretraining": pretraining_schema(),
-           "causal": causal_schema(), "bilm": bilm_schema(), "stream": stream_schema()}
+           "causal": causal_schema(), "bilm": bilm_schema(), "stream": stream_schema(),
+           "t5": t5_schema(), "bart": bart_schema()}
 
 
 def hf_features(schema: pa.Schema) -> dict:

@@ -5,7 +5,8 @@ transformers' tokenizer classes as they are:
 
     wordpiece  vocab.txt (+ tokenizer.json)   BERT: [PAD] [UNK] [CLS] [SEP] [MASK] = ids 0..4, ## continuations
     bpe        tokenizer.json, vocab.json, merges.txt   RoBERTa / GPT-2: byte-level, <s> <pad> </s> <unk> <mask> = 0..4
-    unigram    spm.model, spm.vocab           ALBERT: <pad> <unk> [CLS] [SEP] [MASK] = 0..4
+    unigram    spm.model, spm.vocab           ALBERT: <pad> <unk> [CLS] [SEP] [MASK] = 0..4, then T5's sentinels
+                                              <extra_id_0> ... (extra_ids of them, 100 by default)
 
 The same sentences in the same order give byte-identical files. The trainers are deterministic
 except where noted and worked around below (WordPiece's alphabet cut and continuation ids;
@@ -32,15 +33,22 @@ BYTE_ALPHABET = 256  # byte-level BPE starts from every byte
 MIN_FREQUENCY = 2  # WordPiece / BPE: a merge must be seen at least twice
 SPM_THREADS = 16  # fixed: SentencePiece's scores depend on the thread count, not on the cores
 BATCH = 1000  # sentences per batch handed to the Rust trainers
+DEFAULT_EXTRA_IDS = 100  # unigram: T5's sentinels (seqio's DEFAULT_EXTRA_IDS), so any vocabulary serves --mode t5
 
 
 class VocabError(ValueError):
     """A vocabulary cannot be trained as asked; the message is one sentence for the user."""
 
 
-def min_vocab_size(model: str) -> int:
-    """The smallest --vocab-size that can hold the special tokens (and, for BPE, the 256 bytes) plus one piece."""
-    return len(SPECIALS[model]) + (BYTE_ALPHABET if model == "bpe" else 0) + 1
+def min_vocab_size(model: str, extra_ids: int = 0) -> int:
+    """The smallest --vocab-size that can hold the special tokens (and, for BPE, the 256 bytes; for unigram,
+    the sentinels) plus one piece."""
+    return len(SPECIALS[model]) + (BYTE_ALPHABET if model == "bpe" else 0) + extra_ids + 1
+
+
+def extra_id_names(count: int) -> list[str]:
+    """T5's sentinel tokens, in span order."""
+    return [f"<extra_id_{i}>" for i in range(count)]
 
 
 def output_files(model: str) -> tuple[str, ...]:
@@ -49,24 +57,30 @@ def output_files(model: str) -> tuple[str, ...]:
 
 
 def train(model: str, sentences: Iterable[str], out_dir: str, vocab_size: int | None = None,
-          lowercase: bool | None = None, character_coverage: float = DEFAULT_CHARACTER_COVERAGE) -> dict:
-    """Dispatches to train_<model>; returns {"files", "vocab_size", "special_tokens", "details"}."""
+          lowercase: bool | None = None, character_coverage: float = DEFAULT_CHARACTER_COVERAGE,
+          extra_ids: int | None = None) -> dict:
+    """Dispatches to train_<model>; returns {"files", "vocab_size", "special_tokens", "details"}. extra_ids:
+    unigram only (default DEFAULT_EXTRA_IDS)."""
     vocab_size = DEFAULT_VOCAB_SIZE[model] if vocab_size is None else vocab_size
     lowercase = DEFAULT_LOWERCASE[model] if lowercase is None else lowercase
+    if extra_ids and model != "unigram":
+        raise VocabError(f"extra ids (T5's sentinels) are reserved by -m unigram only, not {model}")
     if model == "wordpiece":
         return train_wordpiece(sentences, out_dir, vocab_size, lowercase, character_coverage)
     if model == "bpe":
         return train_bpe(sentences, out_dir, vocab_size, lowercase)
     if model == "unigram":
-        return train_unigram(sentences, out_dir, vocab_size, lowercase, character_coverage)
+        extra_ids = DEFAULT_EXTRA_IDS if extra_ids is None else extra_ids
+        return train_unigram(sentences, out_dir, vocab_size, lowercase, character_coverage, extra_ids)
     raise VocabError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
 
 
-def _check_size(model: str, vocab_size: int) -> None:
-    if vocab_size < min_vocab_size(model):
+def _check_size(model: str, vocab_size: int, extra_ids: int = 0) -> None:
+    if vocab_size < min_vocab_size(model, extra_ids):
         raise VocabError(f"--vocab-size {vocab_size} is too small for {model}: it needs at least "
-                         f"{min_vocab_size(model)} entries ({len(SPECIALS[model])} special tokens"
-                         f"{' and 256 bytes' if model == 'bpe' else ''} plus one piece)")
+                         f"{min_vocab_size(model, extra_ids)} entries ({len(SPECIALS[model])} special tokens"
+                         f"{' and 256 bytes' if model == 'bpe' else ''}"
+                         f"{f' and {extra_ids} extra ids' if extra_ids else ''} plus one piece)")
 
 
 def _reiterable(sentences: Iterable[str]) -> Iterable[str]:
@@ -207,12 +221,15 @@ _SPM_TOO_LARGE = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it
 
 
 def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFAULT_VOCAB_SIZE["unigram"],
-                  lowercase: bool = True, character_coverage: float = DEFAULT_CHARACTER_COVERAGE) -> dict:
+                  lowercase: bool = True, character_coverage: float = DEFAULT_CHARACTER_COVERAGE,
+                  extra_ids: int = DEFAULT_EXTRA_IDS) -> dict:
     """ALBERT-style SentencePiece unigram -> spm.model, spm.vocab.
 
-    <pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4 (control symbols, as ALBERT's 30k-clean.model), no
-    <s> / </s>. Normalisation nmt_nfkc, or nmt_nfkc_cf (NFKC + case folding) with lowercase, so the model
-    itself lower-cases, as transformers' AlbertTokenizer (do_lower_case=True) expects.
+    <pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4 (control symbols, as ALBERT's 30k-clean.model), then
+    T5's sentinels <extra_id_0> ... <extra_id_{extra_ids - 1}> = 5, 6, ... (control symbols too: text that
+    spells one out is encoded as text, so a corpus cannot forge a sentinel), no <s> / </s>. Normalisation
+    nmt_nfkc, or nmt_nfkc_cf (NFKC + case folding) with lowercase, so the model itself lower-cases, as
+    transformers' AlbertTokenizer (do_lower_case=True) expects.
 
     Determinism: every sentence is used in the order given (no sampling, no shuffling); SentencePiece
     splits its EM sums over SPM_THREADS threads, so the scores depend on that number (fixed here), not on
@@ -220,7 +237,7 @@ def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFA
     """
     import sentencepiece as spm
 
-    _check_size("unigram", vocab_size)
+    _check_size("unigram", vocab_size, extra_ids)
     sentences = _reiterable(sentences)
     longest = max((len(s.encode("utf-8")) for s in sentences), default=0)
     if not longest:
@@ -230,7 +247,7 @@ def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFA
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(sentences), model_writer=model, model_type="unigram", vocab_size=vocab_size,
             character_coverage=character_coverage, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
-            control_symbols=list(UNIGRAM_SPECIALS[2:]),
+            control_symbols=[*UNIGRAM_SPECIALS[2:], *extra_id_names(extra_ids)],
             normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
             num_threads=SPM_THREADS, input_sentence_size=0, shuffle_input_sentence=False,
             max_sentence_length=max(4192, longest), minloglevel=1)
@@ -239,7 +256,7 @@ def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFA
         if m := _SPM_TOO_SMALL.search(message):
             raise VocabError(f"--vocab-size {vocab_size} is too small for this sample's alphabet: SentencePiece "
                              f"needs {m.group(2)} characters (covering {character_coverage} of the text) plus "
-                             f"{len(UNIGRAM_SPECIALS)} special pieces; raise --vocab-size or lower "
+                             f"{len(UNIGRAM_SPECIALS) + extra_ids} special pieces; raise --vocab-size or lower "
                              f"--character-coverage") from None
         if m := _SPM_TOO_LARGE.search(message):
             raise VocabError(f"--vocab-size {vocab_size} is more than this sample supports (SentencePiece finds at "
@@ -258,4 +275,5 @@ def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFA
     return _result(out_dir, "unigram", vocab, {
         "lowercase": lowercase, "character_coverage": character_coverage,
         "normalization_rule_name": "nmt_nfkc_cf" if lowercase else "nmt_nfkc", "num_threads": SPM_THREADS,
-        "control_symbols": list(UNIGRAM_SPECIALS[2:]), "max_sentence_length": max(4192, longest)})
+        "control_symbols": list(UNIGRAM_SPECIALS[2:]), "extra_ids": extra_ids,
+        "max_sentence_length": max(4192, longest)})
