@@ -185,6 +185,7 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
             raise click.ClickException(f"--mode {mode} takes no masking (its labels are its inputs); drop --masking")
         cfg, extra_params = lm_config(mode, max_seq_length, dupe_factor, eos_token, cross_document, num_streams,
                                       num_buckets, tokenizer or recorded_tokenizer(tokenized[0]), special, vocab_size)
+        masking = "none"
     elif mode == "bart":
         if masking not in (None, "none") or eos_token is not None or not cross_document:
             raise click.ClickException("--mode bart takes no --masking, --eos-token or --no-cross-document (it infills "
