@@ -34,6 +34,8 @@ def main():
     corpusforge train gpt --data CAUSAL -o RUN      pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
     corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
     corpusforge export megatron DATA -o PREFIX      a tokenized or causal dataset as Megatron-LM's .bin/.idx
+    corpusforge export tfrecord PRE -o DIR          pretraining instances for Google BERT's / ALBERT's run_pretraining.py
+    corpusforge export parquet DATA -o DIR          any dataset's rows as Parquet files
     corpusforge build ngrams -i CORPUS --order N -o OUT   exact 1..N-gram counts + count-of-counts
     corpusforge build lm -i NGRAMS --smoothing S -o LM    smoothed n-gram LM as ARPA
     corpusforge build stats -i CORPUS -o OUT         Zipf / Heaps / lengths: tables, plots, report.md
@@ -81,7 +83,9 @@ def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
 
 
-@main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={"hf": "trainers.commands:export_hf"})
+@main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={
+    "hf": "trainers.commands:export_hf", "parquet": "corpusforge.exports:export_parquet",
+    "tfrecord": "corpusforge.exports:export_tfrecord"})
 def export():
     """Write a dataset or a trained model in another tool's format."""
 

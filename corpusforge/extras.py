@@ -33,7 +33,9 @@ def lazy_command(spec: str, command: str) -> click.Command:
     sentence = missing_sentence(command, need)
 
     def fail(args):
-        raise click.ClickException(sentence)
+        from corpusforge.errors import MissingExtra
+
+        raise MissingExtra(sentence)
 
     return click.Command(command.rsplit(" ", 1)[-1], callback=fail, help=sentence, short_help=sentence,
                          add_help_option=False, params=[click.Argument(["args"], nargs=-1)],

@@ -23,6 +23,7 @@ from corpusforge.beam.resume import Markers, fingerprint_digest, read_fingerprin
 from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
 from corpusforge.dataset.empty import DEFAULT_MAX_REJECT_SHARE, warn_rejects
 from corpusforge.dataset.reader import DatasetError, is_dataset, read_manifest, shard_paths
+from corpusforge.errors import BadInput, BadOption
 from pipelines.command import PATH_OPTIONS, check_output, configure_logging, resume_dir, temporary_dir
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
@@ -171,24 +172,25 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
         if datasets and len(datasets) != len(kw["inputs"]):
             raise InputError("give either documents datasets or raw files as --input, not both")
         files = [] if datasets else expand_inputs(list(kw["inputs"]))
-    except (BeamArgsError, InputError) as e:
-        raise click.ClickException(str(e)) from None
+    except BeamArgsError as e:
+        raise BadOption(str(e)) from None
+    except InputError as e:
+        raise BadInput(str(e)) from None
     try:
         manifests = {d: read_manifest(d) for d in datasets}
         for d, m in manifests.items():  # each shard a regular file inside its dataset, before any work
             if "shards" in m:
                 shard_paths(d, m)
     except DatasetError as e:
-        raise click.ClickException(str(e)) from None
+        raise BadInput(str(e)) from None
     found = {m["kind"] for m in manifests.values()}
     for kind in found:
         if kind not in kinds:
-            raise click.ClickException(f"input {datasets[0]} is a {kind} dataset; give {' or '.join(kinds)} "
-                                       "datasets or raw files")
+            raise BadInput(f"input {datasets[0]} is a {kind} dataset; give {' or '.join(kinds)} datasets or raw files")
     if len(found) > 1:
-        raise click.ClickException(f"the input datasets are of different kinds ({', '.join(sorted(found))})")
+        raise BadInput(f"the input datasets are of different kinds ({', '.join(sorted(found))})")
     if kw["min_chars"] > kw["max_chars"]:
-        raise click.ClickException(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
+        raise BadOption(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
     globbed = [f.path for f in files] if any(c in p for p in kw["inputs"] for c in "*?[") else []
     resume = kw.pop("resume", None)  # None: the command has no --resume (no markers, no job.tmp)
     check_output(kw["output"], kw["overwrite"], [*kw["inputs"], *globbed], resume=bool(resume))

@@ -13,6 +13,7 @@ import uuid
 import click
 
 from corpusforge.dataset.empty import EmptyBuild
+from corpusforge.errors import BadOutput, OutputBusy, OutputExists, WriteFailed
 from corpusforge.dataset.writer import UnsafeOutput, output_exists, remove_tree, replace_problem
 
 log = logging.getLogger("corpusforge")
@@ -38,7 +39,9 @@ class Command(click.Command):
             sentence = failure_sentence(e, ctx.params.get("output"))
             if sentence is None:
                 raise
-            raise click.ClickException(sentence) from None
+            kind = EmptyBuild if sentence.startswith("nothing to write") else \
+                BadOutput if sentence.endswith("refusing to replace it") else WriteFailed
+            raise kind(sentence) from None
 
 
 COMMAND = {"cls": Command,
@@ -80,14 +83,14 @@ def check_output(output: str, overwrite: bool, inputs=(), resume: bool = False) 
     ends). Object-store outputs get the same overwrite rule but no lock. With `resume` the killed runs'
     temporary data stays (see resume_dir). Raises ClickException with one sentence."""
     if not output.strip():
-        raise click.ClickException("--output is empty; give the directory to create")
+        raise BadOutput("--output is empty; give the directory to create")
     ctx = click.get_current_context(silent=True)
     paths = list(inputs)
     for key in PATH_OPTIONS if ctx is not None else ():
         value = ctx.params.get(key)
         paths += list(value) if isinstance(value, (list, tuple)) else [value] if value else []
     if resume and "://" in output:
-        raise click.ClickException(f"--resume needs a local output; {output} is not one")
+        raise BadOutput(f"--resume needs a local output; {output} is not one")
     if "://" not in output:
         check_inputs(output, paths)
         # first: a second build is told that, whatever the output holds
@@ -96,10 +99,10 @@ def check_output(output: str, overwrite: bool, inputs=(), resume: bool = False) 
             ctx.call_on_close(lock.release)
     if output_exists(output):
         if not overwrite:
-            raise click.ClickException(f"output {output} already exists; pass --overwrite to replace it")
+            raise OutputExists(f"output {output} already exists; pass --overwrite to replace it")
         problem = replace_problem(output)
         if problem:
-            raise click.ClickException(f"output {output} {problem}; refusing to replace it")
+            raise BadOutput(f"output {output} {problem}; refusing to replace it")
 
 
 def check_inputs(output: str, inputs) -> None:
@@ -118,9 +121,9 @@ def check_inputs(output: str, inputs) -> None:
             continue
         real = os.path.realpath(path)
         if real == out or real.startswith(out + os.sep):
-            raise click.ClickException(f"input {given} is inside the output {output}; choose another output")
+            raise BadOutput(f"input {given} is inside the output {output}; choose another output")
         if out.startswith(real.rstrip(os.sep) + os.sep):
-            raise click.ClickException(f"output {output} is inside the input {given}; choose an output outside it")
+            raise BadOutput(f"output {output} is inside the input {given}; choose an output outside it")
 
 
 def temporary_dir(output: str) -> str:
@@ -198,7 +201,7 @@ def lock_output(output: str, keep_temporaries: bool = False) -> Lock:
     keep_temporaries: --resume adopts it); one sentence if the path cannot be written or another run holds the lock."""
     parent, name = os.path.split(os.path.abspath(output.rstrip("/")))
     if not name:
-        raise click.ClickException(f"output {output} is not a directory that can be created")
+        raise BadOutput(f"output {output} is not a directory that can be created")
     lock_path = os.path.join(parent, f".{name}.lock")
     for _ in range(3):  # the lock file can be deleted by a run ending between our open and flock: open again
         try:
@@ -208,20 +211,18 @@ def lock_output(output: str, keep_temporaries: bool = False) -> Lock:
             blocker = parent
             while not os.path.lexists(blocker):
                 blocker = os.path.dirname(blocker)
-            raise click.ClickException(f"output {output} cannot be created: {blocker} is a file, not a directory") \
-                from None
+            raise BadOutput(f"output {output} cannot be created: {blocker} is a file, not a directory") from None
         except OSError as e:
-            raise click.ClickException(f"output {output} cannot be created in {parent}: {e.strerror}") from None
+            raise BadOutput(f"output {output} cannot be created in {parent}: {e.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise click.ClickException(f"output {output} is being built by another corpusforge run (it holds "
+            raise OutputBusy(f"output {output} is being built by another corpusforge run (it holds "
                                        f"{lock_path}); wait for it to finish") from None
         except OSError as e:
             os.close(fd)
-            raise click.ClickException(f"output {output} cannot be locked ({e.strerror}); give a local directory") \
-                from None
+            raise BadOutput(f"output {output} cannot be locked ({e.strerror}); give a local directory") from None
         try:
             current = os.stat(lock_path, follow_symlinks=False)
         except FileNotFoundError:
@@ -233,7 +234,7 @@ def lock_output(output: str, keep_temporaries: bool = False) -> Lock:
                 lock.remove_temporaries()
             return lock
         os.close(fd)  # we locked a file another run had just deleted
-    raise click.ClickException(f"output {output} is being built by another corpusforge run; wait for it to finish")
+    raise OutputBusy(f"output {output} is being built by another corpusforge run; wait for it to finish")
 
 
 @functools.cache

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from corpusforge.errors import BuildError
+
 DEFAULT_MAX_REJECT_SHARE = 0.5
 # the reason that took most records -> what the user most likely got wrong ({...}: the build's params)
 HINTS = {
@@ -22,8 +24,9 @@ HINTS = {
 GENERIC_HINT = "check --input, --format and the filters"
 
 
-class EmptyBuild(Exception):
-    """Nothing to write; the message is the one sentence the command ends with."""
+class EmptyBuild(BuildError):
+    """Nothing to write; the message is the one sentence the command ends with (raised in a Beam worker; a
+    BuildError, so corpusforge.build() raises it too)."""
 
 
 def check_produced(accounting: dict, rows: int, params: dict) -> None:
