@@ -30,9 +30,20 @@ class Command(click.Command):
     """A build command: an unsafe output or a write error raised anywhere in the run (a Beam worker
     included, whose exception the runner wraps) ends it with one sentence instead of a traceback."""
 
+    def parse_args(self, ctx, args):
+        # click orders ctx.params by the order the options were typed in, and the manifest records the build
+        # parameters in that order: declaration order instead, so `--seed 7 --num-shards 2`, its reverse and
+        # corpusforge.build(seed=7, num_shards=2) write the same manifest bytes
+        rest = super().parse_args(ctx, args)
+        order = [p.name for p in self.get_params(ctx)]
+        ctx.params = {**{k: ctx.params[k] for k in order if k in ctx.params}, **ctx.params}
+        return rest
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except EmptyBuild as e:  # raised in a worker: the runner may have appended "[while running ...]"
+            raise EmptyBuild(failure_sentence(e, None) or e.message) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as e:
