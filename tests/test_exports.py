@@ -114,7 +114,9 @@ def test_tfrecord_bytes_are_the_same_in_every_process(tmp_path, sample_sop64):
 TF_PARSE = """
 import glob, json, sys
 import tensorflow as tf
-directory, length, predictions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+import corpusforge
+dataset, directory, length, predictions = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+corpusforge.export("tfrecord", dataset, output=directory)  # in a process that imported TensorFlow first
 # run_pretraining.py's input_fn_builder (google-research/bert; ALBERT's adds token_boundary)
 name_to_features = {
     "input_ids": tf.io.FixedLenFeature([length], tf.int64),
@@ -136,10 +138,10 @@ print(json.dumps(rows))
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
                     reason="TensorFlow is not installed (pip install 'corpusforge[tf]')")
 def test_tensorflow_parses_the_records_as_run_pretraining_does(tmp_path, sample_nsp64):
-    corpusforge.export("tfrecord", sample_nsp64, output=tmp_path / "tf")
-    # its own process: TensorFlow's Example proto and the tfrecord package's cannot share one
-    proc = subprocess.run([sys.executable, "-c", TF_PARSE, str(tmp_path / "tf"), "64", "10"], capture_output=True,
-                          text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    # a process of its own: this one has imported the tfrecord package, whose Example proto TensorFlow's clashes with
+    proc = subprocess.run([sys.executable, "-c", TF_PARSE, str(sample_nsp64), str(tmp_path / "tf"), "64", "10"],
+                          capture_output=True, text=True, check=True, cwd=ROOT,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     rows = json.loads(proc.stdout.splitlines()[-1])
     expected = [google_example(r, 64, 10, "next_sentence_label") for r in load_table(str(sample_nsp64)).to_pylist()]
     assert rows == expected
