@@ -27,13 +27,16 @@ from corpusforge.objectives.bart import BartBuilder, BartConfig
 from corpusforge.objectives.bilm import BilmBuilder, BilmConfig
 from corpusforge.objectives.causal import CausalBuilder, CausalConfig
 from corpusforge.objectives.instances import InstanceBuilder, TokenizedDocument
+from corpusforge.objectives.mass import MassBuilder, MassConfig
 from corpusforge.objectives.stream import StreamBuilder, StreamConfig
 from corpusforge.objectives.t5 import T5Builder, T5Config
+from corpusforge.objectives.translation import TlmBuilder, TlmConfig, TranslationBuilder, TranslationConfig
 from corpusforge.sources.formats import Reject
 
 # configurations whose builders write their own tables (batch.table); any other is BERT-family instances
 BUILDERS = {CausalConfig: CausalBuilder, BilmConfig: BilmBuilder, StreamConfig: StreamBuilder, T5Config: T5Builder,
-            BartConfig: BartBuilder}
+            BartConfig: BartBuilder, MassConfig: MassBuilder, TranslationConfig: TranslationBuilder,
+            TlmConfig: TlmBuilder}
 
 
 def table_documents(table: pa.Table) -> list[TokenizedDocument]:
