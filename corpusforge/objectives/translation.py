@@ -39,8 +39,10 @@ def pair_of(doc: TokenizedDocument, limit: int, specials: int, stats: Counter):
     lengths = (len(zh) + specials, len(en) + specials) if specials == 1 else (len(zh) + len(en) + specials,)
     if max(lengths) > limit:
         stats["filtered:pair_too_long"] += 1
+        stats["pairs_too_long"] += 1  # the manifest's statistics see no filtered: keys
         return None
     stats["kept"] += 1
+    stats["pairs"] += 1
     stats["zh_tokens"] += len(zh)
     stats["en_tokens"] += len(en)
     return doc.sentences
@@ -91,11 +93,11 @@ class TranslationBuilder:
 def translation_statistics(totals: dict, max_seq_length: int) -> dict:
     examples = totals.get("instances", 0)
     if not examples:
-        return {"examples": 0, "pairs_too_long": totals.get("filtered:pair_too_long", 0)}
+        return {"examples": 0, "pairs_too_long": totals.get("pairs_too_long", 0)}
     return {
         "examples": examples,
-        "pairs": totals.get("kept", 0),
-        "pairs_too_long": totals.get("filtered:pair_too_long", 0),
+        "pairs": totals.get("pairs", 0),
+        "pairs_too_long": totals.get("pairs_too_long", 0),
         "source_tokens_per_example": round(totals.get("source_tokens", 0) / examples, 3),
         "target_tokens_per_example": round(totals.get("target_tokens", 0) / examples, 3),
         "en_per_zh_tokens": round(totals.get("en_tokens", 0) / max(totals.get("zh_tokens", 0), 1), 4),
@@ -175,11 +177,11 @@ class TlmBuilder:
 def tlm_statistics(totals: dict, max_seq_length: int) -> dict:
     examples = totals.get("instances", 0)
     if not examples:
-        return {"examples": 0, "pairs_too_long": totals.get("filtered:pair_too_long", 0)}
+        return {"examples": 0, "pairs_too_long": totals.get("pairs_too_long", 0)}
     return {
         "examples": examples,
-        "pairs": totals.get("kept", 0),
-        "pairs_too_long": totals.get("filtered:pair_too_long", 0),
+        "pairs": totals.get("pairs", 0),
+        "pairs_too_long": totals.get("pairs_too_long", 0),
         "tokens_per_example": round(totals.get("instance_tokens", 0) / examples, 3),
         "masked_share": round(totals.get("masked_tokens", 0) / max(totals.get("maskable_tokens", 0), 1), 4),
         "predictions_per_example": round(totals.get("masked_tokens", 0) / examples, 3),
