@@ -26,15 +26,16 @@ def parse(block):
         return None
     return fields["msgid"], fields["msgstr"]
 
-out = []
-for path in sys.argv[1:]:
-    for b in entries(path):
-        p = parse(b)
-        if not p:
-            continue
-        en, zh = p
-        if re.search(r"%|\{|<|\n|\\\\", en + zh) or len(en) < 25 or " " not in en:
-            continue
-        out.append({"english": en, "chinese": zh})
-for row in out:
-    print(json.dumps(row, ensure_ascii=False))
+if __name__ == "__main__":
+    out = []
+    for path in sys.argv[1:]:
+        for b in entries(path):
+            p = parse(b)
+            if not p:
+                continue
+            en, zh = p
+            if re.search(r"%|\{|<|\n|\\\\", en + zh) or len(en) < 25 or " " not in en:
+                continue
+            out.append({"english": en, "chinese": zh})
+    for row in out:
+        print(json.dumps(row, ensure_ascii=False))
