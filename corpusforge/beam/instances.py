@@ -49,11 +49,12 @@ def table_documents(table: pa.Table) -> list[TokenizedDocument]:
     flat_ids = sentences.values.to_numpy(zero_copy_only=False)
     flat_words = words.values.values.to_numpy(zero_copy_only=False)
     keys, doc_ids = table.column(KEY).to_pylist(), table.column("doc_id").to_pylist()
+    sources = table.column("source").to_pylist()
     docs = []
-    for d, (key, doc_id) in enumerate(zip(keys, doc_ids)):
+    for d, (key, doc_id, source) in enumerate(zip(keys, doc_ids, sources)):
         bounds = sent_offsets[doc_offsets[d]:doc_offsets[d + 1] + 1]
         sentences = [(flat_ids[a:b], flat_words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        docs.append(TokenizedDocument(key, doc_id, sentences))
+        docs.append(TokenizedDocument(key, doc_id, sentences, source))
     return docs
 
 

@@ -1,7 +1,7 @@
 """Translation pairs: supervised source -> target examples, and XLM's translation language modelling (TLM).
 
-A pair is a document of two sentences, Chinese then English (translation2019zh read with --side pair,
-corpusforge.sources.formats.PAIRS). A pair is never split: one whose example would be longer than
+A pair is a document of two sentences, Chinese then English, whose source is
+corpusforge.sources.formats.PAIRS (translation2019zh read with --side pair); any other document is not a pair. A pair is never split: one whose example would be longer than
 max_seq_length is dropped and counted (filtered:pair_too_long), as is a document that is not a pair
 (filtered:not_a_pair) or has an empty side after tokenization (filtered:empty_side).
 
@@ -20,6 +20,7 @@ import numpy as np
 from corpusforge.objectives.instances import TokenizedDocument, rng_for
 from corpusforge.objectives.masking import MaskingConfig, mask_batch
 from corpusforge.objectives.mass import list_batch
+from corpusforge.sources.formats import PAIRS
 
 SIDES = ("zh", "en")  # a pair document's sentences, in this order
 LANGUAGES = {lang: i for i, lang in enumerate(sorted(SIDES))}  # XLM's lang2id: en 0, zh 1
@@ -29,7 +30,7 @@ DIRECTIONS = {"zh-en": ((0, 1),), "en-zh": ((1, 0),), "both": ((0, 1), (1, 0))}
 def pair_of(doc: TokenizedDocument, limit: int, specials: int, stats: Counter):
     """The pair's two (ids, word ids), or None with the reason counted; limit: the longest example, specials:
     the tokens an example adds (translation: per side, tlm: in all)."""
-    if len(doc.sentences) != 2:
+    if doc.source != PAIRS or len(doc.sentences) != 2:
         stats["filtered:not_a_pair"] += 1
         return None
     (zh, _), (en, _) = doc.sentences

@@ -47,8 +47,10 @@ def pairs():
         assert reason is None and len(row["sentences"]) == 2
         sentences = [(np.array(ids, np.uint16), np.full(len(ids), w, np.int32))
                      for w, (ids, _) in enumerate(tokenizer.encode(row["sentences"]))]
-        out.append(TokenizedDocument(seeded_key(3, doc.doc_id), doc.doc_id, sentences))
-    out.append(TokenizedDocument(seeded_key(3, "one"), "one", out[0].sentences[:1]))
+        out.append(TokenizedDocument(seeded_key(3, doc.doc_id), doc.doc_id, sentences, doc.source))
+    # not pairs: a one-sided pair, and a document of two sentences from another layout
+    out.append(TokenizedDocument(seeded_key(3, "one"), "one", out[0].sentences[:1], PAIRS))
+    out.append(TokenizedDocument(seeded_key(3, "two"), "two", out[0].sentences, "wiki2019zh"))
     return out
 
 
@@ -83,7 +85,7 @@ def test_translation_examples_are_the_pairs(pairs, reference, direction):
         assert ex["input_ids"] == sides[ex["source_lang"]] + [SEP] and ex["labels"] == sides[ex["target_lang"]] + [SEP]
         seen.add((doc_id, langs))
     assert len(seen) == len(examples)
-    assert builder.stats["kept"] == len(reference) and builder.stats["filtered:not_a_pair"] == 1
+    assert builder.stats["kept"] == len(reference) and builder.stats["filtered:not_a_pair"] == 2
     summary = translation_statistics(builder.stats, 512)
     assert summary["examples"] == len(examples) and summary["pairs_too_long"] == 0
 

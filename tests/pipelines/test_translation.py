@@ -37,6 +37,8 @@ def raw(tmp_path_factory):
     first, *rest = PAIRS_FILE.read_text(encoding="utf-8").splitlines()
     (out / "pairs.json").write_text("\n".join(rest) + "\n", encoding="utf-8")
     (out / "more.json").write_text("\n".join([first, *BAD]) + "\n", encoding="utf-8")
+    # plain text of two sentences: a document, but not a pair
+    (out / "notes.txt").write_text("这不是一个翻译对。它是两句普通的话。\n", encoding="utf-8")
     return out
 
 
@@ -71,8 +73,8 @@ def test_translation_examples_are_the_pairs(translation, reference):
                  for r in table.to_pylist())
     assert got == expected
     acc = m["input"]
-    assert acc["read"] == len(reference) + len(BAD) == acc["kept"] + acc["filtered"] + acc["rejected"]
-    assert acc["filtered_by_reason"] == {"pair_too_long": len(reference) - len(fits)}
+    assert acc["read"] == len(reference) + len(BAD) + 1 == acc["kept"] + acc["filtered"] + acc["rejected"]
+    assert acc["filtered_by_reason"] == {"pair_too_long": len(reference) - len(fits), "not_a_pair": 1}
     assert acc["rejected_by_reason"] == {"missing_text_field": 1, "empty_side": 1, "malformed_json": 1}
     assert m["statistics"]["pairs_too_long"] == len(reference) - len(fits) and m["params"]["direction"] == "both"
 
@@ -87,8 +89,8 @@ def test_tlm_from_a_documents_dataset_of_pairs(tmp_path, raw, reference):
     """build documents --side pair keeps each pair as two sentences; tlm masks 15% of each pair jointly."""
     run_cli("build", "documents", "--input", raw, "--side", "pair", "--output", tmp_path / "docs")
     docs = load_table(str(tmp_path / "docs"))
-    assert set(docs.column("source").to_pylist()) == {"translation2019zh-pairs"}
-    assert {len(s) for s in docs.column("sentences").to_pylist()} == {2}
+    assert sorted(set(zip(docs.column("source").to_pylist(), map(len, docs.column("sentences").to_pylist())))) == [
+        ("plain", 2), ("translation2019zh-pairs", 2)]
     build(tmp_path / "tlm", tmp_path / "docs", "tlm", "--max-seq-length", "64")
     m = manifest(tmp_path / "tlm")
     assert m["kind"] == "tlm" and m["params"]["languages"] == {"en": 0, "zh": 1} and m["params"]["masking"] == "token"
