@@ -92,6 +92,8 @@ def test_tlm_from_a_documents_dataset_of_pairs(tmp_path, raw, reference):
     assert sorted(set(zip(docs.column("source").to_pylist(), map(len, docs.column("sentences").to_pylist())))) == [
         ("plain", 2), ("translation2019zh-pairs", 2)]
     build(tmp_path / "tlm", tmp_path / "docs", "tlm", "--max-seq-length", "64")
+    build(tmp_path / "tlm2", tmp_path / "docs", "tlm", "--max-seq-length", "64", *TWO_WORKERS)
+    assert shard_bytes(tmp_path / "tlm2") == shard_bytes(tmp_path / "tlm")
     m = manifest(tmp_path / "tlm")
     assert m["kind"] == "tlm" and m["params"]["languages"] == {"en": 0, "zh": 1} and m["params"]["masking"] == "token"
     rows = load_table(str(tmp_path / "tlm")).to_pylist()
@@ -106,6 +108,16 @@ def test_tlm_from_a_documents_dataset_of_pairs(tmp_path, raw, reference):
         assert (zh, en) in fits and ids[0] == ids[first - 1] == ids[first] == ids[-1] == SEP
         assert r["langs"] == [1] * first + [0] * (len(ids) - first)
         assert len(r["masked_lm_positions"]) == min(20, max(1, round(0.15 * (len(ids) - 4))))
+
+
+def test_an_input_without_pairs_says_so(tmp_path):
+    """Text that is not translation pairs: no dataset, one sentence naming --side pair."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "notes.txt").write_text("这不是一个翻译对。它是两句普通的话。\n\n另一个文档。也是两句。\n", encoding="utf-8")
+    result = build(tmp_path / "x", raw, "translation", ok=False)
+    assert result.exit_code == 1 and "filtered as not_a_pair (2)" in result.output
+    assert "read translation2019zh JSON lines with --side pair" in result.output and not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize("mode, args, message", [
