@@ -106,7 +106,9 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
                    "translation: always none).")
 @click.option("--max-seq-length", type=click.IntRange(min=8, max=65535), default=128, show_default=True,
               help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512); causal: "
-                   "tokens per block, EOS included; t5: input tokens, sentinels and EOS included.")
+                   "tokens per block, EOS included; t5: input tokens, sentinels and EOS included; mass: segment tokens, EOS "
+                   "included; translation: tokens per side, EOS included; tlm: the pair's tokens and its four EOS "
+                   "(a longer pair is dropped, counted).")
 @click.option("--short-seq-prob", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="nsp/sop: probability of a shorter random target length for a document.")
 @click.option("--masked-lm-prob", type=click.FloatRange(0, 1, min_open=True), default=0.15, show_default=True,

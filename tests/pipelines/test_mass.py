@@ -42,6 +42,9 @@ def test_segments_are_the_documents_and_half_is_the_fragment(mass, tokenized):
     table = load_table(str(mass))
     assert table.column_names == ["input_ids", "decoder_input_ids", "labels", "decoder_position_ids"]
     rows = table.to_pylist()
+    import datasets
+
+    assert datasets.load_from_disk(str(mass)).to_list() == rows
     docs = [[t for s in doc for t in s] for doc in load_table(str(tokenized)).column("input_ids").to_pylist()]
     segments = Counter()
     for r in rows:

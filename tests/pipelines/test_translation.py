@@ -72,6 +72,9 @@ def test_translation_examples_are_the_pairs(translation, reference):
     got = sorted((tuple(r["input_ids"]), tuple(r["labels"]), r["source_lang"], r["target_lang"])
                  for r in table.to_pylist())
     assert got == expected
+    import datasets
+
+    assert datasets.load_from_disk(str(translation)).to_list() == table.to_pylist()
     acc = m["input"]
     assert acc["read"] == len(reference) + len(BAD) + 1 == acc["kept"] + acc["filtered"] + acc["rejected"]
     assert acc["filtered_by_reason"] == {"pair_too_long": len(reference) - len(fits), "not_a_pair": 1}
