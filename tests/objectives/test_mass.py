@@ -111,14 +111,23 @@ def test_start_distribution_is_mass_mask_start():
     assert kstest(between, "uniform").pvalue > 1e-3
 
 
-def test_manifest_start_shares_on_real_text(docs):
+def test_start_distribution_on_real_text(docs):
+    """The same law over the segments of the sample corpus (chi-square over first / last / between), and the
+    manifest's shares recount the rows."""
+    from scipy.stats import chisquare
+
     batch, stats = build(docs, max_seq_length=128, dupe_factor=4)
     examples = rows(batch)
-    first = sum(e["decoder_position_ids"][0] == 0 for e in examples) / len(examples)
-    last = sum(e["decoder_position_ids"][-1] == len(e["input_ids"]) - 1 for e in examples) / len(examples)
+    observed, expected = np.zeros(3), np.zeros(3)
+    for e in examples:
+        start, k, length = e["decoder_position_ids"][0], len(e["labels"]), len(e["input_ids"])
+        room = length - k
+        observed[0 if start == 0 else 1 if start == room else 2] += 1
+        expected += (0.2 + 0.6 / room, 0.2, 0.6 * (room - 1) / room)
+    assert len(examples) > 5000 and chisquare(observed, expected).pvalue > 1e-3
     summary = mass_statistics(stats, 128)
-    assert summary["starts_first_share"] == round(first, 4) and summary["starts_last_share"] == round(last, 4)
-    assert abs(last - 0.2) < 4.5 * np.sqrt(0.16 / len(examples)) and first > last
+    assert summary["starts_first_share"] == round(observed[0] / len(examples), 4)
+    assert summary["starts_last_share"] == round(observed[1] / len(examples), 4)
 
 
 def test_same_seed_same_examples(docs):
