@@ -14,7 +14,8 @@ one (L - k: the fragment ends with the EOS), else uniformly among the others, [0
     decoder_position_ids  the fragment's positions in the segment, start .. start + k - 1
 
 MASS feeds its decoder the fragment alone with these positions, not a full-length input whose other
-positions are masked: the same outputs when every non-fragment input is a mask, at k / L of the cost.
+positions are masked, to save about half the decoder's work; the full-length form is recoverable from these
+columns (a mask everywhere but decoder_position_ids).
 """
 from __future__ import annotations
 
