@@ -1,9 +1,9 @@
 """Translation pairs: supervised source -> target examples, and XLM's translation language modelling (TLM).
 
-A pair is a document of two sentences, Chinese then English, whose source is
-corpusforge.sources.formats.PAIRS (translation2019zh read with --side pair); any other document is not a pair. A pair is never split: one whose example would be longer than
-max_seq_length is dropped and counted (filtered:pair_too_long), as is a document that is not a pair
-(filtered:not_a_pair) or has an empty side after tokenization (filtered:empty_side).
+A pair is a document of two sentences, Chinese then English, whose source is corpusforge.sources.formats.PAIRS
+(translation2019zh read with --side pair); any other document is not a pair (filtered:not_a_pair). A pair is
+never split: one whose example would be longer than max_seq_length is dropped and counted
+(filtered:pair_too_long), as is one with an empty side after tokenization (filtered:empty_side).
 
 translation: input_ids = source + EOS, labels = target + EOS, per direction (zh-en, en-zh or both).
 tlm: XLM's concat_batches(reset_positions=True): each sentence framed EOS ... EOS (XLM's </s>), the two
