@@ -165,7 +165,7 @@ def build(kind: str, /, **options) -> Dataset:
 
         corpusforge.build("pretraining", inputs="out/tokenized", output="out/nsp128", mode="nsp")
 
-    `kind`: documents, dedup, tokenized, vocab, pretraining, cooccurrence, ngrams, lm, stats. Options are the
+    `kind`: one of kinds() (documents, dedup, tokenized, vocab, pretraining, cooccurrence, ...). Options are the
     command's (see `corpusforge build KIND --help`) by their long names with underscores; repeatable ones
     (inputs) take a list or one value; Beam options go in beam_args=["--direct_num_workers=2", ...].
     Returns the Dataset written; raises BuildError (BadOption, BadInput, OutputExists, EmptyBuild, ...)."""
@@ -175,7 +175,7 @@ def build(kind: str, /, **options) -> Dataset:
 
 def export(fmt: str, /, dataset, **options) -> str:
     """Writes a dataset (or, for hf, a checkpoint) in another tool's format, as `corpusforge export FMT DATASET`
-    does; returns the output path. fmt: cooccurrence, hf, megatron, parquet, tfrecord."""
+    does; returns the output path. fmt: one of kinds("export") (cooccurrence, hf, megatron, parquet, tfrecord)."""
     command = _command("export", fmt, f"corpusforge.export({fmt!r})")
     first = next(p.name for p in command.params if isinstance(p, click.Argument))
     params = run_command("export", fmt, {first: dataset, **options})

@@ -127,9 +127,10 @@ def test_an_unknown_option_raises_type_error_naming_it(tmp_path):
         corpusforge.build("documents", inputs=SAMPLE, output=tmp_path / "out", seed=[1, 2])
     with pytest.raises(TypeError, match=r"two values for 'inputs'"):
         corpusforge.build("documents", inputs=SAMPLE, input=SAMPLE, output=tmp_path / "out")
-    with pytest.raises(ValueError, match=r"'pretrain' is not one of cooccurrence, dedup, documents, lm, ngrams, "
-                                         r"pretraining, stats, tokenized, vocab"):
+    with pytest.raises(ValueError) as e:
         corpusforge.build("pretrain", inputs=SAMPLE, output=tmp_path / "out")
+    assert str(e.value).endswith(f"'pretrain' is not one of {', '.join(corpusforge.kinds())}")
+    assert {"documents", "tokenized", "pretraining", "vocab", "lm"} <= set(corpusforge.kinds())
     assert not (tmp_path / "out").exists()
 
 

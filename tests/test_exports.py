@@ -9,7 +9,6 @@ import struct
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import corpusforge
@@ -92,7 +91,7 @@ def test_tfrecord_holds_google_bert_examples_padded_as_google_pads(tmp_path, req
     manifest = json.loads((dataset / "manifest.json").read_text())
     shards = [s["file"].replace(".arrow", ".tfrecord") for s in manifest["shards"]]
     assert sorted(os.listdir(tmp_path / "tf")) == shards
-    assert f"--max_seq_length=64 --max_predictions_per_seq=10" in out
+    assert "--max_seq_length=64 --max_predictions_per_seq=10" in out
     rows = load_table(str(dataset)).to_pylist()
     got = read_tfrecord_dir(tmp_path / "tf")
     assert len(got) == len(rows) == manifest["rows"] > 500
