@@ -106,6 +106,14 @@ def _command(group: str, name: str, caller: str) -> click.Command:
     names = kinds(group)
     if name not in names:
         raise ValueError(f"{caller}: {name!r} is not one of {', '.join(names)}")
+    spec = getattr(group_, "lazy", {}).get(name)
+    if spec:  # a command whose extra is missing: its sentence now, not a TypeError for each of its options
+        from corpusforge.errors import MissingExtra
+        from corpusforge.extras import REQUIRES, installed, missing_sentence
+
+        need = REQUIRES.get(spec.split(":")[0])
+        if need and not installed(need):
+            raise MissingExtra(missing_sentence(f"corpusforge {group} {name}", need))
     return group_.get_command(click.Context(group_), name)
 
 

@@ -137,3 +137,12 @@ def test_an_unknown_option_raises_type_error_naming_it(tmp_path):
 def test_open_dataset_of_a_non_dataset_is_bad_input(tmp_path):
     with pytest.raises(corpusforge.BadInput, match="is not a corpusforge dataset"):
         corpusforge.open_dataset(tmp_path)
+
+
+def test_a_missing_extra_is_its_pip_line(tmp_path, monkeypatch):
+    import corpusforge.extras
+
+    monkeypatch.setattr(corpusforge.extras, "installed", lambda module: module != "matplotlib")
+    with pytest.raises(corpusforge.MissingExtra) as e:
+        corpusforge.build("stats", inputs=SAMPLE, output=tmp_path / "out")
+    assert str(e.value) == "corpusforge build stats needs matplotlib: pip install 'corpusforge[plots]'"
