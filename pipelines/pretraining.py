@@ -14,8 +14,9 @@ import apache_beam as beam
 import click
 import pyarrow as pa
 
-from corpusforge.beam.instances import BuildInstances, RecordBucketInputs, reused_inputs
+from corpusforge.beam.instances import BUCKET_INPUTS, BuildInstances
 from corpusforge.beam.read import ReadDocuments, dataset_units
+from corpusforge.beam.resume import record_inputs, reused_inputs
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
@@ -42,18 +43,18 @@ OWN_KINDS = {**LM_KINDS, "t5": (t5_schema, t5_statistics), "bart": (bart_schema,
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset; a resumed
-    build whose bucket inputs are all recorded (RecordBucketInputs) starts at the buckets."""
+    build whose bucket inputs are all recorded (resume.RecordInputs) starts at the buckets."""
     kind = cfg.mode if cfg.mode in OWN_KINDS else "pretraining"
     schema = OWN_KINDS[kind][0](id_type) if kind in OWN_KINDS else pretraining_schema(id_type, LABELS.get(cfg.mode))
     tmp, markers = job.tmp, job.markers
     build = functools.partial(BuildInstances, cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
                               from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
                               schema=schema, out_dir=f"{tmp}/_spill", num_shards=job.num_shards, markers=markers)
-    reused = reused_inputs(pipeline, markers)
+    reused = reused_inputs(pipeline, markers, BUCKET_INPUTS)
     if reused:
-        inputs, upstream_counts, rejects = reused
-        built = inputs | "BuildInstances" >> build(spilled=True)
-        upstream = [upstream_counts]
+        rejects = reused.rejects
+        built = reused.records | "BuildInstances" >> build(spilled=True)
+        upstream = [reused.counts]
     else:
         if tokenizer is None:  # a tokenized dataset: its shards are bucketed Arrow to Arrow
             source = (pipeline | "ListShards" >> beam.Create(dataset_units(job.source.datasets))
@@ -65,10 +66,7 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
             source, upstream, rejects = tokenized.rows, [docs["counts"], tokenized.counts], docs["rejects"]
 
         def record(inputs, spill_counts):  # the marker of everything before the buckets
-            counts = (*upstream, *spill_counts) | "UpstreamCounts" >> beam.Flatten()
-            return (pipeline | "StartRecord" >> beam.Create([None])
-                    | "RecordBucketInputs" >> beam.ParDo(RecordBucketInputs(markers), beam.pvalue.AsList(inputs),
-                                                         beam.pvalue.AsList(counts), beam.pvalue.AsList(rejects)))
+            return record_inputs(pipeline, markers, BUCKET_INPUTS, inputs, (*upstream, *spill_counts), rejects)
 
         built = source | "BuildInstances" >> build(record=record if markers else None)
         upstream = [*upstream, *built.counts[:-1]]  # with the shards' read counts
