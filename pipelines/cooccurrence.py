@@ -10,7 +10,8 @@ ranges reach the counting steps as a side input; the chunks' co-occurrences are 
     OUT/vocab.txt                       `word count` per line, most frequent first (line n = id n-1)
     OUT/data-NNNNN-of-MMMMM.arrow       row int32, col int32, value float64, sorted by (row, col),
                                         shard k = the rows of one row range (manifest "row_ranges")
-    OUT/manifest.json                   nnz, total weight, tokens, shuffle bytes, vocab.txt sha256, ...
+    OUT/manifest.json                   nnz, total weight, tokens, vocab.txt sha256, ... (spill and
+                                        segment bytes: Beam metrics, never in the manifest)
     OUT/rejects/                        unreadable input records, as in every dataset
 """
 from __future__ import annotations

@@ -134,7 +134,8 @@ class SegmentDocuments(CountingDoFn):
         write_bytes(path, data)
         fail_point("segment_documents")
         self.count("tokens", len(self.units))
-        self.count("segment_bytes", len(data))
+        # how big the chunks are depends on the bundles: a Beam metric, never a count the manifest could take in
+        Metrics.counter("corpusforge", "segment_bytes").inc(len(data))
         self.units, self.lengths = [], []
         return path
 
@@ -380,7 +381,7 @@ class WriteMatrixShard(beam.DoFn):
 
 
 class FinalizeMatrix(beam.DoFn):
-    """Checks the accounting, writes manifest.json (nnz, total weight, shuffle bytes) and makes OUT appear."""
+    """Checks the accounting, writes manifest.json (nnz, total weight, tokens, vocab.txt) and makes OUT appear."""
 
     def __init__(self, tmp: str, output: str, params: dict, extra: dict, unit: int):
         self.tmp, self.output, self.params, self.extra = tmp, output, params, extra

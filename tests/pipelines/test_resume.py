@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE, VOCAB, run_cli
+from tests.conftest import DATA, ROOT, SAMPLE, VOCAB, run_cli
 
 PRETRAINING = ("build", "pretraining", "--input", SAMPLE / "wiki_zh", "--tokenizer", VOCAB, "--num-shards", "4",
                "--max-seq-length", "64", "--max-predictions-per-seq", "10")
@@ -143,7 +143,7 @@ def test_ngrams_killed_after_one_shard_resumes_byte_identical_reading_nothing_ag
     before = digests(tmp)
     refused = run_cli(*NGRAMS, "--order", "2", "--output", out, "--resume", ok=False)
     assert refused.output == (f"Error: cannot resume {out}: the interrupted build had other inputs or options "
-                              "(--order differ); run it again without --resume\n")
+                              "(--min-count, --order differ); run it again without --resume\n")
     assert digests(tmp) == before
 
     run_cli(*NGRAMS, "--output", out, "--resume")
@@ -182,12 +182,12 @@ def test_cooccurrence_killed_after_one_shard_resumes_byte_identical(tmp_path, ca
 @pytest.mark.parametrize("after, reused", [("sample:1", "the sample the killed build drew is reused"),
                                            ("trained:1", "the vocabulary the killed build trained is reused")])
 def test_vocab_killed_after_the_sample_or_the_training_resumes_byte_identical(tmp_path, caplog, after, reused):
-    args = ("build", "vocab", "--input", SAMPLE / "wiki_zh", "--model", "wordpiece", "--vocab-size", "2000")
+    args = ("build", "vocab", "--input", DATA / "text", "--model", "wordpiece", "--vocab-size", "3000")
     run_cli(*args, "--output", tmp_path / "undisturbed")
     out = tmp_path / "out"
     tmp = killed(tmp_path, out, args, after)
     before = digests(tmp)
-    refused = run_cli(*args, "--vocab-size", "2500", "--output", out, "--resume", ok=False)
+    refused = run_cli(*args, "--vocab-size", "3500", "--output", out, "--resume", ok=False)
     assert refused.output.startswith(f"Error: cannot resume {out}: the interrupted build had other inputs or "
                                      "options (--vocab-size differ)")
     assert digests(tmp) == before
