@@ -152,31 +152,20 @@ def test_ngrams_killed_after_one_shard_resumes_byte_identical_reading_nothing_ag
     assert "resume: count-inputs reused" in caplog.text  # and the corpus was not read and counted again
 
 
-def test_stats_killed_after_one_shard_resumes_byte_identical(tmp_path, caplog):
-    args = ("build", "stats", "--input", SAMPLE / "wiki_zh", "--num-shards", "3", "--name", "wiki")
+@pytest.mark.parametrize("args, inputs", [
+    (("build", "stats", "--input", SAMPLE / "wiki_zh", "--num-shards", "3", "--name", "wiki"), "count-inputs"),
+    (("build", "cooccurrence", "--input", SAMPLE / "news2016zh", "--num-shards", "2", "--window", "5"),
+     "matrix-inputs")], ids=["stats", "cooccurrence"])
+def test_stats_and_cooccurrence_killed_after_one_shard_resume_byte_identical(tmp_path, caplog, args, inputs):
     run_cli(*args, "--output", tmp_path / "undisturbed")
     out = tmp_path / "out"
     tmp = killed(tmp_path, out, args, "shards:1")
-    assert (markers(tmp, "count-inputs"), markers(tmp, "shards")) == (1, 1)
+    assert (markers(tmp, inputs), markers(tmp, "shards")) == (1, 1)  # counted; one shard written
     kept = shard_inodes(tmp)
     run_cli(*args, "--output", out, "--resume")
-    assert digests(out) == digests(tmp_path / "undisturbed")  # report, plots and summary included
+    assert digests(out) == digests(tmp_path / "undisturbed")  # stats: report, plots and summary included
     assert {f: inode(out / f) for f in kept} == kept
-    assert "resume: count-inputs reused" in caplog.text
-
-
-def test_cooccurrence_killed_after_one_shard_resumes_byte_identical(tmp_path, caplog):
-    args = ("build", "cooccurrence", "--input", SAMPLE / "news2016zh", "--num-shards", "2", "--window", "5")
-    run_cli(*args, "--output", tmp_path / "undisturbed")
-    out = tmp_path / "out"
-    tmp = killed(tmp_path, out, args, "shards:1")
-    assert (markers(tmp, "matrix-inputs"), markers(tmp, "shards")) == (1, 1)
-    assert markers(tmp, "ranges") > 2  # every merge range of the two shards (a few per shard) was merged
-    kept = shard_inodes(tmp)
-    run_cli(*args, "--output", out, "--resume")
-    assert digests(out) == digests(tmp_path / "undisturbed")
-    assert {f: inode(out / f) for f in kept} == kept
-    assert "resume: matrix-inputs reused" in caplog.text
+    assert f"resume: {inputs} reused" in caplog.text
 
 
 @pytest.mark.parametrize("after, reused", [("sample:1", "the sample the killed build drew is reused"),
