@@ -157,7 +157,8 @@ class RecordInputs(beam.DoFn):
     """The one marker for everything before a pipeline's merges, written once all of it is: the records the merges
     read (spill paths and what travels with them), the counts and the rejects of reading (and of the steps up to
     there), and `extra` (e.g. a vocabulary's layout). A resumed build that finds it intact reads nothing again
-    (reused_inputs). Yields True: the merges may wait for it (a side input), so no merge marker predates it."""
+    (reused_inputs). Yields True, for merges that must not start before it (pretraining's buckets; the merges of the
+    counting pipelines need not wait: their outputs are the same whatever spills they were merged from)."""
 
     def __init__(self, markers: Markers, stage: str, files: tuple = ()):
         """files: further files under TMP the merges read (e.g. a vocabulary), checked on reuse."""
@@ -167,13 +168,14 @@ class RecordInputs(beam.DoFn):
         tmp = self.markers.tmp
         files: list = [f[len(tmp) + 1:] for f in self.files]
         listed = sorted((_to_marker(tmp, r, files) for r in records), key=lambda r: json.dumps(r, sort_keys=True))
+        extra = _to_marker(tmp, extra, files)
         total: dict = {}
         for c in counts:
             for key, n in c.items():
                 total[key] = total.get(key, 0) + n
         self.markers.write(self.stage, 0, sorted(set(files)), records=listed, counts=dict(sorted(total.items())),
                            rejects=sorted((r.as_dict() for r in rejects), key=lambda r: (r["file"], r["offset"])),
-                           extra=_to_marker(tmp, extra, files))
+                           extra=extra)
         yield True
 
 
