@@ -37,8 +37,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge import __version__
 from corpusforge.beam.runner import make_pipeline
-from corpusforge.beam.sink import check_rejects, input_accounting, remove_intermediate
-from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
+from corpusforge.beam.sink import input_accounting, publish, rejects_entry
+from corpusforge.dataset.writer import remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, SAMPLE_STAGE, build_sample
 from corpusforge.tokenization import train as vocab_train
 from pipelines.beamjob import BEAM_HELP, input_options, prepare_job, print_accounting, resume_option, start_temporary
@@ -75,7 +75,6 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
     counts = info["counts"]
     kept = counts.get("kept", 0)
     accounting = input_accounting(counts, kept, counts.get("documents", 0) - kept)
-    check_rejects(accounting, info["rejects"])
     if not info["sentences"]:
         raise vocab_train.VocabError(f"the input has no sentences to sample (read {accounting['read']} records: kept "
                                      f"{accounting['kept']}, filtered {accounting['filtered']}, rejected "
@@ -100,7 +99,6 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
             markers.write_output(TRAINED, 0, {"result": result, "files": files,
                                               "paths": [f"{tmp}/{f['file']}" for f in files]})
     train_seconds = time.monotonic() - started
-    remove_intermediate(tmp)  # the sample and the rejects' spills
     library = "sentencepiece" if model == "unigram" else "tokenizers"
     manifest = {
         "kind": "vocab",
@@ -116,11 +114,9 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
         "input": accounting,
         "params": params,
         "seed": params["seed"],
-        "rejects": {"files": [r["file"] for r in info["rejects"]], "rows": accounting["rejected"],
-                    "sha256": [r["sha256"] for r in info["rejects"]]},
+        "rejects": rejects_entry(accounting, info["rejects"]),
     }
-    write_json(f"{tmp}/manifest.json", manifest)
-    commit(tmp, output)
+    publish(tmp, output, accounting, info["rejects"], lambda: write_json(f"{tmp}/manifest.json", manifest))
     manifest["_seconds"] = {"sample": sample_seconds, "train": train_seconds}
     return manifest
 
