@@ -144,9 +144,13 @@ TOKENIZER_FILES = {"wordpiece": ("vocab.txt", "BertTokenizer"), "sentencepiece":
                    "tokenizers": ("tokenizer.json", "PreTrainedTokenizerFast")}
 
 
-def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bool, max_length: int) -> None:
+def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bool, max_length: int,
+                   t5_eos_id: int | None = None) -> None:
     """The tokenizer in its own kind, with a tokenizer_config.json naming its special tokens, so that
-    AutoTokenizer.from_pretrained(directory) encodes text to the ids the dataset holds."""
+    AutoTokenizer.from_pretrained(directory) encodes text to the ids the dataset holds. t5_eos_id: a
+    SentencePiece model is exported as T5's (T5Tokenizer: this EOS after each text, the vocabulary's
+    <extra_id_N> pieces as its sentinels, none added)."""
+    from corpusforge.objectives.t5 import sentinel_ids
     from corpusforge.tokenization.tokenizer import TextTokenizer, kind_of
 
     kind = kind_of(vocab_file)
@@ -156,12 +160,17 @@ def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bo
         tokens = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
         options = {"do_lower_case": lowercase}
     else:
-        by_id = {i: t for t, i in TextTokenizer(vocab_file).vocab.items()}
+        vocab = TextTokenizer(vocab_file).vocab
+        by_id = {i: t for t, i in vocab.items()}
         tokens = {role: by_id[i] for role, i in special.items() if i in by_id}
         if kind == "tokenizers" and {"cls", "sep"} <= set(tokens):  # RoBERTa: <s> / </s> are also bos / eos
             tokens.update(bos=tokens["cls"], eos=tokens["sep"])
         # the model itself normalises (NFKC, case folding); ALBERT's own NFKD accent stripping would change ids
         options = {"keep_accents": True, "do_lower_case": False} if kind == "sentencepiece" else {}
+        if kind == "sentencepiece" and t5_eos_id is not None:
+            cls = "T5Tokenizer"  # extra_ids 0: T5Tokenizer would append 100 new ids; ours are in the model
+            tokens = {"pad": tokens.get("pad"), "unk": tokens.get("unk"), "eos": by_id[t5_eos_id]}
+            options = {"extra_ids": 0, "additional_special_tokens": [by_id[i] for i in sentinel_ids(vocab)]}
     with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump({"tokenizer_class": cls, **options, "model_max_length": max_length,
                    **{f"{k}_token": v for k, v in tokens.items()}}, f, indent=2)
