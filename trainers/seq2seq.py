@@ -1,4 +1,4 @@
-"""Encoder-decoder pretraining on a t5 or bart dataset (`build pretraining --mode t5|bart`).
+"""Encoder-decoder pretraining on a t5, bart, mass or translation dataset (`build pretraining --mode ...`).
 
     corpusforge train seq2seq --data DIR --out OUT [--preset tiny] [--arch t5|bart] ...
     torchrun --nproc_per_node 8 -m corpusforge.cli train seq2seq ...     (DDP, one process per GPU)
@@ -27,6 +27,8 @@ from trainers.common import (RESUME_STATE, CheckpointError, Loop, TrainError, au
 from trainers.encoder import PRESETS, count_parameters, parameter_groups
 
 ARCHS = ("t5", "bart")
+# the model a dataset kind trains by default: MASS's decoder has absolute positions (BART's), T5 none
+DEFAULT_ARCH = {"t5": "t5", "bart": "bart", "mass": "bart", "translation": "t5"}
 MODELS = {"t5": "T5ForConditionalGeneration", "bart": "BartForConditionalGeneration"}
 
 
@@ -35,7 +37,7 @@ class Seq2SeqConfig:
     data: str
     out: str
     preset: str = "tiny"
-    arch: str | None = None  # t5 | bart; default: bart for bart data, else t5
+    arch: str | None = None  # t5 | bart; default: DEFAULT_ARCH of the data's kind
     lr: float = 5e-4
     weight_decay: float = 0.01
     warmup_steps: int | None = None  # default: 6% of max_steps
@@ -109,10 +111,32 @@ def validate(cfg: Seq2SeqConfig, rows: int, world: int) -> None:
         raise TrainError("--eval-every needs --eval-rows (held-out examples)")
 
 
-def forward(model, batch, autocast):
+class DecoderPositions:
+    """MASS feeds the decoder the fragment alone, at its positions in the segment (decoder_position_ids).
+    BART's decoder numbers its inputs 0, 1, ... itself, so a hook on its position embedding looks up the
+    batch's positions instead; T5 needs none (relative positions, and the fragment is contiguous: its
+    distances are the segment's)."""
+
+    def __init__(self, model):
+        self.ids = None
+        if model.config.model_type == "bart":
+            model.model.decoder.embed_positions.register_forward_hook(self)
+
+    def __call__(self, module, args, output):
+        if self.ids is None:
+            return output
+        return torch.nn.functional.embedding(self.ids + module.offset, module.weight)
+
+
+def forward(model, batch, autocast, positions: DecoderPositions):
     """The model's mean loss over the labels it predicts, and their count."""
-    with autocast():
-        out = model(**batch)
+    batch = dict(batch)
+    positions.ids = batch.pop("decoder_position_ids", None)
+    try:
+        with autocast():
+            out = model(**batch)
+    finally:
+        positions.ids = None
     return out.loss, (batch["labels"] != IGNORE).sum()
 
 
@@ -122,7 +146,7 @@ def train(cfg: Seq2SeqConfig, resume: bool = False, overwrite: bool = False, qui
         dataset = Seq2SeqDataset(cfg.data)
     except NotPretrainingData as e:
         raise TrainError(str(e)) from None
-    cfg = replace(cfg, arch=cfg.arch or ("bart" if dataset.info.kind == "bart" else "t5"))
+    cfg = replace(cfg, arch=cfg.arch or DEFAULT_ARCH[dataset.info.kind])
     return run_distributed(cfg, lambda d: _train(cfg, dataset, d, resume, overwrite, quiet))
 
 
@@ -134,14 +158,15 @@ def _train(cfg, dataset, d, resume, overwrite, quiet):
     device = d.device
     bf16, autocast = autocast_for(cfg.precision, device)
     ids = special_tokens(info)
-    positions = -(-dataset.longest() // 8) * 8  # bart's learned positions: batches are padded to a multiple of 8
-    config = model_config(cfg.arch, cfg.preset, info.vocab_size, positions, ids, cfg.dropout)
+    longest = -(-dataset.longest() // 8) * 8  # bart's learned positions: batches are padded to a multiple of 8
+    config = model_config(cfg.arch, cfg.preset, info.vocab_size, longest, ids, cfg.dropout)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     raw = build_model(config).to(device)
     model = wrap_ddp(raw, d)
     optimizer = torch.optim.AdamW(parameter_groups(raw, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
     scheduler = linear_schedule(optimizer, cfg)
     collate = Seq2SeqCollator(ids["pad"])
+    positions = DecoderPositions(raw)
 
     loop = Loop(cfg, d, model, raw, optimizer, scheduler, loss_window, ckpt)
     loop.start({"train": asdict(cfg), "model": raw.config.to_dict(), "parameters": count_parameters(raw),
@@ -150,7 +175,7 @@ def _train(cfg, dataset, d, resume, overwrite, quiet):
                f"{info.kind} examples, {d.world_size} process(es) on {device}{', bf16' if bf16 else ''}", quiet)
 
     def micro_step(model, batch, window):
-        loss, targets = forward(model, batch, autocast)
+        loss, targets = forward(model, batch, autocast, positions)
         window["loss"] += loss.detach().double() / cfg.grad_accum
         window["tokens"] += batch["attention_mask"].sum() + targets  # encoder inputs and decoder targets
         window["sequences"] += len(batch["input_ids"])
@@ -159,7 +184,7 @@ def _train(cfg, dataset, d, resume, overwrite, quiet):
     data = {"tokenizer": info.tokenizer, "special_ids": info.special_ids, "rows": info.rows, "kind": info.kind}
     last = loop.run(dataset, lambda epoch: collate, micro_step, log_loss_window,
                     lambda r: f"loss {r['loss']:.4f} {r['tokens_per_s']:.0f} tok/s",
-                    evaluate=lambda: evaluate_loss(raw, lambda m, b: forward(m, b, autocast), dataset, collate,
+                    evaluate=lambda: evaluate_loss(raw, lambda m, b: forward(m, b, autocast, positions), dataset, collate,
                                                    cfg.eval_rows, cfg.batch_size, device),
                     checkpoint=lambda: loop.checkpoint(json.loads(raw.config.to_json_string()), {
                         "data": data, "vocab_file": os.path.abspath(vocab_file) if vocab_file else None}))
@@ -212,7 +237,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
                    "medium 8/512/8, base 12/768/12 (T5-base, BART-base), large 24/1024/16 (T5-large); "
                    "feed-forward 4x hidden.")
 @click.option("--arch", type=click.Choice(ARCHS), default=None,
-              help="T5ForConditionalGeneration or BartForConditionalGeneration [default: bart for bart data, else t5].")
+              help="T5ForConditionalGeneration or BartForConditionalGeneration [default: bart for bart and mass "
+                   "data, t5 for t5 and translation data].")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True, help="Peak learning rate.")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
 @click.option("--warmup-steps", type=click.IntRange(min=0), default=None,
@@ -245,7 +271,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Stop after this step without a final checkpoint, as if interrupted (tests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def train_seq2seq(resume, overwrite, quiet, **kw):
-    """Pretrain an encoder-decoder (transformers' T5 / BART) on a t5 or bart dataset.
+    """Pretrain an encoder-decoder (transformers' T5 / BART) on a t5, bart, mass or translation dataset.
 
     \b
     Several GPUs: torchrun --nproc_per_node N -m corpusforge.cli train seq2seq ...

@@ -112,8 +112,9 @@ class Seq2SeqCollator:
     """Encoder-decoder rows (Seq2SeqDataset) -> the arguments of transformers' T5ForConditionalGeneration /
     BartForConditionalGeneration: input_ids and attention_mask (padding pad_id / 0); labels with IGNORE at
     the padding, so the loss skips it; the model builds decoder_input_ids by shifting labels right (its
-    decoder start token first, IGNORE back to pad), unless the data gives decoder_input_ids (padded with
-    pad_id, with a decoder_attention_mask). Each is padded to its own longest row, a multiple of 8."""
+    decoder start token first, IGNORE back to pad), unless the data gives decoder_input_ids (MASS: padded
+    with pad_id, with a decoder_attention_mask, and its decoder_position_ids padded with 0). Each is
+    padded to its own longest row, a multiple of 8."""
 
     def __init__(self, pad_id: int = 0, pad_to_multiple_of: int = 8):
         self.pad_id, self.multiple = pad_id, pad_to_multiple_of
@@ -125,4 +126,6 @@ class Seq2SeqCollator:
         if "decoder_input_ids" in rows[0]:
             out["decoder_input_ids"], out["decoder_attention_mask"] = pad_rows(
                 [r["decoder_input_ids"] for r in rows], self.pad_id, self.multiple)
+        if "decoder_position_ids" in rows[0]:
+            out["decoder_position_ids"], _ = pad_rows([r["decoder_position_ids"] for r in rows], 0, self.multiple)
         return {k: torch.from_numpy(v) for k, v in out.items()}

@@ -63,14 +63,15 @@ class _Shards:
     receiving pickled copies of the tables).
     """
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, columns: tuple | None = None):
         manifest = read_manifest(directory)
         self.paths = shard_paths(directory, manifest)
         self.rows = int(manifest["rows"])
+        self.columns = columns  # None: all of them
         self._batches = None
 
     def __getstate__(self):
-        return {"paths": self.paths, "rows": self.rows, "_batches": None}
+        return {"paths": self.paths, "rows": self.rows, "columns": self.columns, "_batches": None}
 
     def open(self):
         if self._batches is None:
@@ -80,6 +81,8 @@ class _Shards:
                 for batch in pa.ipc.open_stream(source):
                     cols = {}
                     for name in batch.schema.names:
+                        if self.columns is not None and name not in self.columns:
+                            continue
                         col = batch.column(name)
                         if pa.types.is_list(col.type):
                             cols[name] = (col.offsets.to_numpy(), col.values.to_numpy(zero_copy_only=True))
@@ -191,7 +194,9 @@ class EpochSampler(torch.utils.data.Sampler):
 
 # the encoder-decoder dataset kinds (build pretraining --mode ...) and the columns a trainer feeds from each:
 # the encoder's input_ids, the decoder's labels and, where the data gives them, its decoder_input_ids
-SEQ2SEQ_KINDS = {"t5": ("input_ids", "labels"), "bart": ("input_ids", "labels")}
+SEQ2SEQ_KINDS = {"t5": ("input_ids", "labels"), "bart": ("input_ids", "labels"),
+                 "mass": ("input_ids", "labels", "decoder_input_ids", "decoder_position_ids"),
+                 "translation": ("input_ids", "labels")}
 
 
 @dataclass
@@ -226,13 +231,13 @@ class Seq2SeqInfo:
 
 
 class Seq2SeqDataset(Dataset):
-    """Random access to the examples of an encoder-decoder dataset: dicts of input_ids, labels (and
-    decoder_input_ids where the kind has them) as numpy views into the memory-mapped shards, plus index."""
+    """Random access to the examples of an encoder-decoder dataset: dicts of its kind's columns
+    (SEQ2SEQ_KINDS) as numpy views into the memory-mapped shards, plus index."""
 
     def __init__(self, directory: str):
         self.info = Seq2SeqInfo.read(directory)
-        self.shards = _Shards(directory)
         self.columns = SEQ2SEQ_KINDS[self.info.kind]
+        self.shards = _Shards(directory, self.columns)
 
     def __len__(self) -> int:
         return self.shards.rows
