@@ -206,6 +206,12 @@ def save_export(directory: str, model, vocab_file: str | None, special: dict, lo
     if vocab_file:
         save_tokenizer(directory, vocab_file, special, lowercase, getattr(model.config, "max_position_embeddings", 512),
                        t5_eos_id=model.config.eos_token_id if model.config.model_type == "t5" else None)
+        path = os.path.join(directory, "tokenizer_config.json")
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+        config["model_input_names"] = ["input_ids", "attention_mask"]  # no token_type_ids: generate(**inputs) refuses them
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2)
 
 
 def export_checkpoint(ckpt: dict, out: str, tokenizer: str | None) -> str:
