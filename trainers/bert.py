@@ -11,7 +11,6 @@ schedule, generator states, data position) and, at the end, OUT/hf/ for transfor
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 
