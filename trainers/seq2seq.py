@@ -240,7 +240,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--out", "-o", required=True, help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
               help="Model size (layers per stack/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, "
-                   "medium 8/512/8, base 12/768/12 (T5-base, BART-base), large 24/1024/16 (T5-large); "
+                   "medium 8/512/8, base 12/768/12 (T5-base), large 24/1024/16 (T5-large); "
                    "feed-forward 4x hidden.")
 @click.option("--arch", type=click.Choice(ARCHS), default=None,
               help="T5ForConditionalGeneration or BartForConditionalGeneration [default: bart for bart and mass "
