@@ -275,7 +275,6 @@ class Loop:
     def start(self, train_config: dict, banner: str, quiet: bool) -> None:
         """Rank 0: metrics.jsonl (cut back to the checkpoint on resume), train_config.json, the banner line."""
         cfg = self.cfg
-        self.quiet = quiet
         if not self.d.main:
             return
         os.makedirs(cfg.out, exist_ok=True)
@@ -296,13 +295,13 @@ class Loop:
                 "rng": rng, "window": {k: v.cpu() for k, v in self.window.items()}, "config": asdict(self.cfg),
                 "model_config": model_config, **(extra or {})})
 
-    def run(self, dataset, collate_for, micro_step, log, describe, evaluate=None, checkpoint=None) -> dict:
+    def run(self, dataset, collate_for, micro_step, log, describe, evaluate, checkpoint) -> dict:
         """Trains to --max-steps (or --stop-after); returns the last logged metrics.
 
         collate_for(epoch) -> the DataLoader's collate_fn; micro_step(model, batch, window) -> the
         micro-batch's loss (it tallies the window); log(window, d, step, lr, seconds) -> a metrics record;
         describe(record) -> the progress text; evaluate() -> eval metrics (rank 0, every --eval-every);
-        checkpoint() writes checkpoint.pt."""
+        checkpoint() writes checkpoint.pt (every --save-every steps and at the end)."""
         cfg, d, model, device = self.cfg, self.d, self.model, self.d.device
         micro_per_epoch = (len(dataset) - cfg.eval_rows) // d.world_size // cfg.batch_size
         last: dict = {}
