@@ -87,13 +87,13 @@ def _example(d, sentences, target, max_length, random_target, chance) -> Electra
 def electra_statistics(totals: dict, instances: int) -> dict:
     """The manifest's ELECTRA figures, from InstanceBuilder's tallies: shares of instances with one segment
     (drawn, or whose sentences all fit the first half), of single-segment draws and of random targets; the
-    first segment's length where there are two; the tokens lost to the cut."""
+    first segment's length where there are two; the tokens lost to the cut (and their share of the text's)."""
     firsts = sorted((int(k.split("=")[1]), v) for k, v in totals.items() if k.startswith("first_segment_tokens="))
-    two = sum(v for _, v in firsts)
+    two, cut = sum(v for _, v in firsts), totals.get("cut_tokens", 0)
     out = {"one_segment_share": round(totals.get("one_segment", 0) / instances, 4),
            "single_segment_draw_share": round(totals.get("single_segment_draws", 0) / instances, 4),
            "random_target_share": round(totals.get("random_target", 0) / instances, 4),
-           "cut_tokens": totals.get("cut_tokens", 0)}
+           "cut_tokens": cut, "cut_token_share": round(cut / max(1, cut + totals.get("maskable", 0)), 4)}
     if two:
         quantiles, cum, at = {}, 0, iter((("p10", 0.1), ("p50", 0.5), ("p90", 0.9)))
         name, q = next(at)
