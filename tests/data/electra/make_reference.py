@@ -149,7 +149,7 @@ def main():
             rand += random_target
             if second:
                 firsts[len(first)] += 1
-    figures = {"source": "google-research/electra build_pretraining_dataset.py ExampleBuilder (commit 8a46635)",
+    figures = {"source": "google-research/electra build_pretraining_dataset.py ExampleBuilder (commit 8a46635f)",
                "text": "samples/corpora/wiki_zh + samples/corpora/news2016zh, build tokenized defaults, "
                        "bert-base-chinese vocab",
                "max_seq_length": MAX_LENGTH, "documents": len(documents), "seeds": args.seeds, "examples": examples,
