@@ -130,7 +130,8 @@ def tokenized_documents(work: Path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--electra-source", required=True, help="google-research/electra's build_pretraining_dataset.py")
+    parser.add_argument("--electra-source", required=True,
+                        help="google-research/electra's build_pretraining_dataset.py")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--output", default=str(Path(__file__).with_name("reference.json")))
     args = parser.parse_args()
