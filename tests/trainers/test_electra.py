@@ -39,14 +39,18 @@ def short_run(sample_electra64, tmp_path_factory):
 
 
 def test_replaced_token_detection_beats_the_all_original_guess(sample_electra64, tmp_path):
+    # 40 steps of 16 x 64 tokens (about 20 s on one core) at ELECTRA-Large's 25% masking; with 15% the
+    # discriminator needs over a hundred steps to leave the all-original answer (measured)
     out = tmp_path / "run"
-    train(sample_electra64, out, *RTD_RUN)
+    train(sample_electra64, out, "--batch-size", "16", "--max-steps", "40", "--warmup-steps", "5", "--lr", "1e-3",
+          "--masked-lm-prob", "0.25", "--eval-rows", "128", "--eval-every", "10", "--log-every", "10")
     evals = [r for r in read_metrics(out / "metrics.jsonl") if "eval_rtd_acc" in r]
+    assert [r["step"] for r in evals] == [10, 20, 30, 40]
     first, last = evals[0], evals[-1]
-    # about 15% of the real tokens are replaced (a sample equal to the original counts as original)
-    assert 0.10 < last["eval_replaced_share"] < 0.16
+    # about a quarter of the real tokens are replaced (a sample equal to the original counts as original)
+    assert 0.18 < last["eval_replaced_share"] < 0.26
     assert last["eval_rtd_baseline_acc"] == pytest.approx(1 - last["eval_replaced_share"])
-    assert last["eval_rtd_acc"] > last["eval_rtd_baseline_acc"] + RTD_MARGIN, evals
+    assert last["eval_rtd_acc"] > last["eval_rtd_baseline_acc"] + 0.03, evals
     assert last["eval_rtd_loss"] < first["eval_rtd_loss"] and last["eval_mlm_loss"] < first["eval_mlm_loss"]
 
 
