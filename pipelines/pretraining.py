@@ -92,16 +92,18 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @click.option("--mode", type=click.Choice((*MODES, *OWN_KINDS)), default="nsp", show_default=True,
               help="nsp: BERT sentence pairs, half with a random B from another document; sop: ALBERT, B always "
                    "the continuation, half swapped; full-sentences / doc-sentences: RoBERTa packing, across / "
-                   "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal); "
+                   "within documents, no pair label; electra: ELECTRA's examples, one or two segments filled to a "
+                   "target length within a document, no pair label, unmasked by default; "
+                   "causal: GPT blocks of documents joined by EOS (kind causal); "
                    "bilm: ELMo sentences with forward/backward targets and character ids (kind bilm); stream: "
                    "Transformer-XL segments of --num-streams parallel streams (kind stream); t5: T5 span "
                    "corruption, sentinels and EOS (kind t5); bart: BART text infilling (kind bart); mass: MASS fragment "
                    "masking (kind mass); translation: source/target pairs (kind translation); tlm: XLM's "
                    "translation language modelling (kind tlm).")
 @click.option("--masking", type=click.Choice(SCHEMES), default=None,
-              help="token (default): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
-                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal, t5, bart, mass, "
-                   "translation: always none).")
+              help="token (default; electra: none): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT "
+                   "n-grams of words; span: SpanBERT spans of words; none: unmasked, for dynamic masking in the "
+                   "trainer (causal, t5, bart, mass, translation: always none).")
 @click.option("--max-seq-length", type=click.IntRange(min=8, max=65535), default=128, show_default=True,
               help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512); causal: "
                    "tokens per block, EOS included; t5: input tokens, sentinels and EOS included; mass: segment tokens, EOS "
@@ -244,7 +246,7 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     else:
         if eos_token is not None or not cross_document:
             raise click.ClickException("--eos-token and --no-cross-document apply to --mode causal only")
-        masking, extra_params = masking or "token", {}
+        masking, extra_params = masking or ("none" if mode == "electra" else "token"), {}
         cfg = instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,
                               dupe_factor, max_ngram, span_p, max_span, special, vocab_size)
     id_type = pa.uint16() if vocab_size <= 1 << 16 else pa.int32()
