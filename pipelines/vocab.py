@@ -8,9 +8,10 @@ A Beam pipeline draws a deterministic sample of sentences: every sentence gets a
 more than 2N sentences per worker. The sample, in key order, goes to a temporary file; the
 launcher then runs the library's own trainer on it (corpusforge.tokenization.train) and writes
 
-    OUT/vocab.txt, tokenizer.json                 wordpiece
-    OUT/tokenizer.json, vocab.json, merges.txt    bpe
-    OUT/spm.model, spm.vocab                      unigram
+    OUT/vocab.txt, tokenizer.json                 wordpiece (BertTokenizer)
+    OUT/tokenizer.json, vocab.json, merges.txt    bpe (PreTrainedTokenizerFast)
+    OUT/spiece.model, spiece.vocab                unigram (AlbertTokenizer; spm.model before)
+    OUT/tokenizer_config.json, special_tokens_map.json   the class and special tokens: AutoTokenizer opens OUT
     OUT/manifest.json   kind "vocab", files with sha256, special token ids, sample, input accounting, params
     OUT/rejects/        unreadable input records, as in every dataset
 
@@ -129,7 +130,8 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--model", "-m", type=click.Choice(vocab_train.MODELS), required=True,
               help="wordpiece: BERT vocab.txt ([PAD] [UNK] [CLS] [SEP] [MASK] = 0..4); bpe: RoBERTa/GPT-2 byte-level "
                    "tokenizer.json + vocab.json/merges.txt (<s> <pad> </s> <unk> <mask> = 0..4); unigram: ALBERT "
-                   "SentencePiece spm.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4).")
+                   "SentencePiece spiece.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4). Each with a tokenizer_config.json: "
+                   "AutoTokenizer.from_pretrained(OUT) opens it.")
 @click.option("--vocab-size", type=click.IntRange(min=1), default=None,
               help="Entries, special tokens included. Default: wordpiece 30522 (BERT-base), bpe 50000, unigram "
                    "30000 (ALBERT).")
