@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from corpusforge.cliutil import AliasOption
 from corpusforge.dataset.reader import open_shard, read_manifest
 from corpusforge.torch import EpochSampler
 from trainers.common import (MetricsLog, Progress, gather_rng_states, load_checkpoint, save_checkpoint,
@@ -333,9 +334,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--data", "-d", required=True, type=click.Path(file_okay=False),
+@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
+              type=click.Path(file_okay=False),
               help="A causal dataset (`corpusforge build pretraining --mode causal`).")
-@click.option("--out", "-o", required=True, help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
+@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
+              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
               help="Model size (layers/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, medium 8/512/8, "
                    "base 12/768/12 (GPT-2 small), large 24/1024/16 (GPT-2 medium).")
