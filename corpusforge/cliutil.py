@@ -72,6 +72,21 @@ def interrupted() -> None:
     os._exit(INTERRUPTED)
 
 
+class _Lines:
+    """A log file gets the progress as lines, not as one line rewritten with carriage returns."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip("\n")
+        if text.strip():
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 class BuildProgress:
     """One progress line (tqdm, on stderr) of a build run by the in-process runner: the share of the input
     read, from the readers' ThroughputLog (corpusforge.beam.counting.report_progress), with rate and ETA.
@@ -81,8 +96,10 @@ class BuildProgress:
         from tqdm import tqdm
 
         self.lock = threading.Lock()
+        tty = sys.stderr.isatty()
         self.bar = tqdm(total=total, unit=unit, unit_scale=unit == "B", unit_divisor=1024 if unit == "B" else 1000,
-                        desc=what, file=sys.stderr, dynamic_ncols=True, mininterval=0.5, leave=True,
+                        desc=what, file=sys.stderr if tty else _Lines(sys.stderr), dynamic_ncols=tty,
+                        ncols=None if tty else 100, ascii=not tty, mininterval=0.5 if tty else 5.0, leave=True,
                         bar_format="{desc}: {percentage:3.0f}% |{bar}| {n_fmt}/{total_fmt} of input "
                                    "[{elapsed}<{remaining}, {rate_fmt}]{postfix}")
         self.records = 0
@@ -96,8 +113,9 @@ class BuildProgress:
                 self.bar.update(min(done, room))
             self.bar.set_postfix_str(f"{self.records:,} records", refresh=False)
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
+        """complete: the run finished (what the readers could not apportion, e.g. a zip member, is done too)."""
         with self.lock:
-            if self.bar.n < self.bar.total:
+            if complete and self.bar.n < self.bar.total:
                 self.bar.update(self.bar.total - self.bar.n)
             self.bar.close()

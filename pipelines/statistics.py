@@ -29,7 +29,8 @@ from corpusforge.beam.wordstats import HEAPS_BUCKETS, LENGTH_CAP, CountWords
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import (BEAM_HELP, input_options, output_options, prepare_job, print_data_movement,
+                               print_summary, run_job)
 from pipelines.command import temporary_dir
 from pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
 
@@ -268,7 +269,8 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
         files.append({"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
     try:
-        run_job(job, lambda p: build_stats(p, job.source, unit_rule, job.output, job.num_shards, job.params, extra))
+        run_job(job, lambda p: build_stats(p, job.source, unit_rule, job.output, job.num_shards, job.params, extra),
+                report=False)  # the stage's path is not the output's: reported once committed
         summary, freq = compute_summary(job.output, (lo, hi), name or corpus_name(job.params["inputs"]))
         stream = pa.BufferOutputStream()
         with pa.ipc.new_stream(stream, freq.schema) as writer:
@@ -294,7 +296,9 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
         commit(job.output, final)
     finally:
         remove_tree(stage)
-    click.echo(f"stats in {final}: {summary['tokens']:,} tokens, {summary['types']:,} types, Zipf s = "
+    print_summary(manifest, final, job.seconds, job.input_bytes)
+    print_data_movement(job.result, job.input_bytes)
+    click.echo(f"  {summary['tokens']:,} tokens, {summary['types']:,} types, Zipf s = "
                f"{summary['zipf_least_squares']['exponent']:.3f} (least squares), "
                f"{summary['zipf_mle']['zipf_exponent']:.3f} (MLE, counts >= {summary['zipf_mle']['x_min']}), "
                f"Heaps β = {summary['heaps']['beta']:.3f}; "

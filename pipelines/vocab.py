@@ -42,7 +42,7 @@ from corpusforge.beam.sink import check_rejects, input_accounting, remove_interm
 from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, build_sample
 from corpusforge.tokenization import train as vocab_train
-from pipelines.beamjob import BEAM_HELP, input_options, prepare_job, print_accounting
+from pipelines.beamjob import BEAM_HELP, build_progress, input_options, prepare_job, print_accounting, progress_option
 from pipelines.command import COMMAND, temporary_dir
 
 log = logging.getLogger("corpusforge")
@@ -151,6 +151,7 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--output", "-o", required=True, help="Directory to create for the vocabulary files.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing vocabulary at --output.")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the sample.")
+@progress_option
 @click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
 def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_coverage, **kw):
     """Train a vocabulary (WordPiece, byte-level BPE or SentencePiece unigram) on a sample of a corpus.
@@ -182,7 +183,8 @@ def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_co
     try:
         pipeline = make_pipeline(job.options)
         build_sample(pipeline, job.source, tmp, sample_sentences, job.seed)
-        pipeline.run().wait_until_finish()
+        with build_progress(job):
+            pipeline.run().wait_until_finish()
         manifest = train_and_commit(tmp, output, model, params, time.monotonic() - started)
     except vocab_train.VocabError as e:
         raise click.ClickException(str(e)) from None

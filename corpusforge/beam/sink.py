@@ -465,7 +465,8 @@ def finish_dataset(tmp: str, output: str, *, kind: str, schema: pa.Schema, shard
                                                     "sha256": [r["sha256"] for r in rejects]})
     commit(tmp, output)
     fail_point("finalize")
-    log.info("wrote %s: %d %s in %d shards", output, manifest["rows"], rows, len(shards))
+    # the launcher prints the one "wrote ..." line (at the final path, which a build stats stage is not)
+    log.debug("committed %s: %d %s in %d shards", output, manifest["rows"], rows, len(shards))
     return manifest
 
 

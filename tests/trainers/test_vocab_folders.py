@@ -8,12 +8,11 @@ import shutil
 import pytest
 
 from corpusforge.dataset.reader import load_table
-from tests.conftest import DATA, run_cli
+from tests.conftest import SAMPLE, run_cli
 
-WIKI = DATA / "text" / "wiki_zh_sample.jsonl"
-# sizes the 90 wiki documents support (with their special tokens, BPE's 256 bytes, T5's 100 sentinels)
-KINDS = {"wordpiece": ("2000", "vocab.txt", "BertTokenizer"), "bpe": ("1500", "tokenizer.json", "PreTrainedTokenizerFast"),
-         "unigram": ("1500", "spiece.model", "AlbertTokenizer")}
+WIKI = SAMPLE / "wiki_zh"  # 180 articles of wiki2019zh (samples/corpora/README.md)
+KINDS = {"wordpiece": ("3000", "vocab.txt", "BertTokenizer"), "bpe": ("3000", "tokenizer.json", "PreTrainedTokenizerFast"),
+         "unigram": ("3000", "spiece.model", "AlbertTokenizer")}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def wiki_documents(tmp_path_factory):
 def assert_encodes_as_the_dataset(tok, documents, tokenized):
     docs = {r["doc_id"]: r["sentences"] for r in load_table(str(documents)).to_pylist()}
     rows = load_table(str(tokenized)).to_pylist()
-    assert len(rows) == len(docs) > 50
+    assert len(rows) == len(docs) > 150
     for row in rows:
         assert tok(docs[row["doc_id"]], add_special_tokens=False)["input_ids"] == row["input_ids"]
 
@@ -35,10 +34,11 @@ def assert_encodes_as_the_dataset(tok, documents, tokenized):
 def test_vocab_folder_and_export_load_in_transformers(wiki_documents, tmp_path, model):
     from transformers import AutoTokenizer, pipeline
 
-    size, file, cls = KINDS[model]
+    _, file, cls = KINDS[model]
     vocab = tmp_path / "vocab"
-    run_cli("build", "vocab", "-i", wiki_documents, "-m", model, "--vocab-size", size, "-o", vocab)
+    run_cli("build", "vocab", "-i", wiki_documents, "-m", model, "--vocab-size", KINDS[model][0], "-o", vocab)
     manifest = json.loads((vocab / "manifest.json").read_text())
+    size = manifest["vocab_size"]  # what the sample supports (at most the size asked for)
     config = json.loads((vocab / "tokenizer_config.json").read_text())
     assert config["tokenizer_class"] == cls and (vocab / file).is_file()
     assert {f["file"] for f in manifest["files"]} >= {file, "tokenizer_config.json", "special_tokens_map.json"}
@@ -50,7 +50,7 @@ def test_vocab_folder_and_export_load_in_transformers(wiki_documents, tmp_path, 
     assert special == {role: manifest["special_tokens"][config[f"{role}_token"]] for role in special}
 
     tok = AutoTokenizer.from_pretrained(str(vocab))
-    assert len(tok) == int(size) and tok.mask_token is not None
+    assert len(tok) == size and tok.mask_token is not None
     assert (tok.mask_token_id, tok.pad_token_id, tok.unk_token_id) == (special["mask"], special["pad"], special["unk"])
     assert_encodes_as_the_dataset(tok, wiki_documents, tokenized)
 
@@ -61,15 +61,15 @@ def test_vocab_folder_and_export_load_in_transformers(wiki_documents, tmp_path, 
     export = tmp_path / "export"
     run_cli("export", "hf", "-i", run / "checkpoint.pt", "-o", export)
     exported = AutoTokenizer.from_pretrained(str(export))
-    assert len(exported) == int(size) and exported.mask_token_id == special["mask"]
+    assert len(exported) == size and exported.mask_token_id == special["mask"]
     assert_encodes_as_the_dataset(exported, wiki_documents, tokenized)
     filled = pipeline("fill-mask", model=str(export), tokenizer=exported)(f"北京是中国的{exported.mask_token}。", top_k=3)
-    assert len(filled) == 3 and all(0 <= f["token"] < int(size) for f in filled)
+    assert len(filled) == 3 and all(0 <= f["token"] < size for f in filled)
 
 
 def test_a_unigram_folder_built_with_the_old_file_names_still_reads(wiki_documents, tmp_path):
     new, old = tmp_path / "new", tmp_path / "old"
-    run_cli("build", "vocab", "-i", wiki_documents, "-m", "unigram", "--vocab-size", "1500", "-o", new)
+    run_cli("build", "vocab", "-i", wiki_documents, "-m", "unigram", "--vocab-size", "3000", "-o", new)
     old.mkdir()  # what build vocab wrote before: spm.model / spm.vocab, no tokenizer_config.json
     shutil.copyfile(new / "spiece.model", old / "spm.model")
     shutil.copyfile(new / "spiece.vocab", old / "spm.vocab")
