@@ -3,6 +3,8 @@
 and the progress line of a build run by the in-process runner."""
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 import threading
 import time
@@ -56,10 +58,26 @@ class InterruptibleGroup(click.Group):
     the output lock released, temporary data removed)."""
 
     def invoke(self, ctx):
+        # Beam re-raises a KeyboardInterrupt that hit a DoFn as RuntimeError("KeyboardInterrupt [while running
+        # ...]") with the whole chain: so whatever ends the run after a SIGINT arrived is the interrupt
+        signalled = threading.Event()
+
+        def on_sigint(signum, frame):
+            signalled.set()
+            logging.disable(logging.CRITICAL)  # the runner logs the interrupted DoFn's traceback before re-raising
+            raise KeyboardInterrupt
+
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            interrupted()
+        except BaseException as e:
+            if signalled.is_set() or isinstance(e, KeyboardInterrupt):
+                interrupted()
+            raise
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
 
 
 def interrupted() -> None:

@@ -11,8 +11,8 @@ from corpusforge.dataset.reader import load_table
 from tests.conftest import SAMPLE, run_cli
 
 WIKI = SAMPLE / "wiki_zh"  # 180 articles of wiki2019zh (samples/corpora/README.md)
-KINDS = {"wordpiece": ("3000", "vocab.txt", "BertTokenizer"), "bpe": ("3000", "tokenizer.json", "PreTrainedTokenizerFast"),
-         "unigram": ("3000", "spiece.model", "AlbertTokenizer")}
+KINDS = {"wordpiece": ("6000", "vocab.txt", "BertTokenizer"), "bpe": ("3000", "tokenizer.json", "PreTrainedTokenizerFast"),
+         "unigram": ("6000", "spiece.model", "AlbertTokenizer")}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_vocab_folder_and_export_load_in_transformers(wiki_documents, tmp_path, 
 
 def test_a_unigram_folder_built_with_the_old_file_names_still_reads(wiki_documents, tmp_path):
     new, old = tmp_path / "new", tmp_path / "old"
-    run_cli("build", "vocab", "-i", wiki_documents, "-m", "unigram", "--vocab-size", "3000", "-o", new)
+    run_cli("build", "vocab", "-i", wiki_documents, "-m", "unigram", "--vocab-size", "6000", "-o", new)
     old.mkdir()  # what build vocab wrote before: spm.model / spm.vocab, no tokenizer_config.json
     shutil.copyfile(new / "spiece.model", old / "spm.model")
     shutil.copyfile(new / "spiece.vocab", old / "spm.vocab")
