@@ -262,7 +262,10 @@ def _short(value, width: int = 100) -> str:
 @click.option("--rows", "-n", type=click.IntRange(min=0), default=3, show_default=True, help="Rows to print.")
 @click.option("--stats", "stats_only", is_flag=True,
               help="Print only the dataset's statistics (pretraining: tokens per instance, label balance, masking).")
-def inspect(dataset, rows, stats_only):
+@click.option("--tokenizer", "-t", default=None,
+              help="The vocabulary to decode the rows' ids with [default: the one the dataset's build recorded, if "
+                   "its sha256 matches].")
+def inspect(dataset, rows, stats_only, tokenizer):
     """Print a dataset's schema, row and shard counts, build parameters and a few rows.
 
     Pretraining rows are also shown decoded, as Google BERT's create_pretraining_data.py logs its
@@ -307,7 +310,7 @@ def inspect(dataset, rows, stats_only):
         click.echo("statistics: (corpusforge inspect --stats for all)")
         for key, value in manifest["statistics"].items():
             click.echo(f"  {key}: {_short(value)}")
-    shown = 0
+    shown, decoded = 0, []
     for path in paths:
         if shown >= rows:
             break
@@ -320,7 +323,29 @@ def inspect(dataset, rows, stats_only):
             click.echo(f"--- row {shown}")
             for key, value in row.items():
                 click.echo(f"  {key}: {_short(value)}")
+            decoded.append(row)
             shown += 1
+    _echo_decoded(dataset, manifest, decoded, tokenizer)
+
+
+def _echo_decoded(dataset: str, manifest: dict, rows: list, tokenizer: str | None) -> None:
+    """The rows as tokens, as Google's create_pretraining_data.py logs its instances (corpusforge.dataset.decode)."""
+    from corpusforge.dataset import decode
+
+    if not rows or "input_ids" not in rows[0]:
+        return
+    path = decode.find_tokenizer(dataset, manifest, tokenizer)
+    if path is None:
+        if tokenizer:
+            raise click.ClickException(f"--tokenizer {tokenizer} is not the vocabulary {dataset} was tokenized with "
+                                       "(its sha256 differs from the manifest's)")
+        click.echo("(rows not decoded: the vocabulary the build recorded is gone or changed; pass --tokenizer)")
+        return
+    token = decode.id_to_token(path)
+    for i, row in enumerate(rows):
+        click.echo(f"*** Example {i} *** (decoded with {path}; masked positions {decode.MARK.format('...')})")
+        for line in decode.decoded_lines(row, token):
+            click.echo(f"  {line}")
 
 
 def _echo_tree(value, indent: int = 0) -> None:

@@ -95,6 +95,15 @@ class Progress:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
+    def note(self, step: int, result: dict) -> None:
+        """A result line (evaluation) on stdout as the run reaches it, above the bar on a terminal."""
+        if self.quiet:
+            return
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+        print(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in result.items()), flush=True)
+
     def close(self) -> None:
         if self.tty and not self.quiet:
             sys.stderr.write("\n")

@@ -296,6 +296,7 @@ def _train(cfg, dataset, d, resume, overwrite, quiet):
             if cfg.eval_every and step % cfg.eval_every == 0 and d.main:
                 result = evaluate(raw, dataset, collate, cfg.eval_rows, cfg.batch_size, device, autocast)
                 metrics.write({"step": step, **result})
+                progress.note(step, result)
                 last.update(result)
             if cfg.stop_after is not None and step >= cfg.stop_after:
                 if d.main:
