@@ -31,8 +31,8 @@ def main():
     corpusforge export cooccurrence OUT -o FILE     the matrix in GloVe's binary format
     corpusforge train glove -i MATRIX -o VECTORS    train GloVe vectors (torch, CPU or CUDA)
     corpusforge eval vectors VECTORS ...            nearest neighbours, analogies
-    corpusforge train bert --data PRE -o RUN        pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
-    corpusforge train gpt --data CAUSAL -o RUN      pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
+    corpusforge train bert -i PRE -o RUN            pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
+    corpusforge train gpt -i CAUSAL -o RUN          pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
     corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
     corpusforge export megatron DATA -o PREFIX      a tokenized or causal dataset as Megatron-LM's .bin/.idx
     corpusforge build ngrams -i CORPUS --order N -o OUT   exact 1..N-gram counts + count-of-counts

@@ -1,7 +1,7 @@
 """lm: n-gram counts (from build ngrams) -> a smoothed back-off language model in ARPA format.
 
     corpusforge build lm --input NGRAMS --smoothing modified-kneser-ney --output LM
-    corpusforge eval lm LM TEXT [--scores scores.arrow]
+    corpusforge eval lm LM TEXT [-o scores.arrow]
 
 Estimation runs on the launcher, not in a Beam step: the model is as large as the distinct n-grams
 and the ARPA file is one sequential file, so a single process with whole orders as numpy arrays is

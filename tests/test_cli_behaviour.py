@@ -50,8 +50,9 @@ READ_ONLY = {"inspect", "verify", "eval vectors"}
 
 
 def test_every_command_has_input_output_and_an_example():
-    from corpusforge.cli import SUMMARIES
+    from corpusforge.cli import SUMMARIES, build, evaluate, export, train
 
+    lazy = {f"{g.name} {n}" for g in (build, evaluate, export, train) for n in g.lazy}
     seen = 0
     for name, cmd in all_commands():
         opts = {o for p in cmd.params if isinstance(p, click.Option) for o in p.opts}
@@ -59,10 +60,10 @@ def test_every_command_has_input_output_and_an_example():
         assert ({"-o", "--output"} <= opts) is (name not in READ_ONLY), name
         help_text = cmd.get_help(click.Context(cmd, info_name=name))
         assert "Example:\n" in help_text and f"corpusforge {name} " in help_text.split("Example:")[-1], name
-        if " " in name:  # listed from SUMMARIES, without importing it
+        if name in lazy:  # listed from SUMMARIES, without importing it
             assert SUMMARIES.get(name), name
         seen += 1
-    assert seen >= 20
+    assert seen >= 19
 
 
 @pytest.mark.parametrize("command, old, param", [
@@ -78,11 +79,12 @@ def test_old_spellings_still_parse_and_are_hidden(tmp_path, command, old, param)
     (tmp_path / "D").mkdir()
     cmd = dict(all_commands())[command]
     old = [a.format(ckpt=ckpt) for a in old]
-    ctx = cmd.make_context(command, old)
+    ctx = cmd.make_context(command, list(old))  # click consumes the list it parses
     assert {k: ctx.params[k] for k in param} == {k: v.format(ckpt=ckpt) for k, v in param.items()}
     renamed = {"--data": "--input", "-d": "-i", "--out": "--output", "--scores": "-o"}
     new = [renamed.get(a, a) for a in old]
-    assert {k: cmd.make_context(command, new).params[k] for k in param} == {k: ctx.params[k] for k in param}
+    parsed = cmd.make_context(command, new).params
+    assert {k: parsed[k] for k in param} == {k: ctx.params[k] for k in param}
     shown = cmd.get_help(click.Context(cmd, info_name=command))
     assert "--data" not in shown and "--out " not in shown and "--scores" not in shown
 
@@ -129,7 +131,7 @@ def test_progress_line_with_percentage_and_eta(tmp_path):
 def test_build_stats_prints_wrote_once_at_its_final_path(tmp_path):
     out = tmp_path / "stats"
     result = run_cli("build", "stats", "-i", SAMPLE / "plain", "-o", out)
-    wrote = [line for line in result.output.splitlines() if "wrote" in line]
+    wrote = [line for line in result.output.splitlines() if line.lstrip().startswith("wrote")]
     assert wrote == [line for line in wrote if line.startswith(f"wrote {out}: ")] and len(wrote) == 1
     assert ".incomplete" not in result.output and ".stats." not in result.output
 

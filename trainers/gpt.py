@@ -1,6 +1,6 @@
 """GPT-2 pretraining on a causal dataset (`build pretraining --mode causal`).
 
-    corpusforge train gpt --data DIR --out OUT [--preset tiny] ...
+    corpusforge train gpt -i DIR -o OUT [--preset tiny] ...
     torchrun --nproc_per_node 8 -m corpusforge.cli train gpt ...     (DDP, one process per GPU)
 
 The model is transformers' GPT2LMHeadModel built from a config (no download). Document boundaries
@@ -369,8 +369,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Evaluate loss and perplexity on the held-out blocks every N steps.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start again in an --out that holds a run.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint (exactly).")
+@click.option("--overwrite", is_flag=True, help="Start again in an --output that holds a run.")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None, hidden=True,
               help="Stop after this step without a final checkpoint, as if interrupted (tests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
