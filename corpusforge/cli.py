@@ -12,7 +12,7 @@ logging.getLogger().addFilter(lambda record: "apitools not found" not in str(rec
 
 from corpusforge import __version__
 from corpusforge.cliutil import InterruptibleGroup, input_argument
-from corpusforge.extras import lazy_command  # an extra's command fails with one sentence when it is missing
+from corpusforge.extras import REQUIRES, installed, lazy_command  # a missing extra's command: one sentence
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -66,7 +66,8 @@ class LazyGroup(click.Group):
         rows = []
         for name in self.list_commands(ctx):
             summary = SUMMARIES.get(f"{self.name} {name}")
-            if summary is None:
+            need = REQUIRES.get(self.lazy[name].split(":")[0]) if name in self.lazy else None
+            if summary is None or need and not installed(need):  # the stand-in's sentence: which pip line
                 cmd = self.get_command(ctx, name)
                 if cmd is None or cmd.hidden:
                     continue
