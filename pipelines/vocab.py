@@ -183,6 +183,7 @@ def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_co
     try:
         pipeline = make_pipeline(job.options)
         build_sample(pipeline, job.source, tmp, sample_sentences, job.seed)
+        job.params["kind"] = "vocab"  # the progress line's name (params, copied above, are the manifest's)
         with build_progress(job):
             pipeline.run().wait_until_finish()
         manifest = train_and_commit(tmp, output, model, params, time.monotonic() - started)
