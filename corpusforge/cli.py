@@ -100,7 +100,7 @@ EXAMPLES = {
     "build stats": "corpusforge build stats -i samples/corpora/wiki_zh -o stats",
     "eval lm": "corpusforge eval lm lm -i heldout.txt -o scores.arrow",
     "eval vectors": "corpusforge eval vectors vectors/vectors.txt -w 北京 -k 5",
-    "train bert": "corpusforge train bert -i nsp128 -o run --preset tiny --max-steps 1000 --eval-rows 64 --eval-every 100",
+    "train bert": "corpusforge train bert -i nsp128 -o run --max-steps 1000 --eval-rows 64 --eval-every 100",
     "train glove": "corpusforge train glove -i cooc -o vectors",
     "train gpt": "corpusforge train gpt -i causal -o run --max-steps 1000",
     "export hf": "corpusforge export hf run/checkpoint.pt -o run/hf",

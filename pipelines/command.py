@@ -179,7 +179,8 @@ class Lock:
             return
         for entry in entries:
             if pattern.fullmatch(entry):
-                log.log(logging.DEBUG if own else logging.INFO, "removing temporary data %s", os.path.join(parent, entry))
+                log.log(logging.DEBUG if own else logging.INFO, "removing temporary data %s",
+                        os.path.join(parent, entry))
                 remove_tree(os.path.join(parent, entry))
 
     def release(self) -> None:

@@ -1,6 +1,6 @@
 """tokenized: documents (a documents dataset or raw corpora) -> token ids and word indices per sentence.
 
-    python -m pipelines.tokenized --input DOCS_OR_RAW --tokenizer vocab.txt|tokenizer.json|spm.model --output OUT
+    python -m pipelines.tokenized --input DOCS_OR_RAW --tokenizer vocab.txt|tokenizer.json|spiece.model|DIR --output OUT
     corpusforge build tokenized  (the same command)
 """
 from __future__ import annotations

@@ -130,8 +130,8 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--model", "-m", type=click.Choice(vocab_train.MODELS), required=True,
               help="wordpiece: BERT vocab.txt ([PAD] [UNK] [CLS] [SEP] [MASK] = 0..4); bpe: RoBERTa/GPT-2 byte-level "
                    "tokenizer.json + vocab.json/merges.txt (<s> <pad> </s> <unk> <mask> = 0..4); unigram: ALBERT "
-                   "SentencePiece spiece.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4). Each with a tokenizer_config.json: "
-                   "AutoTokenizer.from_pretrained(OUT) opens it.")
+                   "SentencePiece spiece.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4). Each with a "
+                   "tokenizer_config.json: AutoTokenizer.from_pretrained(OUT) opens it.")
 @click.option("--vocab-size", type=click.IntRange(min=1), default=None,
               help="Entries, special tokens included. Default: wordpiece 30522 (BERT-base), bpe 50000, unigram "
                    "30000 (ALBERT).")

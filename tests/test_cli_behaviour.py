@@ -104,7 +104,8 @@ def build_cmd(out, corpus=SAMPLE, *extra):
 
 def test_ctrl_c_exits_130_with_one_line_and_leaves_nothing(tmp_path):
     out = tmp_path / "nsp"
-    proc = subprocess.Popen(build_cmd(out, SAMPLE, "--dupe-factor", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(build_cmd(out, SAMPLE, "--dupe-factor", "5"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
     for line in proc.stderr:  # the pipeline has started (imports, checks and planning are done)
         if "MB of input" in line:
             break

@@ -11,7 +11,8 @@ from corpusforge.dataset.reader import load_table
 from tests.conftest import SAMPLE, run_cli
 
 WIKI = SAMPLE / "wiki_zh"  # 180 articles of wiki2019zh (samples/corpora/README.md)
-KINDS = {"wordpiece": ("6000", "vocab.txt", "BertTokenizer"), "bpe": ("3000", "tokenizer.json", "PreTrainedTokenizerFast"),
+KINDS = {"wordpiece": ("6000", "vocab.txt", "BertTokenizer"),
+         "bpe": ("3000", "tokenizer.json", "PreTrainedTokenizerFast"),
          "unigram": ("6000", "spiece.model", "AlbertTokenizer")}
 
 
@@ -63,7 +64,8 @@ def test_vocab_folder_and_export_load_in_transformers(wiki_documents, tmp_path, 
     exported = AutoTokenizer.from_pretrained(str(export))
     assert len(exported) == size and exported.mask_token_id == special["mask"]
     assert_encodes_as_the_dataset(exported, wiki_documents, tokenized)
-    filled = pipeline("fill-mask", model=str(export), tokenizer=exported)(f"北京是中国的{exported.mask_token}。", top_k=3)
+    fill = pipeline("fill-mask", model=str(export), tokenizer=exported)
+    filled = fill(f"北京是中国的{exported.mask_token}。", top_k=3)
     assert len(filled) == 3 and all(0 <= f["token"] < size for f in filled)
 
 
