@@ -96,7 +96,7 @@ def figures(runs: list[tuple[dict, np.ndarray]]) -> dict:
 
     from matplotlib import ticker
 
-    unit = UNIT_NAMES.get(runs[0][0].get("units"), "tokens")
+    unit = " or ".join(dict.fromkeys(UNIT_NAMES.get(s.get("units"), "tokens") for s, _ in runs))  # compared ones too
     words = [s for s, _ in runs if s.get("units") != "chars"]
     token_unit = UNIT_NAMES.get(words[0].get("units"), "tokens") if words else unit
     out = {}
