@@ -33,7 +33,7 @@ from corpusforge.dataset.writer import remove_tree, write_bytes
 from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
-from pipelines.beamjob import (BEAM_HELP, input_options, output_options, prepare_job, print_accounting,
+from pipelines.beamjob import (BEAM_HELP, build_progress, input_options, output_options, prepare_job, print_accounting,
                               print_data_movement, resume_option, start_temporary)
 from pipelines.command import COMMAND
 
@@ -62,8 +62,9 @@ def run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extr
     build_cooccurrence(pipeline, docs, spec, opts, tmp, job.output.rstrip("/"), job.num_shards, min_count, max_vocab,
                        vocab, params, extra, job.markers)
     try:
-        result = pipeline.run()
-        result.wait_until_finish()
+        with build_progress(job):
+            result = pipeline.run()
+            result.wait_until_finish()
     except Exception as e:  # the vocabulary step's one sentence, wherever the runner raised it
         message = empty_vocabulary_message(e)
         if message:

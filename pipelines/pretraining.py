@@ -256,7 +256,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
                       max_seq_length=max_seq_length,
                       short_seq_prob=short_seq_prob, masked_lm_prob=masked_lm_prob,
                       max_predictions_per_seq=max_predictions_per_seq, dupe_factor=dupe_factor, max_ngram=max_ngram,
-                      span_p=span_p, max_span=max_span, tokenizer=tokenizer_path, lowercase=lowercase,
+                      span_p=span_p, max_span=max_span, tokenizer=tokenizer.path if tokenizer else None,
+                      lowercase=lowercase,
                       segmenter=segmenter if not tokenized else None, user_dict=user_dict, buckets=num_buckets,
                       **extra_params)
     extra = {"tokenizer": fingerprint, "segmenter": seg_fingerprint, "special_ids": special}

@@ -8,9 +8,10 @@ A Beam pipeline draws a deterministic sample of sentences: every sentence gets a
 more than 2N sentences per worker. The sample, in key order, goes to a temporary file; the
 launcher then runs the library's own trainer on it (corpusforge.tokenization.train) and writes
 
-    OUT/vocab.txt, tokenizer.json                 wordpiece
-    OUT/tokenizer.json, vocab.json, merges.txt    bpe
-    OUT/spm.model, spm.vocab                      unigram
+    OUT/vocab.txt, tokenizer.json                 wordpiece (BertTokenizer)
+    OUT/tokenizer.json, vocab.json, merges.txt    bpe (PreTrainedTokenizerFast)
+    OUT/spiece.model, spiece.vocab                unigram (AlbertTokenizer; spm.model before)
+    OUT/tokenizer_config.json, special_tokens_map.json   the class and special tokens: AutoTokenizer opens OUT
     OUT/manifest.json   kind "vocab", files with sha256, special token ids, sample, input accounting, params
     OUT/rejects/        unreadable input records, as in every dataset
 
@@ -41,7 +42,8 @@ from corpusforge.beam.sink import input_accounting, publish, rejects_entry
 from corpusforge.dataset.writer import remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, SAMPLE_STAGE, build_sample
 from corpusforge.tokenization import train as vocab_train
-from pipelines.beamjob import BEAM_HELP, input_options, prepare_job, print_accounting, resume_option, start_temporary
+from pipelines.beamjob import (BEAM_HELP, build_progress, input_options, prepare_job, print_accounting, progress_option,
+                              resume_option, start_temporary)
 from pipelines.command import COMMAND
 
 log = logging.getLogger("corpusforge")
@@ -139,7 +141,8 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--model", "-m", type=click.Choice(vocab_train.MODELS), required=True,
               help="wordpiece: BERT vocab.txt ([PAD] [UNK] [CLS] [SEP] [MASK] = 0..4); bpe: RoBERTa/GPT-2 byte-level "
                    "tokenizer.json + vocab.json/merges.txt (<s> <pad> </s> <unk> <mask> = 0..4); unigram: ALBERT "
-                   "SentencePiece spm.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4).")
+                   "SentencePiece spiece.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4). Each with a "
+                   "tokenizer_config.json: AutoTokenizer.from_pretrained(OUT) opens it.")
 @click.option("--vocab-size", type=click.IntRange(min=1), default=None,
               help="Entries, special tokens included. Default: wordpiece 30522 (BERT-base), bpe 50000, unigram "
                    "30000 (ALBERT).")
@@ -159,6 +162,7 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--output", "-o", required=True, help="Directory to create for the vocabulary files.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing vocabulary at --output.")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the sample.")
+@progress_option
 @click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
 @resume_option
 def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_coverage, **kw):
@@ -196,7 +200,9 @@ def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_co
         else:
             pipeline = make_pipeline(job.options)
             build_sample(pipeline, job.source, tmp, sample_sentences, job.seed, markers)
-            pipeline.run().wait_until_finish()
+            job.params["kind"] = "vocab"  # the progress line's name (params, copied above, are the manifest's)
+            with build_progress(job):
+                pipeline.run().wait_until_finish()
         manifest = train_and_commit(tmp, output, model, params, time.monotonic() - started, markers)
     except vocab_train.VocabError as e:
         raise click.ClickException(str(e)) from None

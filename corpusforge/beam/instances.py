@@ -74,9 +74,13 @@ class SpillTokenizedShard(CountingDoFn):
     def __init__(self, spill_dir: str, num_buckets: int, seed: int):
         self.spill_dir, self.num_buckets, self.seed = spill_dir, num_buckets, seed
 
+    def setup(self):
+        self.progress = ThroughputLog("read", feeds_progress=True)
+
     def process(self, unit: tuple[str, int, int]):
         table = pa.Table.from_batches(list(read_unit(unit)))
         self.count("read", table.num_rows)
+        self.progress.add(table.num_rows, done=table.num_rows)  # done: rows of the input datasets
         keys = [seeded_key(self.seed, doc_id) for doc_id in table.column("doc_id").to_pylist()]
         table = table.append_column(KEY, pa.array(keys, pa.binary()))
         buckets = np.array([shard_of(k, self.num_buckets) for k in keys])

@@ -477,7 +477,8 @@ def finish_dataset(tmp: str, output: str, *, kind: str, schema: pa.Schema, shard
         tmp, kind=kind, schema=schema, shards=shards, input_counts=accounting, params=params, extra=extra,
         rejects=rejects_entry(accounting, rejects)))
     fail_point("finalize")
-    log.info("wrote %s: %d %s in %d shards", output, manifest["rows"], rows, len(shards))
+    # the launcher prints the one "wrote ..." line (at the final path, which a build stats stage is not)
+    log.debug("committed %s: %d %s in %d shards", output, manifest["rows"], rows, len(shards))
     return manifest
 
 
