@@ -8,7 +8,7 @@
 
 The names below are imported on first use: `import corpusforge` imports neither Apache Beam nor torch.
 """
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 _API = {"build": "api", "export": "api", "open_dataset": "api", "kinds": "api", "Dataset": "api",
         "BuildError": "errors", "BadOption": "errors", "BadInput": "errors", "OutputExists": "errors",
