@@ -110,6 +110,8 @@ EXAMPLES = {
     "train seq2seq": "corpusforge train seq2seq -i t5 -o run --max-steps 1000",
     "train electra": "corpusforge train electra -i electra128 -o run --max-steps 1000",
     "export hf": "corpusforge export hf run/checkpoint.pt -o run/hf",
+    "export tfrecord": "corpusforge export tfrecord nsp128 -o nsp128-tf",
+    "export parquet": "corpusforge export parquet tok -o tok-parquet",
 }
 
 
@@ -132,6 +134,8 @@ SUMMARIES = {
     "train seq2seq": "Pretrain a T5 / BART encoder-decoder",
     "train electra": "Pretrain ELECTRA: a generator and a replaced-token discriminator",
     "export hf": "A training checkpoint in the layout transformers loads",
+    "export tfrecord": "nsp/sop instances for Google BERT's / ALBERT's run_pretraining.py",
+    "export parquet": "Any dataset's rows as Parquet files",
 }
 
 

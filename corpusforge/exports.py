@@ -90,8 +90,6 @@ def export_tfrecord(dataset, output, overwrite):
     input: tf.train.Example records with input_ids, input_mask, segment_ids, masked_lm_positions, masked_lm_ids,
     masked_lm_weights, next_sentence_labels (and ALBERT's token_boundary), zero-padded to the dataset's
     --max-seq-length and --max-predictions-per-seq as create_pretraining_data.py pads them. No TensorFlow needed.
-
-    Example: corpusforge export tfrecord out/nsp128 -o out/nsp128-tf
     """
     from corpusforge.dataset.tfrecord import ExportError, check_exportable, shard_examples, write_records
 
@@ -124,8 +122,6 @@ def export_parquet(dataset, output, overwrite):
     """Export any dataset with rows (documents, tokenized, pretraining, causal, t5, cooccurrence, ngrams, ...) as
     Parquet files with the same columns and rows, for datasets.load_dataset("parquet", ...), pandas, Spark,
     DuckDB.
-
-    Example: corpusforge export parquet out/tokenized -o out/tokenized-parquet
     """
     manifest, shards = dataset_shards(dataset)
     counts = write_export(dataset, shards, output, overwrite, ".parquet", write_parquet)
