@@ -8,6 +8,7 @@ import re
 
 import click
 
+from corpusforge.cliutil import input_argument
 from corpusforge.errors import BadInput, BadOutput, OutputExists
 from pipelines.command import Command, check_inputs, lock_output, temporary_dir
 
@@ -78,7 +79,7 @@ def _options(what: str):
         f = click.option("--overwrite", is_flag=True,
                          help="Replace an existing export at --output (a directory holding only export files).")(f)
         f = click.option("--output", "-o", required=True, help=f"Directory to create: {what}.")(f)
-        return click.argument("dataset", type=click.Path(file_okay=False))(f)
+        return input_argument("dataset", type=click.Path(file_okay=False))(f)
 
     return apply
 
