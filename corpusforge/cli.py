@@ -186,7 +186,12 @@ def _short(value, width: int = 100) -> str:
 @click.option("--rows", "-n", type=click.IntRange(min=0), default=3, show_default=True, help="Rows to print.")
 @click.option("--stats", "stats_only", is_flag=True,
               help="Print only the dataset's statistics (pretraining: tokens per instance, label balance, masking).")
-def inspect(dataset, rows, stats_only):
+@click.option("--report", "report_dir", is_flag=False, flag_value="", default=None, metavar="[DIR]",
+              help="Documents datasets: write the cleaning report (report.md and PNGs: kept and removed per rule and "
+                   "per source, near-duplicate cluster sizes, languages, examples of removed text) into DIR, "
+                   "default DATASET-report beside the dataset. Needs matplotlib (corpusforge[plots]).")
+@click.option("--overwrite", is_flag=True, help="--report: replace the report files already in DIR.")
+def inspect(dataset, rows, stats_only, report_dir, overwrite):
     """Print a dataset's schema, row and shard counts, build parameters and a few rows."""
     from corpusforge.dataset.reader import DatasetError, open_shard, read_manifest, shard_paths
 
@@ -195,6 +200,9 @@ def inspect(dataset, rows, stats_only):
         paths = shard_paths(dataset, manifest) if "shards" in manifest else []
     except DatasetError as e:
         raise click.ClickException(str(e)) from None
+    if report_dir is not None:
+        _report(dataset, report_dir, overwrite)
+        return
     if stats_only:
         stats = manifest.get("statistics") or manifest.get("totals")
         if not stats:
@@ -237,6 +245,24 @@ def inspect(dataset, rows, stats_only):
             for key, value in row.items():
                 click.echo(f"  {key}: {_short(value)}")
             shown += 1
+
+
+def _report(dataset: str, report_dir: str, overwrite: bool) -> None:
+    from corpusforge.extras import installed, missing_sentence
+
+    if not installed("matplotlib"):
+        raise click.ClickException(missing_sentence("corpusforge inspect --report", "matplotlib"))
+    from corpusforge.dataset.reader import DatasetError
+    from corpusforge.dataset.report import default_dir, write_report
+
+    out = report_dir or default_dir(dataset)
+    try:
+        written = write_report(dataset, out, overwrite)
+    except DatasetError as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot write the report into {out}: {e.strerror}") from None
+    click.echo(f"wrote the cleaning report of {dataset}: {written[0]} ({len(written) - 1} plots beside it)")
 
 
 def _echo_tree(value, indent: int = 0) -> None:
