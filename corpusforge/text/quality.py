@@ -1,8 +1,9 @@
 """Quality filters: Gopher's repetition and quality rules (Rae et al. 2021, "Scaling Language Models", Table A1
 and section A.1.1), plus two line and sentence rules, each a named rule with a documented default.
 
-A rule is a measure of the document's text and a bound; the first rule (in RULES order) a document breaks
-is the reason it is filtered. The measures follow datatrove's GopherRepetitionFilter / GopherQualityFilter
+A rule is a measure of the document's text and a bound; the first rule (in RULES order: Gopher's quality
+rules, then its repetition rules, as its paper applies them, then the others) a document breaks is the
+reason it is filtered; measures are computed as the rules ask for them. The measures follow datatrove's GopherRepetitionFilter / GopherQualityFilter
 (tests/text/test_quality.py checks equal values on the sample corpus):
 
 - paragraphs are the text split at blank lines, lines the text split at line breaks (blank lines skipped);
@@ -51,14 +52,6 @@ class Rule:
 _TOP = {2: 0.20, 3: 0.18, 4: 0.16}
 _DUP = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 RULES = {r.name: r for r in [
-    Rule("dup_para_frac", "max", 0.30, "share of paragraphs that repeat an earlier one"),
-    Rule("dup_para_char_frac", "max", 0.20, "characters in repeated paragraphs / characters"),
-    Rule("dup_line_frac", "max", 0.30, "share of lines that repeat an earlier one"),
-    Rule("dup_line_char_frac", "max", 0.20, "characters in repeated lines / characters"),
-    *[Rule(f"top_{n}_gram_frac", "max", t, f"characters of the most frequent word {n}-gram / characters")
-      for n, t in _TOP.items()],
-    *[Rule(f"dup_{n}_gram_frac", "max", t, f"characters in repeated word {n}-grams / characters")
-      for n, t in _DUP.items()],
     Rule("min_words", "min", 50, "words that are not symbols"),
     Rule("max_words", "max", 100_000, "words that are not symbols"),
     Rule("min_mean_word_length", "min", 3, "mean characters per non-symbol word", cjk=False),
@@ -69,6 +62,14 @@ RULES = {r.name: r for r in [
     Rule("ellipsis_lines_frac", "max", 0.30, "share of lines ending in an ellipsis"),
     Rule("alpha_words_frac", "min", 0.80, "share of words with a letter"),
     Rule("stop_words", "min", 2, "distinct English stop words (the, be, to, of, and, that, have, with)", cjk=False),
+    Rule("dup_para_frac", "max", 0.30, "share of paragraphs that repeat an earlier one"),
+    Rule("dup_para_char_frac", "max", 0.20, "characters in repeated paragraphs / characters"),
+    Rule("dup_line_frac", "max", 0.30, "share of lines that repeat an earlier one"),
+    Rule("dup_line_char_frac", "max", 0.20, "characters in repeated lines / characters"),
+    *[Rule(f"top_{n}_gram_frac", "max", t, f"characters of the most frequent word {n}-gram / characters")
+      for n, t in _TOP.items()],
+    *[Rule(f"dup_{n}_gram_frac", "max", t, f"characters in repeated word {n}-grams / characters")
+      for n, t in _DUP.items()],
     # not Gopher's: FineWeb's line punctuation rule (its threshold) and C4's sentence length (as a mean)
     Rule("line_punct_frac", "min", 0.12, "share of lines ending in sentence punctuation (optionally quoted)"),
     Rule("mean_sentence_words", "min", 5, "mean words per sentence (CJK: characters)"),
@@ -76,7 +77,7 @@ RULES = {r.name: r for r in [
 GOPHER_REPETITION = tuple(n for n in RULES if n.startswith(("dup_", "top_")))
 GOPHER_QUALITY = ("min_words", "max_words", "min_mean_word_length", "max_mean_word_length", "hash_word_ratio",
                   "ellipsis_word_ratio", "bullet_lines_frac", "ellipsis_lines_frac", "alpha_words_frac", "stop_words")
-PRESETS = {"gopher": GOPHER_REPETITION + GOPHER_QUALITY, "gopher-repetition": GOPHER_REPETITION,
+PRESETS = {"gopher": GOPHER_QUALITY + GOPHER_REPETITION, "gopher-repetition": GOPHER_REPETITION,
            "gopher-quality": GOPHER_QUALITY}
 
 
@@ -101,8 +102,12 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     return n, chars
 
 
+def _grams(words: list[str], n: int, sep: str) -> list[str]:
+    return list(map(sep.join, zip(*(words[k:] for k in range(n)))))
+
+
 def _top_gram_chars(words: list[str], n: int, sep: str) -> int:
-    grams = Counter(sep.join(words[i:i + n]) for i in range(len(words) - n + 1))
+    grams = Counter(_grams(words, n, sep))
     if not grams:
         return 0
     gram, count = max(grams.items(), key=lambda kv: kv[1])  # the first of equal counts, as most_common(1)
@@ -111,10 +116,13 @@ def _top_gram_chars(words: list[str], n: int, sep: str) -> int:
 
 def _repeated_gram_chars(words: list[str], n: int) -> int:
     """Characters of repeated n-grams, scanning left to right and jumping over each repeat (no overlaps)."""
+    grams = _grams(words, n, "")
+    if len(set(grams)) == len(grams):
+        return 0
     seen: set = set()
     chars = i = 0
-    while i < len(words) - n + 1:
-        gram = "".join(words[i:i + n])
+    while i < len(grams):
+        gram = grams[i]
         if gram in seen:
             chars += len(gram)
             i += n
@@ -124,46 +132,68 @@ def _repeated_gram_chars(words: list[str], n: int) -> int:
     return chars
 
 
+class Measures:
+    """One document's measures, each computed when first asked for (a rejected document stops early)."""
+
+    def __init__(self, text: str, sentences: list[str] | None = None):
+        self.text, self.sentences, self.values = text, sentences, {}
+        self.chars = max(len(text), 1)
+        self.cjk = cjk_ratio(text) >= CJK_DOCUMENT_RATIO
+        self._words = None
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = words_of(self.text)
+        return self._words
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self.values:
+            self._compute(name)
+        return self.values[name]
+
+    def _compute(self, name: str) -> None:
+        v, text, words = self.values, self.text, None
+        if name.startswith("dup_para"):
+            paragraphs = _PARAGRAPHS.split(text.strip())
+            n, c = _duplicates(paragraphs)
+            v["dup_para_frac"], v["dup_para_char_frac"] = n / len(paragraphs), c / self.chars
+        elif name.startswith("dup_line"):
+            lines = _LINES.split(text)
+            n, c = _duplicates(lines)
+            v["dup_line_frac"], v["dup_line_char_frac"] = n / len(lines), c / self.chars
+        elif name.startswith("top_"):
+            v[name] = _top_gram_chars(self.words, int(name.split("_")[1]), "" if self.cjk else " ") / self.chars
+        elif name.startswith("dup_"):
+            v[name] = _repeated_gram_chars(self.words, int(name.split("_")[1])) / self.chars
+        elif name == "line_punct_frac":
+            visible = [s for s in text.split("\n") if s.strip()]
+            v[name] = sum(s.endswith(LINE_ENDINGS) for s in visible) / max(len(visible), 1)
+        elif name == "mean_sentence_words":
+            sents = self.sentences if self.sentences is not None else [s for s in text.splitlines() if s.strip()]
+            v[name] = sum(len(words_of(s)) for s in sents) / max(len(sents), 1)
+        elif name in ("bullet_lines_frac", "ellipsis_lines_frac"):
+            lines = text.splitlines() or [""]
+            v["bullet_lines_frac"] = sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines)
+            v["ellipsis_lines_frac"] = sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines)
+        else:
+            words = self.words
+            plain = [w for w in words if not _is_symbol(w)]
+            n_words = max(len(words), 1)
+            v["min_words"] = v["max_words"] = len(plain)
+            mean = sum(map(len, plain)) / len(plain) if plain else 0.0
+            v["min_mean_word_length"] = v["max_mean_word_length"] = mean
+            v["hash_word_ratio"] = text.count("#") / n_words
+            v["ellipsis_word_ratio"] = (text.count("...") + text.count("…")) / n_words
+            v["alpha_words_frac"] = sum(any(c.isalpha() for c in w) for w in words) / n_words
+            v["stop_words"] = len(STOP_WORDS.intersection(words))
+
+
 def measure(text: str, sentences: list[str] | None = None, names=tuple(RULES)) -> dict[str, float]:
     """The measures of the rules `names` for one document's text (lines and blank lines as written);
     sentences: its split sentences, for mean_sentence_words."""
-    names = set(names)
-    out: dict[str, float] = {}
-    chars = max(len(text), 1)
-    if names & {"dup_para_frac", "dup_para_char_frac"}:
-        paragraphs = _PARAGRAPHS.split(text.strip())
-        n, c = _duplicates(paragraphs)
-        out["dup_para_frac"], out["dup_para_char_frac"] = n / len(paragraphs), c / chars
-    if names & {"dup_line_frac", "dup_line_char_frac"}:
-        lines = _LINES.split(text)
-        n, c = _duplicates(lines)
-        out["dup_line_frac"], out["dup_line_char_frac"] = n / len(lines), c / chars
-    words = words_of(text)
-    cjk = cjk_ratio(text) >= CJK_DOCUMENT_RATIO
-    for n in _TOP:
-        if f"top_{n}_gram_frac" in names:
-            out[f"top_{n}_gram_frac"] = _top_gram_chars(words, n, "" if cjk else " ") / chars
-    for n in _DUP:
-        if f"dup_{n}_gram_frac" in names:
-            out[f"dup_{n}_gram_frac"] = _repeated_gram_chars(words, n) / chars
-    plain = [w for w in words if not _is_symbol(w)]
-    n_words = max(len(words), 1)
-    out["min_words"] = out["max_words"] = len(plain)
-    mean = sum(map(len, plain)) / len(plain) if plain else 0.0
-    out["min_mean_word_length"] = out["max_mean_word_length"] = mean
-    out["hash_word_ratio"] = text.count("#") / n_words
-    out["ellipsis_word_ratio"] = (text.count("...") + text.count("…")) / n_words
-    lines = text.splitlines() or [""]
-    out["bullet_lines_frac"] = sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines)
-    out["ellipsis_lines_frac"] = sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines)
-    out["alpha_words_frac"] = sum(any(c.isalpha() for c in w) for w in words) / n_words
-    out["stop_words"] = len(STOP_WORDS.intersection(words))
-    visible = [s for s in text.split("\n") if s.strip()]
-    out["line_punct_frac"] = sum(s.endswith(LINE_ENDINGS) for s in visible) / max(len(visible), 1)
-    if "mean_sentence_words" in names:
-        sents = sentences if sentences is not None else [s for s in text.splitlines() if s.strip()]
-        out["mean_sentence_words"] = sum(len(words_of(s)) for s in sents) / max(len(sents), 1)
-    return {k: v for k, v in out.items() if k in names}
+    m = Measures(text, sentences)
+    return {name: m[name] for name in names}
 
 
 @dataclass(frozen=True)
@@ -178,13 +208,12 @@ class QualityFilter:
             return None
         if not text.strip():
             return self.rules[0][0]
-        values = measure(text, sentences, [name for name, _ in self.rules])
-        cjk = cjk_ratio(text) >= CJK_DOCUMENT_RATIO
+        m = Measures(text, sentences)
         for name, threshold in self.rules:
             rule = RULES[name]
-            if cjk and not rule.cjk:
+            if m.cjk and not rule.cjk:
                 continue
-            value = values[name]
+            value = m[name]
             if value > threshold if rule.bound == "max" else value < threshold:
                 return name
         return None
