@@ -93,7 +93,7 @@ def draw(data: dict) -> dict[str, bytes]:
     out = {}
     removed = {**acc["filtered_by_reason"], **{f"rejected: {k}": v for k, v in acc["rejected_by_reason"].items()}}
     bars = [("kept", acc["kept"]), *sorted(removed.items(), key=lambda kv: -kv[1])]
-    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.32 * len(bars)))
+    fig, ax = plt.subplots(figsize=(7, max(2.6, 0.9 + 0.32 * len(bars))))
     ax.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1],
             color=(["tab:red"] * len(removed) + ["tab:green"]))
     for y, (_, n) in enumerate(bars[::-1]):
@@ -105,22 +105,26 @@ def draw(data: dict) -> dict[str, bytes]:
     by_source = data["filtered_by_source"] or {}
     sources = sorted(set(data["kept_by_source"]) | set(by_source))
     reasons = sorted({r for s in by_source.values() for r in s})
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * max(len(sources), 1)))
+    fig, ax = plt.subplots(figsize=(9, max(2.8, 1.2 + 0.45 * len(sources), 0.6 + 0.2 * len(reasons))))
     left = [0] * len(sources)
-    for label, values in [("kept", [data["kept_by_source"].get(s, 0) for s in sources]),
-                          *[(r, [by_source.get(s, {}).get(r, 0) for s in sources]) for r in reasons]]:
-        ax.barh(sources, values, left=left, label=label)
+    colors = plt.get_cmap("tab20").colors
+    for i, (label, values) in enumerate([("kept", [data["kept_by_source"].get(s, 0) for s in sources]),
+                                         *[(r, [by_source.get(s, {}).get(r, 0) for s in sources]) for r in reasons]]):
+        ax.barh(sources, values, left=left, label=label,
+                color="tab:green" if i == 0 else [c for c in colors if c != colors[4]][(i - 1) % 19])
         left = [a + b for a, b in zip(left, values)]
     ax.set(xlabel="documents", title="Kept and removed, by source" +
            ("" if by_source else " (removals per source not recorded)"))
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     out["by_source.png"] = png(fig)
 
     sizes = data["cluster_sizes"]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     if sizes:
-        ax.bar([str(k) for k in sizes], list(sizes.values()), color="tab:purple")
-        ax.set_yscale("log")
+        bars = ax.bar([str(k) for k in sizes], list(sizes.values()), color="tab:purple")
+        ax.bar_label(bars, fontsize=8)
+        if max(sizes.values()) > 50 * min(sizes.values()):  # a long tail of large clusters stays visible
+            ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "no near-duplicate clusters" if data["near_duplicates"] else "built without --near-dedup",
                 ha="center", va="center", transform=ax.transAxes)
@@ -129,7 +133,7 @@ def draw(data: dict) -> dict[str, bytes]:
     out["cluster_sizes.png"] = png(fig)
 
     langs = list(data["languages"].items())[:15]
-    fig, ax = plt.subplots(figsize=(6, 1 + 0.35 * max(len(langs), 1)))
+    fig, ax = plt.subplots(figsize=(6, max(2.6, 1 + 0.35 * len(langs))))
     total = max(data["labelled"], 1)
     ax.barh([c for c, _ in langs][::-1], [n / total for _, n in langs][::-1], color="tab:blue")
     for y, (_, n) in enumerate(langs[::-1]):
