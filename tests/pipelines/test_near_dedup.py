@@ -240,7 +240,7 @@ def test_exact_copies_stay_exact_duplicates_and_rows_are_unchanged(tmp_path):
     assert read_manifest(str(with_near))["input"]["filtered_by_reason"] == {"duplicate": 180}
     assert (with_near / "near_duplicates.jsonl").read_bytes() == b""
     a, b = shard_bytes(with_near), shard_bytes(without)
-    assert a.pop("near_duplicates.jsonl") == b"" and a == b
+    assert a.pop("near_duplicates.jsonl") == b"" and a.pop("filtered_examples.jsonl") == b"" and a == b
 
 
 def test_bad_options_fail_with_one_sentence(tmp_path):
