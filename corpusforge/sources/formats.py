@@ -187,9 +187,9 @@ def detect_format(head: bytes, path: str) -> str:
         return "parquet"
     if looks_binary(head):
         return BINARY
-    lines = head.lstrip(b"\xef\xbb\xbf").splitlines()[:20]
+    lines = starts = head.lstrip(b"\xef\xbb\xbf").splitlines()[:20]
     if len(lines) > 1 and not head.endswith((b"\n", b"\r")):
-        lines = lines[:-1]  # the last line may be cut off
+        lines = lines[:-1]  # the last line may be cut off (its start still tells JSON from prose)
     for line in lines:
         try:
             obj = json.loads(line)
@@ -199,7 +199,7 @@ def detect_format(head: bytes, path: str) -> str:
             for name, (keys, _) in FORMATS.items():
                 if keys <= obj.keys():
                     return name
-    if any(line.lstrip().startswith(b"{") for line in lines[:5]):
+    if any(line.lstrip().startswith(b"{") for line in starts[:5]):
         return "jsonl"
     return "plain"
 

@@ -25,6 +25,9 @@ def test_layout_is_detected_from_the_fields(path, fmt):
 def test_generic_json_lines_and_binary_detection():
     assert detect_format(b'{"body": "x"}\n{"body": "y"}\n', "a.jsonl") == "jsonl"
     assert detect_format(bytes(range(256)) * 8, "blob.bin") == "binary"
+    # JSON lines whose first record is broken and whose second is cut off by the head: still JSON lines
+    news = (SAMPLE / "news2016zh" / "news2016zh_train.json").read_bytes().split(b"\n")
+    assert detect_format(b"\xfb" + news[0][1:] + b"\n" + news[1][:100], "news.json") == "jsonl"
 
 
 def test_wiki_text_drops_the_repeated_title():
