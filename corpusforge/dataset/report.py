@@ -81,6 +81,7 @@ def draw(data: dict) -> dict[str, bytes]:
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     def png(fig) -> bytes:
         fig.tight_layout()
@@ -125,7 +126,10 @@ def draw(data: dict) -> dict[str, bytes]:
         ax.bar_label(bars, fontsize=8)
         if max(sizes.values()) > 50 * min(sizes.values()):  # a long tail of large clusters stays visible
             ax.set_yscale("log")
+        else:
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     else:
+        ax.set(xticks=[], yticks=[])
         ax.text(0.5, 0.5, "no near-duplicate clusters" if data["near_duplicates"] else "built without --near-dedup",
                 ha="center", va="center", transform=ax.transAxes)
     ax.set(xlabel="cluster size (documents)", ylabel="clusters",
