@@ -154,11 +154,13 @@ def test_cjk_documents_skip_the_english_word_rules():
 
 
 def test_mean_sentence_words_counts_the_split_sentences():
-    _, text = next((n, t) for n, t in TEXTS if n.startswith("plain"))
+    text = "短句。This is a longer sentence here."
     sentences = split_sentences(text)
-    expected = sum(len(s.replace("'s", " s").split()) for s in sentences)  # rough: whitespace words
-    got = measure(text, sentences, ["mean_sentence_words"])["mean_sentence_words"] * len(sentences)
-    assert expected <= got <= expected * 1.5  # punctuation marks are words of their own
+    assert sentences == ["短句。", "This is a longer sentence here."]  # 3 words (短 句 。) and 7 (6 and the period)
+    assert measure(text, sentences, ["mean_sentence_words"]) == {"mean_sentence_words": 5.0}
+    at = parse_quality("mean_sentence_words", ("mean_sentence_words=5",))
+    above = parse_quality("mean_sentence_words", ("mean_sentence_words=5.5",))
+    assert at.reason(text, sentences) is None and above.reason(text, sentences) == "mean_sentence_words"
 
 
 def test_presets_and_thresholds():
