@@ -25,11 +25,18 @@ def _named_file(directory: str, manifest: dict, name: str) -> str | None:
     return dataset_file(directory, name)
 
 
-def _jsonl(path: str | None) -> list[dict]:
+def _jsonl(path: str | None, fields: tuple) -> list[dict]:
+    """The rows of a JSON-lines file the build wrote; DatasetError (one sentence) if it was damaged since."""
     if path is None:
         return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path} is not the JSON lines the build wrote ({e}); corpusforge verify checks it") from None
+    if not all(isinstance(r, dict) and all(isinstance(r.get(k), str) for k in fields) for r in rows):
+        raise DatasetError(f"{path} has rows without the string fields {', '.join(fields)}; corpusforge verify checks it")
+    return rows
 
 
 def gather(directory: str) -> dict:
@@ -61,11 +68,11 @@ def gather(directory: str) -> dict:
                 languages[code] += 1
                 language_chars[code] += len(text) - len(sentences) + 1
                 labelled += 1
-    near = _jsonl(_named_file(directory, manifest, "near_duplicates.jsonl"))
+    near = _jsonl(_named_file(directory, manifest, "near_duplicates.jsonl"), ("doc_id", "kept_doc_id"))
     cluster = Counter(r["kept_doc_id"] for r in near)
     sizes = Counter(n + 1 for n in cluster.values())  # the kept document and those dropped for it
     examples: dict[str, list] = {}
-    for r in _jsonl(_named_file(directory, manifest, "filtered_examples.jsonl")):
+    for r in _jsonl(_named_file(directory, manifest, "filtered_examples.jsonl"), ("reason", "doc_id", "source", "excerpt")):
         examples.setdefault(r["reason"], []).append(r)
     return {"name": os.path.basename(os.path.abspath(directory)), "input": manifest["input"],
             "rejected_by_reason": manifest["input"].get("rejected_by_reason", {}),

@@ -331,3 +331,17 @@ def test_the_report_of_a_plain_build_and_its_default_directory(tmp_path):
 def test_the_report_refuses_other_kinds(tmp_path, sample_tokenized):
     r = run_cli("inspect", sample_tokenized, "--report", tmp_path / "r", ok=False)
     assert r.exit_code == 1 and "is a tokenized dataset" in r.output and "Traceback" not in r.output
+
+
+def test_a_damaged_examples_file_is_one_sentence(cleaned, tmp_path):
+    import shutil
+
+    _, out = cleaned
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "filtered_examples.jsonl").write_bytes(b'{"reason": 1}\n[\n\xff')
+    r = run_cli("inspect", copy, "--report", tmp_path / "r", ok=False)
+    assert r.exit_code == 1 and "is not the JSON lines the build wrote" in r.output and "Traceback" not in r.output
+    (copy / "filtered_examples.jsonl").write_text('{"reason": 1}\n', encoding="utf-8")
+    r = run_cli("inspect", copy, "--report", tmp_path / "r", ok=False)
+    assert r.exit_code == 1 and "has rows without the string fields" in r.output
