@@ -142,6 +142,9 @@ def dedup(**kw):
     kw["near_dedup"] = True
     opts, near = near_options(kw)
     job = prepare_job(kw)
+    if job.source.datasets and job.source.prepare.cleaning:
+        raise click.ClickException("a documents dataset is not cleaned again: --lang-filter and --quality apply to "
+                                   "raw corpora (build documents, or build dedup over raw files)")
     job.params["kind"] = "documents"
     job.params.update(near)
     run_near(job, opts)

@@ -345,3 +345,13 @@ def test_a_damaged_examples_file_is_one_sentence(cleaned, tmp_path):
     (copy / "filtered_examples.jsonl").write_text('{"reason": 1}\n', encoding="utf-8")
     r = run_cli("inspect", copy, "--report", tmp_path / "r", ok=False)
     assert r.exit_code == 1 and "has rows without the string fields" in r.output
+
+
+def test_build_dedup_keeps_the_language_columns_and_refuses_to_reclean(cleaned, tmp_path):
+    _, out = cleaned
+    again = tmp_path / "again"
+    run_cli("build", "dedup", "-i", out, "-o", again)
+    rows = lambda d: sorted(load_table(str(d)).to_pylist(), key=lambda r: r["doc_id"])  # noqa: E731
+    assert rows(again) == rows(out)  # nothing left to remove; language and language_score kept
+    r = run_cli("build", "dedup", "-i", out, "-o", tmp_path / "x", "--quality", "gopher", ok=False)
+    assert r.exit_code == 1 and "is not cleaned again" in r.output and not (tmp_path / "x").exists()
