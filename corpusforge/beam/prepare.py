@@ -1,13 +1,13 @@
 """PrepareDocuments: raw Document -> cleaned, sentence-split row (or a filtered count)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from apache_beam import pvalue
 
 from corpusforge.beam.counting import CountingDoFn
 from corpusforge.beam.sink import KEY, seeded_key
-from corpusforge.sources.formats import PRETOKENIZED, Document
+from corpusforge.sources.formats import PAIRS, PRETOKENIZED, Document
 from corpusforge.text import DocumentFilter, content_hash, normalize_text, split_sentences
 from corpusforge.text.langid import LanguageFilter
 from corpusforge.text.quality import QualityFilter
@@ -50,6 +50,13 @@ def prepare_document(doc: Document, opts: PrepareOptions) -> tuple[dict | None, 
         text, sentences = doc.text, [doc.text]
         if opts.language_columns:
             found = opts.language.identify(text)
+    elif doc.source == PAIRS:  # a translation pair: its two sides, cleaned, never split
+        sentences = [normalize_text(side, form=opts.normalize, t2s=opts.t2s) for side in doc.text.split("\n")]
+        if not all(sentences):
+            return None, "empty_side"
+        text = "\n".join(sentences)
+        if opts.language_columns:  # judged whole: dropping one side would break the pair
+            found = replace(opts.language, scope="document").identify(text)
     else:
         text = normalize_text(doc.text, form=opts.normalize, t2s=opts.t2s)
         if opts.language_columns:

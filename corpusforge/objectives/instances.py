@@ -74,6 +74,7 @@ class TokenizedDocument:
     key: bytes  # the row's seeded key: its order in the bucket and its randomness
     doc_id: str
     sentences: list  # [(ids, word ids)] numpy arrays
+    source: str = ""  # the raw layout it was read as (translation pairs: sources.formats.PAIRS)
 
 
 def assemble(instances: list[list], cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
