@@ -23,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,16 +42,19 @@ def measure(args: list[str], env: dict | None = None) -> dict:
     os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, **(env or {})})
-    ps, peak = psutil.Process(proc.pid), 0
-    for _ in polls(proc):
-        try:
-            peak = max(peak, tree_rss(ps)[0])
-        except psutil.Error:
-            pass
-    out, err = proc.communicate()
-    wall = time.perf_counter() - started
+    # output to files, not pipes: nobody reads a pipe while the process runs, and a full one blocks it
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+        proc = subprocess.Popen(args, stdout=out_f, stderr=err_f, text=True, cwd=ROOT,
+                                env={**os.environ, **(env or {})})
+        ps, peak = psutil.Process(proc.pid), 0
+        for _ in polls(proc):
+            try:
+                peak = max(peak, tree_rss(ps)[0])
+            except psutil.Error:
+                pass
+        wall = time.perf_counter() - started
+        out_f.seek(0), err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
         raise SystemExit(f"{args[:4]} failed:\n{err[-3000:]}")

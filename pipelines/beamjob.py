@@ -136,9 +136,10 @@ output_options = _stack(
 
 resume_option = click.option(
     "--resume", is_flag=True,
-    help="Continue a build of --output that was killed: its finished shards (and, for pretraining, its buckets and "
-         "everything read before them) are reused, the rest is built; the dataset is the one an undisturbed build "
-         "makes. Refused if the killed build had other inputs or options.")
+    help="Continue a build of --output that was killed: what it finished is reused (shards; for pretraining its "
+         "buckets, for ngrams, stats and cooccurrence the merged ranges, and once all of it was written everything "
+         "read, tokenized or counted before them; for vocab the sample and the trained files), the rest is built; "
+         "the dataset is the one an undisturbed build makes. Refused if the killed build had other inputs or options.")
 
 INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "encoding", "max_record_mb", "normalize", "t2s", "lang",
                 "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup", "lang_filter", "lang_min_share",

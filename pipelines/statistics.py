@@ -30,15 +30,15 @@ from corpusforge.beam.wordstats import HEAPS_BUCKETS, LENGTH_CAP, CountWords
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
-from pipelines.command import temporary_dir
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
 from pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
 
-def build_stats(pipeline, source, units, output, num_shards, params, extra):
-    """ReadDocuments -> CountWords (partial counts per worker) -> unigram shards sorted by token."""
-    docs = read_for_counting(pipeline, source)
-    counter = CountWords(units, spill_dir="", sample_size=256 * num_shards)
-    return docs | "WriteCounts" >> WriteCounts(counter, output, "stats", num_shards, params, 1, None, extra)
+def build_stats(pipeline, job, units, output, extra):
+    """ReadDocuments -> CountWords (partial counts per worker) -> unigram shards sorted by token, in `output`."""
+    docs = read_for_counting(pipeline, job.source, job.markers)
+    counter = CountWords(units, spill_dir="", sample_size=256 * job.num_shards)
+    return docs | "WriteCounts" >> WriteCounts(counter, output, "stats", job.num_shards, job.params, 1, None, extra,
+                                                job.tmp, job.markers)
 
 
 def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[dict, pa.Table]:
@@ -174,6 +174,7 @@ def report(summaries: list[dict]) -> str:
 @count_options
 @input_options
 @output_options
+@resume_option
 def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
     """Corpus statistics: frequencies, Zipf and Heaps fits, lengths, hapax share; plots and report.md.
 
@@ -193,8 +194,6 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
                       compare=compare_dir)
     final = job.output.rstrip("/")
     base = final.rsplit("/", 1)[-1] if "://" in final else os.path.basename(os.path.abspath(final))
-    stage = temporary_dir(final)  # the counts are committed inside it, the report added, then all moves to final
-    job.output = f"{stage}/stats"
     extra = {"units": units, "segmenter": unit_rule.segmenter.fingerprint()}
     files = []
 
@@ -202,8 +201,17 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
         write_bytes(f"{job.output}/{name}", data)
         files.append({"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
+    counted = None
+
+    def build(pipeline):
+        nonlocal counted
+        # the counts are committed beside the run's temporary directory (job.tmp, adopted by --resume), the report
+        # added, then all moves to final
+        job.output = counted = f"{job.tmp}-stats"
+        return build_stats(pipeline, job, unit_rule, job.output, extra)
+
     try:
-        run_job(job, lambda p: build_stats(p, job.source, unit_rule, job.output, job.num_shards, job.params, extra))
+        run_job(job, build)
         summary, freq = compute_summary(job.output, (lo, hi), name or base)
         stream = pa.BufferOutputStream()
         with pa.ipc.new_stream(stream, freq.schema) as writer:
@@ -228,7 +236,8 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
         write_json(f"{job.output}/manifest.json", manifest)
         commit(job.output, final)
     finally:
-        remove_tree(stage)
+        if counted:
+            remove_tree(counted)
     click.echo(f"stats in {final}: {summary['tokens']:,} tokens, {summary['types']:,} types, Zipf s = "
                f"{summary['zipf_least_squares']['exponent']:.3f} (least squares), "
                f"{summary['zipf_mle']['zipf_exponent']:.3f} (MLE, counts >= {summary['zipf_mle']['x_min']}), "
