@@ -36,11 +36,12 @@ LENGTH = 512
 def spm_model(corpus: Path) -> Path:
     """One SentencePiece unigram model with T5's 100 sentinels, trained on the 1x text, for both tools."""
     out = WORK / "t5_vocab"
-    if not (out / "spm.model").exists():
+    models = lambda: [out / n for n in ("spiece.model", "spm.model") if (out / n).exists()]  # noqa: E731 (spm.: < 0.5)
+    if not models():
         subprocess.run([sys.executable, "-m", "corpusforge.cli", "build", "vocab", "-i", str(wiki_news(corpus, 1)),
                         "-m", "unigram", "--extra-ids", "100", "-o", str(out), "--overwrite"],
                        check=True, capture_output=True, cwd=ROOT)
-    return out / "spm.model"
+    return models()[0]
 
 
 def ours(raw: Path, model: Path, workers: int) -> dict:
