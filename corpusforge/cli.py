@@ -281,15 +281,22 @@ def _short(value, width: int = 100) -> str:
 @click.option("--tokenizer", "-t", default=None,
               help="The vocabulary to decode the rows' ids with [default: the one the dataset's build recorded, if "
                    "its sha256 matches].")
-def inspect(dataset, rows, stats_only, tokenizer):
+@click.option("--report", "report_dir", is_flag=False, flag_value="", default=None, metavar="[DIR]",
+              help="Documents datasets: write the cleaning report (report.md and PNGs: kept and removed per rule and "
+                   "per source, near-duplicate cluster sizes, languages, examples of removed text) into DIR, "
+                   "default DATASET-report beside the dataset. Needs matplotlib (corpusforge[plots]).")
+@click.option("--overwrite", is_flag=True, help="--report: replace the report files already in DIR.")
+def inspect(dataset, rows, stats_only, tokenizer, report_dir, overwrite):
     """Print a dataset's schema, row and shard counts, build parameters and a few rows.
 
     Pretraining rows are also shown decoded, as Google BERT's create_pretraining_data.py logs its
     instances: tokens with the masked positions marked, the masked-LM labels, the sentence label.
+    --report writes a documents dataset's cleaning report instead.
 
     \b
     Example:
       corpusforge inspect nsp128 -n 2
+      corpusforge inspect docs --report
     """
     from corpusforge.dataset.reader import DatasetError, open_shard, read_manifest, shard_paths
 
@@ -298,6 +305,9 @@ def inspect(dataset, rows, stats_only, tokenizer):
         paths = shard_paths(dataset, manifest) if "shards" in manifest else []
     except DatasetError as e:
         raise click.ClickException(str(e)) from None
+    if report_dir is not None:
+        _report(dataset, report_dir, overwrite)
+        return
     if stats_only:
         stats = manifest.get("statistics") or manifest.get("totals")
         if not stats:
@@ -362,6 +372,24 @@ def _echo_decoded(dataset: str, manifest: dict, rows: list, tokenizer: str | Non
         click.echo(f"*** Example {i} *** (decoded with {path}; masked positions {decode.MARK.format('...')})")
         for line in decode.decoded_lines(row, token):
             click.echo(f"  {line}")
+
+
+def _report(dataset: str, report_dir: str, overwrite: bool) -> None:
+    from corpusforge.extras import installed, missing_sentence
+
+    if not installed("matplotlib"):
+        raise click.ClickException(missing_sentence("corpusforge inspect --report", "matplotlib"))
+    from corpusforge.dataset.reader import DatasetError
+    from corpusforge.dataset.report import default_dir, write_report
+
+    out = report_dir or default_dir(dataset)
+    try:
+        written = write_report(dataset, out, overwrite)
+    except DatasetError as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot write the report into {out}: {e.strerror}") from None
+    click.echo(f"wrote the cleaning report of {dataset}: {written[0]} ({len(written) - 1} plots beside it)")
 
 
 def _echo_tree(value, indent: int = 0) -> None:

@@ -30,7 +30,8 @@ from pipelines.command import PATH_OPTIONS, check_output, configure_logging, res
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
-from corpusforge.text.langid import LanguageFilter
+from corpusforge.text.langid import LANG_SCOPES, LanguageFilter
+from corpusforge.text.quality import RULES, parse_quality
 
 SHARD_INPUT_BYTES = 64 << 20  # default: one output shard per this much input (bounds merge memory)
 BEAM_HELP = ("Any further --flags are Apache Beam pipeline options (--runner, --direct_num_workers=2, "
@@ -109,7 +110,19 @@ input_options = _stack(
                  help="Keep only documents in these languages (comma-separated CLD2 codes, e.g. zh,en; zh "
                       "includes traditional Chinese); others are filtered as wrong_language. Off by default."),
     click.option("--lang-min-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-                 help="--lang-filter: the least share of a document's text CLD2 must give its language."),
+                 help="--lang-filter: the confidence threshold, the least share of a document's (or paragraph's) "
+                      "letters CLD2 must give its language."),
+    click.option("--lang-scope", type=click.Choice(LANG_SCOPES), default="document", show_default=True,
+                 help="--lang-filter: judge whole documents, or each paragraph (line), keeping the paragraphs in "
+                      "the wanted languages (a paragraph too short for CLD2 to call takes the document's language); "
+                      "with --lang-filter each paragraph is also split by the sentence rules of its language."),
+    click.option("--quality", default="", metavar="RULES",
+                 help="Quality rules to apply, comma-separated rule names or presets: gopher (Gopher's repetition "
+                      "and quality rules), gopher-repetition, gopher-quality; the rules: " + ", ".join(RULES) +
+                      ". A document breaking one is filtered with the rule's name as reason. Off by default "
+                      "(README: the rules, their measures and defaults)."),
+    click.option("--quality-threshold", multiple=True, metavar="RULE=VALUE",
+                 help="Override one --quality rule's threshold, e.g. dup_line_frac=0.5; repeat for several."),
 )
 
 progress_option = click.option(
@@ -138,7 +151,8 @@ resume_option = click.option(
          "the dataset is the one an undisturbed build makes. Refused if the killed build had other inputs or options.")
 
 INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "encoding", "max_record_mb", "normalize", "t2s", "lang",
-                "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup", "lang_filter", "lang_min_share")
+                "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup", "lang_filter", "lang_min_share",
+                "lang_scope", "quality", "quality_threshold")
 
 
 @dataclass
@@ -209,10 +223,17 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     progress = kw.pop("progress", None)  # how the run looks, not what it builds: not a build parameter
     check_output(kw["output"], kw["overwrite"], [*kw["inputs"], *globbed], resume=bool(resume))
     normalize = "none" if kw["normalize"].lower() == "none" else kw["normalize"].upper()
+    try:
+        quality = parse_quality(kw["quality"], kw["quality_threshold"])
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if kw["lang_scope"] != "document" and not kw["lang_filter"]:
+        raise click.UsageError("--lang-scope goes with --lang-filter")
     prep_opts = PrepareOptions(normalize=normalize, t2s=kw["t2s"], lang=kw["lang"], dedup=kw["dedup"], seed=kw["seed"],
                                filter=DocumentFilter(kw["min_chars"], kw["max_chars"], kw["min_sentences"],
                                                      kw["min_cjk_ratio"]),
-                               language=LanguageFilter(kw["lang_filter"], kw["lang_min_share"]))
+                               language=LanguageFilter(kw["lang_filter"], kw["lang_min_share"], kw["lang_scope"]),
+                               quality=quality)
     if datasets:
         input_bytes = sum(m.size_in_bytes for d in datasets for m in FileSystems.match([f"{d}/*.arrow"])[0].metadata_list)
     else:
@@ -223,9 +244,12 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     num_shards = kw["num_shards"] or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES))
     params = {k: v for k, v in kw.items() if k not in ("overwrite", "output")}
     if not kw["lang_filter"]:  # unused: left out, so a build without it has the same manifest as before
-        del params["lang_filter"], params["lang_min_share"]
+        del params["lang_filter"], params["lang_min_share"], params["lang_scope"]
     else:
         params["lang_filter"] = list(kw["lang_filter"])
+    del params["quality"], params["quality_threshold"]
+    if quality.rules:  # the rules by name with their thresholds (presets resolved); absent without --quality
+        params["quality"] = dict(quality.rules)
     params["inputs"] = list(kw["inputs"])
     params["num_shards"] = num_shards
     params["normalize"] = normalize

@@ -9,7 +9,7 @@ from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, ThroughputLog
-from corpusforge.beam.prepare import PrepareDocuments, PrepareOptions
+from corpusforge.beam.prepare import EXAMPLES, PrepareDocuments, PrepareOptions
 from corpusforge.beam.sink import KEY, seeded_key
 from corpusforge.dataset.reader import dataset_file, read_manifest
 from corpusforge.text import content_hash
@@ -150,7 +150,8 @@ class ReadDatasetShard(CountingDoFn):
 
 
 class ReadDocuments(beam.PTransform):
-    """DocumentInput -> {"rows": document rows (with _key), "rejects", "counts"}."""
+    """DocumentInput -> {"rows": document rows (with _key), "rejects", "counts", "examples"} (examples: filtered
+    documents as (reason, (key, doc_id, source, excerpt)), with a cleaning option on)."""
 
     def __init__(self, source: DocumentInput):
         super().__init__()
@@ -164,9 +165,10 @@ class ReadDocuments(beam.PTransform):
                     | "ReadShards" >> beam.ParDo(ReadDatasetShard(self.source.prepare.seed, self.source.prepare.dedup)).with_outputs(
                         COUNTS, main="rows"))
             rejects = pbegin | "NoRejects" >> beam.Create([])
-            return {"rows": rows.rows, "rejects": rejects, "counts": rows.counts}
+            examples = pbegin | "NoExamples" >> beam.Create([])
+            return {"rows": rows.rows, "rejects": rejects, "counts": rows.counts, "examples": examples}
         read = pbegin | "ReadCorpus" >> ReadCorpus(self.source.files, self.source.read)
         prepared = read["documents"] | "PrepareDocuments" >> beam.ParDo(
-            PrepareDocuments(self.source.prepare)).with_outputs(COUNTS, main="rows")
+            PrepareDocuments(self.source.prepare)).with_outputs(COUNTS, EXAMPLES, main="rows")
         counts = (read["counts"], prepared.counts) | "DocumentCounts" >> beam.Flatten()
-        return {"rows": prepared.rows, "rejects": read["rejects"], "counts": counts}
+        return {"rows": prepared.rows, "rejects": read["rejects"], "counts": counts, "examples": prepared[EXAMPLES]}

@@ -423,6 +423,13 @@ class Finalize(beam.DoFn):
         accounting = input_accounting(counts, kept, duplicates)
         totals = {k: v for k, v in counts.items() if ":" not in k and k != "read"}  # e.g. tokens
         extra = {**(self.extra or {}), **({"totals": totals} if totals else {})}
+        by_source: dict = {}  # "source:<source>:<reason>" counts, kept with a cleaning option (the report's)
+        for key, n in counts.items():
+            if key.startswith("source:"):
+                source, reason = key[len("source:"):].rsplit(":", 1)
+                by_source.setdefault(source, {})[reason] = n
+        if by_source:
+            extra["filtered_by_source"] = {s: dict(sorted(r.items())) for s, r in sorted(by_source.items())}
         if files:
             extra["files"] = sorted(({k: v for k, v in f.items() if k != "duplicates"} for f in files),
                                     key=lambda f: f["file"])
