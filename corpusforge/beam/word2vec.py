@@ -43,8 +43,6 @@ class EncodeSequences(CountingDoFn):
         for key, seg in zip(keys, np.split(ids, np.cumsum(lengths)[:-1])):
             seg = seg[seg >= 0]
             self.count("tokens_in_vocab", len(seg))
-            if key.endswith("\0" + "0"):
-                self.count("kept")  # a document's first segment: the document is in the dataset
             for copy in range(self.copies):
                 kept = w2v.subsample(seg, self.keep, self.seed, key, copy)
                 if not len(kept):
@@ -52,6 +50,15 @@ class EncodeSequences(CountingDoFn):
                     continue
                 self.count("sequence_tokens", len(kept))
                 yield {"ids": kept.astype(np.int32).tolist(), KEY: seeded_key(self.seed, f"{key}\0{copy}")}
+
+
+def dataset_counts(counts: dict) -> dict:
+    """A bundle's counts as the manifest takes them: every segmented document is kept (its rows may be empty after
+    subsampling; they are counted as empty_sequences), runner statistics are left out."""
+    out = {k: v for k, v in counts.items() if k not in RUNNER_COUNTS}
+    if "documents" in out:
+        out["kept"] = out["documents"]
+    return out
 
 
 def vocab_entry(layout, tmp: str) -> dict:
@@ -72,7 +79,7 @@ def build_word2vec(pipeline, docs: dict, spec, tmp: str, output: str, num_shards
                                                  pvalue.AsSingleton(layout)).with_outputs(COUNTS, main="rows"))
     counts = ((docs["counts"], segmented[COUNTS], encoded[COUNTS])
               | "AllCounts" >> beam.Flatten()
-              | "DatasetCounts" >> beam.Map(lambda c: {k: v for k, v in c.items() if k not in RUNNER_COUNTS}))
+              | "DatasetCounts" >> beam.Map(dataset_counts))
     files = layout | "VocabEntry" >> beam.Map(vocab_entry, tmp)
     return {"rows": encoded.rows, "rejects": docs["rejects"], "counts": counts, "files": files} | "Write" >> \
         WriteDataset(output, "word2vec", SEQUENCES_SCHEMA, num_shards, params, extra=extra, rows_are_records=False,
