@@ -1,4 +1,4 @@
-"""word2vec (skip-gram or CBOW, negative sampling) on a corpusforge word2vec dataset, in torch, on CPU or CUDA.
+"""word2vec (skip-gram or CBOW; negative sampling and/or hierarchical softmax) on a corpusforge word2vec dataset, in torch, on CPU or CUDA.
 
     corpusforge train word2vec -i W2V_DATASET -o VECTORS_DIR [--cbow] [--dim 100] [--window 5] [--negative 5]
     corpusforge eval vectors VECTORS_DIR/vectors.txt --word 中国
@@ -7,7 +7,8 @@ What word2vec.c does, batched: the dataset's rows are already subsampled (build 
 token an effective window b is drawn uniform in 1..window (word2vec.c's `b = next_random % window`), and its
 contexts are the tokens at most b positions away in the same row. Skip-gram scores each (centre, context)
 pair, CBOW the centre against the mean of its contexts' vectors; each positive comes with --negative words drawn
-from the unigram counts ** 0.75 (a drawn word equal to the target is skipped, as word2vec.c skips it). Plain SGD
+from the unigram counts ** 0.75 (a drawn word equal to the target is skipped, as word2vec.c skips it); with
+--hs the target is scored along its path in word2vec.c's Huffman tree of the counts instead (or too). Plain SGD
 at rate alpha, decayed linearly over all the epochs' tokens to 0.0001 * alpha (word2vec.c). A batch of centres
 reads the vectors as they were before it and its updates are summed (index_add_: sparse rows only), the stale
 reads word2vec.c's threads make, in bulk. Init as word2vec.c: input vectors uniform in [-0.5, 0.5) / dim,
@@ -30,10 +31,14 @@ import torch
 
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.objectives.cooccurrence import parse_vocab
-from corpusforge.objectives.word2vec import UNIGRAM_POWER
+from corpusforge.objectives import word2vec as w2v
 from trainers.common import CheckpointError, MetricsLog, load_checkpoint, save_checkpoint
 
 DIM, WINDOW, NEGATIVE, EPOCHS, BATCH = 100, 5, 5, 5, 1024
+# --hs: the tree's top nodes are on nearly every path, so a batch sums thousands of their gradients (word2vec.c
+# applies them one at a time, each seeing the last: self-limiting); summed they diverge. A node shared by more
+# than MEAN_CAP examples of a batch gets MEAN_CAP times their mean (1, 4 and 32 tried on the test text: 32 learnt best).
+MEAN_CAP = 32
 ALPHA_SG, ALPHA_CBOW, MIN_ALPHA_SHARE = 0.025, 0.05, 1e-4  # word2vec.c's starting rates and its floor
 
 
@@ -74,60 +79,93 @@ def contexts(ids, rows, centres, window: int, g, device):
     return pos, mask
 
 
-def sgns_update(p, inputs, targets, negatives, alpha: float) -> float:
-    """Skip-gram rows: input vectors W[inputs] against C[targets] (label 1) and C[negatives] (label 0, weight 0
-    where a negative equals the target); SGD in place; returns the summed loss."""
-    w = p["W"].index_select(0, inputs)  # [P, D]
-    out = torch.cat([targets[:, None], negatives], 1)  # [P, 1 + K]
-    c = p["C"].index_select(0, out.reshape(-1)).view(*out.shape, -1)  # [P, 1 + K, D]
-    score = torch.einsum("pd,pkd->pk", w, c)
-    label = torch.zeros_like(score)
-    label[:, 0] = 1
-    weight = torch.ones_like(score)
-    weight[:, 1:] = (negatives != targets[:, None]).to(score.dtype)
-    loss = float((torch.nn.functional.binary_cross_entropy_with_logits(score, label, reduction="none") * weight).sum())
-    g = (label - torch.sigmoid(score)) * weight * alpha  # word2vec.c's g
-    grad_w = torch.einsum("pk,pkd->pd", g, c)
-    grad_c = g[:, :, None] * w[:, None, :]
-    p["C"].index_add_(0, out.reshape(-1), grad_c.reshape(-1, w.shape[1]))
-    p["W"].index_add_(0, inputs, grad_w)
-    return loss
+def output_step(h, O, rows, labels, weight, alpha: float, mean_rows: bool = False):
+    """One output layer's part of an update, word2vec.c's inner loop in bulk: inputs h [P, D] scored against
+    O[rows] [P, K, D] with 0/1 labels (weight 0: skipped); O updated in place; returns (summed loss, the gradient
+    of h: word2vec.c's neu1e)."""
+    o = O.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)
+    score = torch.einsum("pd,pkd->pk", h, o)
+    loss = float((torch.nn.functional.binary_cross_entropy_with_logits(score, labels, reduction="none") * weight).sum())
+    g = (labels - torch.sigmoid(score)) * weight * alpha  # word2vec.c's g
+    update = (g[:, :, None] * h[:, None, :]).reshape(-1, h.shape[1])
+    if mean_rows:  # a row shared by many examples of the batch: MEAN_CAP times their mean, not their sum
+        flat = rows.reshape(-1)
+        n = torch.bincount(flat[weight.reshape(-1) > 0], minlength=O.shape[0]).clamp_(min=MEAN_CAP)
+        update = update * (MEAN_CAP / n[flat, None].to(update.dtype))
+    O.index_add_(0, rows.reshape(-1), update)
+    return loss, torch.einsum("pk,pkd->pd", g, o)
 
 
-def cbow_update(p, ctx_ids, mask, targets, negatives, alpha: float) -> float:
-    """CBOW: h = mean of W[contexts] (word2vec.c cbow with its mean) against C[target] and C[negatives]; each
-    context vector gets the full gradient of h, as word2vec.c adds neu1e to every context word."""
+def output_targets(targets, negatives, tree):
+    """The output rows to score for each target: with negatives, (C rows, labels, weights) with the target first
+    (label 1) and the negatives (label 0; weight 0 where one equals the target, as word2vec.c skips it); with
+    the Huffman tree, (H rows: the target's inner nodes, labels 1 - code, weights 0 past its code length)."""
+    parts = []
+    if negatives is not None:
+        rows = torch.cat([targets[:, None], negatives], 1)
+        labels = torch.zeros(rows.shape, dtype=torch.float32, device=rows.device)
+        labels[:, 0] = 1
+        weight = torch.ones_like(labels)
+        weight[:, 1:] = (negatives != targets[:, None]).float()
+        parts.append(("C", rows, labels, weight))
+    if tree is not None:
+        points, codes, mask = tree
+        parts.append(("H", points[targets], 1 - codes[targets], mask[targets]))
+    return parts
+
+
+def sgns_update(p, inputs, targets, negatives, alpha: float, tree=None) -> tuple[float, int]:
+    """Skip-gram rows: input vectors W[inputs] predict targets; SGD in place; returns (summed loss, examples)."""
+    h = p["W"].index_select(0, inputs)
+    loss, examples, grad = 0.0, 0, torch.zeros_like(h)
+    for name, rows, labels, weight in output_targets(targets, negatives, tree):
+        part, g = output_step(h, p[name], rows, labels, weight, alpha, mean_rows=name == "H")
+        loss, examples, grad = loss + part, examples + int(weight.sum()), grad + g
+    p["W"].index_add_(0, inputs, grad)
+    return loss, examples
+
+
+def cbow_update(p, ctx_ids, mask, targets, negatives, alpha: float, tree=None) -> tuple[float, int]:
+    """CBOW: h = mean of W[contexts] (word2vec.c's cbow with its mean) predicts the target; each context vector
+    gets the full gradient of h, as word2vec.c adds neu1e to every context word."""
     m = mask.to(p["W"].dtype)
-    cw = m.sum(1, keepdim=True)
-    h = (p["W"][ctx_ids] * m[:, :, None]).sum(1) / cw  # [B, D]
-    out = torch.cat([targets[:, None], negatives], 1)
-    c = p["C"].index_select(0, out.reshape(-1)).view(*out.shape, -1)
-    score = torch.einsum("bd,bkd->bk", h, c)
-    label = torch.zeros_like(score)
-    label[:, 0] = 1
-    weight = torch.ones_like(score)
-    weight[:, 1:] = (negatives != targets[:, None]).to(score.dtype)
-    loss = float((torch.nn.functional.binary_cross_entropy_with_logits(score, label, reduction="none") * weight).sum())
-    g = (label - torch.sigmoid(score)) * weight * alpha
-    neu1e = torch.einsum("bk,bkd->bd", g, c)
-    p["C"].index_add_(0, out.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, h.shape[1]))
+    h = (p["W"][ctx_ids] * m[:, :, None]).sum(1) / m.sum(1, keepdim=True)
+    loss, examples, grad = 0.0, 0, torch.zeros_like(h)
+    for name, rows, labels, weight in output_targets(targets, negatives, tree):
+        part, g = output_step(h, p[name], rows, labels, weight, alpha, mean_rows=name == "H")
+        loss, examples, grad = loss + part, examples + int(weight.sum()), grad + g
     valid = mask.reshape(-1)
-    p["W"].index_add_(0, ctx_ids.reshape(-1)[valid], neu1e[:, None, :].expand(-1, mask.shape[1], -1).reshape(
-        -1, h.shape[1])[valid])
-    return loss
+    p["W"].index_add_(0, ctx_ids.reshape(-1)[valid],
+                      grad[:, None, :].expand(-1, mask.shape[1], -1).reshape(-1, h.shape[1])[valid])
+    return loss, examples
+
+
+def tree_tensors(counts, device):
+    """The Huffman tree (objectives.word2vec.huffman_tree) as padded tensors: points, codes, mask [V, max depth]."""
+    codes, points = w2v.huffman_tree(counts)
+    depth = max(map(len, codes))
+    pad = lambda rows: [r + [0] * (depth - len(r)) for r in rows]  # noqa: E731
+    mask = [[1.0] * len(c) + [0.0] * (depth - len(c)) for c in codes]
+    return (torch.tensor(pad(points), device=device), torch.tensor(pad(codes), dtype=torch.float32, device=device),
+            torch.tensor(mask, device=device))
 
 
 def train_word2vec(ids, rows, counts, dim=DIM, window=WINDOW, negative=NEGATIVE, epochs=EPOCHS, cbow=False,
                    alpha=None, batch_size=BATCH, seed=12345, device="cpu", params=None, start_epoch=0,
-                   on_epoch=None, log=print):
+                   on_epoch=None, log=print, hs=False):
     """Trains; returns (params, [loss per epoch], [seconds per epoch]) for the epochs run here. The loss of an
-    epoch is the mean per scored (positive or negative) example."""
+    epoch is the mean per scored example (a positive, a negative, or with hs an inner node of the path)."""
     device = torch.device(device)
     alpha = alpha if alpha is not None else (ALPHA_CBOW if cbow else ALPHA_SG)
     ids_t, rows_t = torch.from_numpy(ids).to(device), torch.from_numpy(rows).to(device)
-    cum = torch.from_numpy(np.cumsum(np.asarray(counts, dtype=np.float64) ** UNIGRAM_POWER)).to(device)
+    cum = torch.from_numpy(np.cumsum(np.asarray(counts, dtype=np.float64) ** w2v.UNIGRAM_POWER)).to(device)
     cum = cum / cum[-1]
-    p = params if params is not None else init_params(len(counts), dim, hash_seed(seed, "w2v-init"), device)
+    tree = tree_tensors(counts, device) if hs else None
+    if params is None:
+        params = init_params(len(counts), dim, hash_seed(seed, "w2v-init"), device)
+        if hs:
+            params["H"] = torch.zeros_like(params["C"])  # word2vec.c's syn1, zero like syn1neg
+    p = params
     n, total = len(ids), max(1, epochs * len(ids))
     losses, seconds = [], []
     for epoch in range(start_epoch, epochs):
@@ -140,17 +178,18 @@ def train_word2vec(ids, rows, counts, dim=DIM, window=WINDOW, negative=NEGATIVE,
             pos, mask = contexts(ids_t, rows_t, centres, window, g, device)
             if cbow:
                 has = mask.any(1)
-                k = int(has.sum())
-                negs = torch.searchsorted(cum, torch.rand((k, negative), generator=g).to(device, cum.dtype))
-                negs = negs.clamp_(max=len(counts) - 1)
-                summed += cbow_update(p, ids_t[pos[has]], mask[has], ids_t[centres[has]], negs, lr)
-                examples += k * (1 + negative)
+                targets = ids_t[centres[has]]
             else:
-                cpos, opos = centres[:, None].expand_as(pos)[mask], pos[mask]
-                negs = torch.searchsorted(cum, torch.rand((len(cpos), negative), generator=g).to(device, cum.dtype))
+                targets = ids_t[pos[mask]]
+            negs = None
+            if negative:
+                negs = torch.searchsorted(cum, torch.rand((len(targets), negative), generator=g).to(device, cum.dtype))
                 negs = negs.clamp_(max=len(counts) - 1)
-                summed += sgns_update(p, ids_t[cpos], ids_t[opos], negs, lr)
-                examples += len(cpos) * (1 + negative)
+            if cbow:
+                loss, k = cbow_update(p, ids_t[pos[has]], mask[has], targets, negs, lr, tree)
+            else:
+                loss, k = sgns_update(p, ids_t[centres[:, None].expand_as(pos)[mask]], targets, negs, lr, tree)
+            summed, examples = summed + loss, examples + k
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds.append(time.perf_counter() - started)
@@ -183,8 +222,10 @@ def save_vectors(vectors: np.ndarray, words: list[str], out: str) -> dict:
 @click.option("--dim", type=click.IntRange(min=1), default=DIM, show_default=True, help="Vector size.")
 @click.option("--window", type=click.IntRange(1, 50), default=WINDOW, show_default=True,
               help="Largest context distance; each centre's window is drawn uniform in 1..window.")
-@click.option("--negative", type=click.IntRange(1, 100), default=NEGATIVE, show_default=True,
-              help="Negative samples per positive, drawn from unigram counts ** 0.75.")
+@click.option("--negative", type=click.IntRange(0, 100), default=NEGATIVE, show_default=True,
+              help="Negative samples per positive, drawn from unigram counts ** 0.75; 0: none (needs --hs).")
+@click.option("--hs", is_flag=True, help="Hierarchical softmax over word2vec.c's Huffman tree of the counts "
+                                         "(with --negative > 0 both are trained, as word2vec.c -hs 1 -negative N).")
 @click.option("--epochs", type=click.IntRange(min=1), default=EPOCHS, show_default=True,
               help="Passes over the dataset (its subsampling is fixed: for a new draw per epoch build with "
                    "--epochs-static K and train --epochs 1).")
@@ -199,7 +240,7 @@ def save_vectors(vectors: np.ndarray, words: list[str], out: str) -> dict:
 @click.option("--overwrite", is_flag=True, help="Replace existing files in --output.")
 @click.option("--resume", is_flag=True, help="Continue from --output/checkpoint.pt (written after every epoch); "
                                              "the result equals an uninterrupted run's.")
-def main(data, output, cbow, dim, window, negative, epochs, alpha, batch_size, device, threads, seed, overwrite,
+def main(data, output, cbow, dim, window, negative, hs, epochs, alpha, batch_size, device, threads, seed, overwrite,
          resume):
     """Train word2vec vectors (skip-gram or CBOW with negative sampling) on a word2vec dataset."""
     try:
@@ -208,6 +249,10 @@ def main(data, output, cbow, dim, window, negative, epochs, alpha, batch_size, d
         raise click.ClickException(str(e)) from None
     if len(ids) < 2:
         raise click.ClickException(f"{data} holds fewer than two tokens to train on")
+    if not negative and not hs:
+        raise click.ClickException("--negative 0 leaves nothing to train: pass --hs or --negative N")
+    if hs and len(vocab) < 2:
+        raise click.ClickException("--hs needs a vocabulary of at least two words")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -215,7 +260,7 @@ def main(data, output, cbow, dim, window, negative, epochs, alpha, batch_size, d
     alpha = alpha if alpha is not None else (ALPHA_CBOW if cbow else ALPHA_SG)
     checkpoint_path = os.path.join(output, "checkpoint.pt")
     settings = {"shards": [s["sha256"] for s in manifest["shards"]], "cbow": cbow, "dim": dim, "window": window,
-                "negative": negative, "epochs": epochs, "alpha": alpha, "batch_size": batch_size, "seed": seed}
+                "negative": negative, "hs": hs, "epochs": epochs, "alpha": alpha, "batch_size": batch_size, "seed": seed}
     params, start = None, 0
     if resume:
         if not os.path.exists(checkpoint_path):
@@ -235,7 +280,7 @@ def main(data, output, cbow, dim, window, negative, epochs, alpha, batch_size, d
         torch.set_num_threads(threads)
     os.makedirs(output, exist_ok=True)
     click.echo(f"{data}: {len(vocab)} words, {len(ids)} tokens; {'cbow' if cbow else 'skip-gram'}, dim {dim}, "
-               f"window {window}, negative {negative}, {epochs} epochs, alpha {alpha}, {device}")
+               f"window {window}, negative {negative}{', hs' if hs else ''}, {epochs} epochs, alpha {alpha}, {device}")
     metrics = MetricsLog(os.path.join(output, "metrics.jsonl"), resume_step=start if resume else None)
 
     def on_epoch(epoch, loss, secs, p):
@@ -244,7 +289,7 @@ def main(data, output, cbow, dim, window, negative, epochs, alpha, batch_size, d
                                           "settings": settings})
 
     p, _, _ = train_word2vec(ids, rows, [c for _, c in vocab], dim, window, negative, epochs, cbow, alpha,
-                             batch_size, seed, device, params, start, on_epoch, log=click.echo)
+                             batch_size, seed, device, params, start, on_epoch, log=click.echo, hs=hs)
     with open(os.path.join(output, "metrics.jsonl"), encoding="utf-8") as f:
         done = [json.loads(line) for line in f if line.strip()]
     files = save_vectors(p["W"].cpu().numpy(), [w for w, _ in vocab], output)

@@ -39,3 +39,39 @@ def subsample(ids: np.ndarray, keep: np.ndarray, seed: int, key: str, copy: int 
     if not len(ids):
         return ids
     return ids[segment_uniforms(seed, key, copy, len(ids)) < keep[ids]]
+
+
+def huffman_tree(counts) -> tuple[list[list[int]], list[list[int]]]:
+    """word2vec.c's CreateBinaryTree over counts sorted most frequent first: per word its code (0/1 per level,
+    root first) and points (the inner nodes on its path, 0..V-2, root = V-2 first), for hierarchical softmax.
+    The two-queue construction: leaves in count order, inner nodes in creation order, each step joins the
+    two smallest (a tie prefers the leaf, as word2vec.c's `<` does)."""
+    v = len(counts)
+    if v < 2:
+        raise ValueError("hierarchical softmax needs at least two words")
+    count = list(map(int, counts)) + [10 ** 15] * (v - 1)
+    parent, binary = [0] * (2 * v - 1), [0] * (2 * v - 1)
+    pos1, pos2 = v - 1, v
+    for a in range(v - 1):
+        mins = []
+        for _ in range(2):
+            if pos1 >= 0 and count[pos1] < count[pos2]:
+                mins.append(pos1)
+                pos1 -= 1
+            else:
+                mins.append(pos2)
+                pos2 += 1
+        count[v + a] = count[mins[0]] + count[mins[1]]
+        parent[mins[0]] = parent[mins[1]] = v + a
+        binary[mins[1]] = 1
+    codes, points = [], []
+    root = 2 * v - 2
+    for a in range(v):
+        code, point, b = [], [], a
+        while b != root:
+            code.append(binary[b])
+            b = parent[b]
+            point.append(b - v)
+        codes.append(code[::-1])
+        points.append(point[::-1])
+    return codes, points
