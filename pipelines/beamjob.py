@@ -5,10 +5,12 @@ pipelines.command, so build lm and eval lm start without importing Apache Beam.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -27,7 +29,8 @@ from pipelines.command import PATH_OPTIONS, check_output, configure_logging, res
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
-from corpusforge.text.langid import LanguageFilter
+from corpusforge.text.langid import LANG_SCOPES, LanguageFilter
+from corpusforge.text.quality import RULES, parse_quality
 
 SHARD_INPUT_BYTES = 64 << 20  # default: one output shard per this much input (bounds merge memory)
 BEAM_HELP = ("Any further --flags are Apache Beam pipeline options (--runner, --direct_num_workers=2, "
@@ -106,8 +109,25 @@ input_options = _stack(
                  help="Keep only documents in these languages (comma-separated CLD2 codes, e.g. zh,en; zh "
                       "includes traditional Chinese); others are filtered as wrong_language. Off by default."),
     click.option("--lang-min-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-                 help="--lang-filter: the least share of a document's text CLD2 must give its language."),
+                 help="--lang-filter: the confidence threshold, the least share of a document's (or paragraph's) "
+                      "letters CLD2 must give its language."),
+    click.option("--lang-scope", type=click.Choice(LANG_SCOPES), default="document", show_default=True,
+                 help="--lang-filter: judge whole documents, or each paragraph (line), keeping the paragraphs in "
+                      "the wanted languages (a paragraph too short for CLD2 to call takes the document's language); "
+                      "with --lang-filter each paragraph is also split by the sentence rules of its language."),
+    click.option("--quality", default="", metavar="RULES",
+                 help="Quality rules to apply, comma-separated rule names or presets: gopher (Gopher's repetition "
+                      "and quality rules), gopher-repetition, gopher-quality; the rules: " + ", ".join(RULES) +
+                      ". A document breaking one is filtered with the rule's name as reason. Off by default "
+                      "(README: the rules, their measures and defaults)."),
+    click.option("--quality-threshold", multiple=True, metavar="RULE=VALUE",
+                 help="Override one --quality rule's threshold, e.g. dup_line_frac=0.5; repeat for several."),
 )
+
+progress_option = click.option(
+    "--progress/--no-progress", default=None,
+    help="A progress line on stderr (share of the input read, rate, ETA) while the in-process runner works "
+         "[default: when stderr is a terminal].")
 
 output_options = _stack(
     click.option("--output", "-o", required=True, help="Dataset directory to create."),
@@ -118,17 +138,20 @@ output_options = _stack(
     click.option("--allow-empty", is_flag=True, help="Write the dataset even if no record was kept (else an error)."),
     click.option("--max-reject-share", type=click.FloatRange(0, 1), default=DEFAULT_MAX_REJECT_SHARE,
                  show_default=True, help="Warn when a larger share of the records read is rejected."),
+    progress_option,
     click.argument("beam_args", nargs=-1, type=click.UNPROCESSED),
 )
 
 resume_option = click.option(
     "--resume", is_flag=True,
-    help="Continue a build of --output that was killed: its finished shards (and, for pretraining, its buckets and "
-         "everything read before them) are reused, the rest is built; the dataset is the one an undisturbed build "
-         "makes. Refused if the killed build had other inputs or options.")
+    help="Continue a build of --output that was killed: what it finished is reused (shards; for pretraining its "
+         "buckets, for ngrams, stats and cooccurrence the merged ranges, and once all of it was written everything "
+         "read, tokenized or counted before them; for vocab the sample and the trained files), the rest is built; "
+         "the dataset is the one an undisturbed build makes. Refused if the killed build had other inputs or options.")
 
 INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "encoding", "max_record_mb", "normalize", "t2s", "lang",
-                "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup", "lang_filter", "lang_min_share")
+                "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup", "lang_filter", "lang_min_share",
+                "lang_scope", "quality", "quality_threshold")
 
 
 @dataclass
@@ -145,6 +168,9 @@ class Job:
     resume: bool | None = None  # None: the command has no --resume
     tmp: str | None = None  # the temporary directory, set by run_job (start_temporary)
     markers: Markers | None = None  # completion markers (local outputs), set by run_job
+    result: object = None  # the finished PipelineResult and the run's seconds, set by run_job
+    seconds: float = 0.0
+    progress: bool | None = None  # --progress / --no-progress; None: when stderr is a terminal
 
 
 def check_runner(name) -> None:
@@ -192,12 +218,20 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
         raise click.ClickException(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
     globbed = [f.path for f in files] if any(c in p for p in kw["inputs"] for c in "*?[") else []
     resume = kw.pop("resume", None)  # None: the command has no --resume (no markers, no job.tmp)
+    progress = kw.pop("progress", None)  # how the run looks, not what it builds: not a build parameter
     check_output(kw["output"], kw["overwrite"], [*kw["inputs"], *globbed], resume=bool(resume))
     normalize = "none" if kw["normalize"].lower() == "none" else kw["normalize"].upper()
+    try:
+        quality = parse_quality(kw["quality"], kw["quality_threshold"])
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if kw["lang_scope"] != "document" and not kw["lang_filter"]:
+        raise click.UsageError("--lang-scope goes with --lang-filter")
     prep_opts = PrepareOptions(normalize=normalize, t2s=kw["t2s"], lang=kw["lang"], dedup=kw["dedup"], seed=kw["seed"],
                                filter=DocumentFilter(kw["min_chars"], kw["max_chars"], kw["min_sentences"],
                                                      kw["min_cjk_ratio"]),
-                               language=LanguageFilter(kw["lang_filter"], kw["lang_min_share"]))
+                               language=LanguageFilter(kw["lang_filter"], kw["lang_min_share"], kw["lang_scope"]),
+                               quality=quality)
     if datasets:
         input_bytes = sum(m.size_in_bytes for d in datasets for m in FileSystems.match([f"{d}/*.arrow"])[0].metadata_list)
     else:
@@ -208,16 +242,19 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     num_shards = kw["num_shards"] or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES))
     params = {k: v for k, v in kw.items() if k not in ("overwrite", "output")}
     if not kw["lang_filter"]:  # unused: left out, so a build without it has the same manifest as before
-        del params["lang_filter"], params["lang_min_share"]
+        del params["lang_filter"], params["lang_min_share"], params["lang_scope"]
     else:
         params["lang_filter"] = list(kw["lang_filter"])
+    del params["quality"], params["quality_threshold"]
+    if quality.rules:  # the rules by name with their thresholds (presets resolved); absent without --quality
+        params["quality"] = dict(quality.rules)
     params["inputs"] = list(kw["inputs"])
     params["num_shards"] = num_shards
     params["normalize"] = normalize
     params["format"] = params.pop("fmt")
     source = DocumentInput(files=files, datasets=[d if "://" in d else os.path.abspath(d) for d in datasets], read=read_opts,
                            prepare=prep_opts)
-    return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes, resume)
+    return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes, resume, progress=progress)
 
 
 def fingerprint(job: Job) -> dict:
@@ -258,8 +295,9 @@ def start_temporary(job: Job) -> None:
     job.markers = Markers(job.tmp, fingerprint_digest(fp))
 
 
-def run_job(job: Job, build) -> dict:
-    """Builds the graph with `build(pipeline)`, runs it, reports. A failed run's temporary directory is
+def run_job(job: Job, build, report: bool = True) -> dict:
+    """Builds the graph with `build(pipeline)`, runs it, reports (unless not `report`: then the caller
+    prints, with job.result and job.seconds, once its output is final). A failed run's temporary directory is
     removed when the command ends and releases the output's lock (pipelines.command.Lock)."""
     log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
              job.output, job.num_shards)
@@ -268,14 +306,53 @@ def run_job(job: Job, build) -> dict:
         start_temporary(job)
     pipeline = make_pipeline(job.options)
     build(pipeline)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with build_progress(job):
+        result = pipeline.run()
+        result.wait_until_finish()
+    job.result, job.seconds = result, time.monotonic() - started
     if "://" in job.output:
         return {}
     manifest = read_manifest(job.output)
-    print_summary(manifest, job.output, time.monotonic() - started, job.input_bytes)
-    print_data_movement(result, job.input_bytes)
+    if report:
+        print_summary(manifest, job.output, job.seconds, job.input_bytes)
+        print_data_movement(result, job.input_bytes)
     return manifest
+
+
+@contextlib.contextmanager
+def build_progress(job: Job):
+    """The progress line around a pipeline's run, where one can be drawn: the in-process runner (its readers
+    run in this process and feed it), asked for with --progress or stderr a terminal. Total: the input's bytes
+    (raw files) or rows (datasets)."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    wanted = sys.stderr.isatty() if job.progress is None else job.progress
+    if not wanted:
+        yield
+        return
+    if job.options.view_as(StandardOptions).runner or \
+            job.options.view_as(DirectOptions).direct_running_mode == "multi_processing":
+        if job.progress:
+            log.warning("--progress: no progress line with --runner or multi_processing (the readers run in "
+                        "other processes); the runner's own logs show progress")
+        yield
+        return
+    from corpusforge.beam.counting import set_progress
+    from corpusforge.cliutil import BuildProgress
+
+    if job.source.datasets:
+        bar = BuildProgress(sum(read_manifest(d).get("rows", 0) for d in job.source.datasets), "rows",
+                            job.params.get("kind", "build"))
+    else:
+        bar = BuildProgress(job.input_bytes, "B", job.params.get("kind", "build"))
+    set_progress(bar)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        set_progress(None)
+        bar.close(complete=ok)
 
 
 def print_data_movement(result, input_bytes: int) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 
+import apache_beam as beam
 import click
 
 from corpusforge.beam.read import DocumentInput, ReadDocuments
 from corpusforge.beam.sink import WriteDataset
-from corpusforge.dataset.schema import DOCUMENTS
+from corpusforge.dataset.reader import read_manifest
+from corpusforge.dataset.schema import DOCUMENTS, DOCUMENTS_LANGUAGE
 from corpusforge.text.minhash import SHINGLES, candidate_probability
 from pipelines.beamjob import BEAM_HELP, _stack, input_options, output_options, prepare_job, resume_option, run_job
 from pipelines.command import COMMAND, temporary_dir
@@ -20,15 +22,32 @@ from pipelines.command import COMMAND, temporary_dir
 
 def build_documents(pipeline, source: DocumentInput, output: str, num_shards: int, params: dict, tmp=None,
                     markers=None, near=None):
-    """The documents graph: ReadCorpus -> PrepareDocuments [-> NearDedup] -> WriteDataset."""
+    """The documents graph: ReadCorpus -> PrepareDocuments [-> NearDedup] [-> WriteExamples] -> WriteDataset."""
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
+    cleaning = near is not None or source.prepare.cleaning
+    if cleaning:
+        tmp = tmp or temporary_dir(output)  # near_duplicates.jsonl and filtered_examples.jsonl go into it
     if near is not None:
         from corpusforge.beam.neardedup import NearDedup
 
-        tmp = tmp or temporary_dir(output)  # NearDedup writes near_duplicates.jsonl into the dataset's temporary directory
         docs = docs | "NearDedup" >> NearDedup(near, tmp)
-    return docs | "WriteDataset" >> WriteDataset(output, "documents", DOCUMENTS, num_shards, params,
+    if cleaning:
+        from corpusforge.beam.cleaning import WriteExamples
+
+        examples = docs["examples"] | "WriteExamples" >> WriteExamples(tmp)
+        files = (docs["files"], examples) if "files" in docs else (examples,)
+        docs = {**docs, "files": files | "CleaningFiles" >> beam.Flatten()}
+    return docs | "WriteDataset" >> WriteDataset(output, "documents", documents_schema(source), num_shards, params,
                                                  dedup=source.prepare.dedup, tmp=tmp, markers=markers)
+
+
+def documents_schema(source: DocumentInput):
+    """DOCUMENTS, or DOCUMENTS_LANGUAGE with --lang-filter or when the input datasets have the language columns."""
+    if source.prepare.language_columns:
+        return DOCUMENTS_LANGUAGE
+    if source.datasets and all("language" in read_manifest(d).get("schema", {}) for d in source.datasets):
+        return DOCUMENTS_LANGUAGE
+    return DOCUMENTS
 
 
 def run_near(job, opts) -> None:
@@ -97,7 +116,9 @@ def near_options(kw: dict):
 def main(**kw):
     """Build a documents dataset: raw corpora -> cleaned, sentence-split documents.
 
-    Columns: doc_id, source, title, sentences (list of strings).
+    Columns: doc_id, source, title, sentences (list of strings); with --lang-filter also language (CLD2 code)
+    and language_score (its share of the text). With --lang-filter, --quality or --near-dedup, OUT holds
+    filtered_examples.jsonl (a few filtered documents per reason) for `corpusforge inspect OUT --report`.
     """
     opts, near = near_options(kw)
     job = prepare_job(kw)
@@ -121,6 +142,9 @@ def dedup(**kw):
     kw["near_dedup"] = True
     opts, near = near_options(kw)
     job = prepare_job(kw)
+    if job.source.datasets and job.source.prepare.cleaning:
+        raise click.ClickException("a documents dataset is not cleaned again: --lang-filter and --quality apply to "
+                                   "raw corpora (build documents, or build dedup over raw files)")
     job.params["kind"] = "documents"
     job.params.update(near)
     run_near(job, opts)

@@ -32,6 +32,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn
+from corpusforge.beam.prepare import EXAMPLES, example
 from corpusforge.beam.sink import GROUP_BYTES, KEY, WriteShards
 from corpusforge.dataset.writer import write_bytes
 from corpusforge.text.minhash import MinHasher, agreement
@@ -235,6 +236,8 @@ class Decide(CountingDoFn):
                 yield row
             else:
                 self.count("filtered:near_duplicate")
+                self.count(f"source:{row['source']}:near_duplicate")
+                yield example("near_duplicate", row[KEY], row["doc_id"], row["source"], "\n".join(row["sentences"]))
                 yield pvalue.TaggedOutput("near", {"doc_id": row["doc_id"], "kept_doc_id": doc_of(kept),
                                                    KEY: row["doc_id"].encode()})
 
@@ -248,7 +251,7 @@ def write_near(batches, path: str) -> dict:
 
 
 class NearDedup(beam.PTransform):
-    """{"rows", "rejects", "counts"} -> the same with near-duplicate rows removed, plus "files":
+    """{"rows", "rejects", "counts", "examples"} -> the same with near-duplicate rows removed, plus "files":
     the near_duplicates.jsonl entry for the manifest (written into `tmp`, the dataset's temporary
     directory)."""
 
@@ -267,9 +270,11 @@ class NearDedup(beam.PTransform):
                  | "DistinctEdges" >> beam.Distinct())
         labels = edges | "Clusters" >> Components()
         decided = ({"row": signed.rows, "label": labels} | "JoinRows" >> beam.CoGroupByKey()
-                   | "Decide" >> beam.ParDo(Decide()).with_outputs(COUNTS, "near", main="rows"))
+                   | "Decide" >> beam.ParDo(Decide()).with_outputs(COUNTS, "near", EXAMPLES, main="rows"))
         tmp = self.tmp
         files = decided.near | "WriteNear" >> WriteShards(
             f"{tmp}/_spill/near", NEAR_SCHEMA, 1, lambda batches, schema, k: write_near(batches, f"{tmp}/{NEAR_FILE}"))
         counts = (inputs["counts"], decided[COUNTS]) | "NearCounts" >> beam.Flatten()
-        return {"rows": decided.rows, "rejects": inputs["rejects"], "counts": counts, "files": files}
+        examples = (inputs["examples"], decided[EXAMPLES]) | "NearExamples" >> beam.Flatten()
+        return {"rows": decided.rows, "rejects": inputs["rejects"], "counts": counts, "files": files,
+                "examples": examples}

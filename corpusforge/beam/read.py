@@ -9,7 +9,7 @@ from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, ThroughputLog
-from corpusforge.beam.prepare import PrepareDocuments, PrepareOptions
+from corpusforge.beam.prepare import EXAMPLES, PrepareDocuments, PrepareOptions
 from corpusforge.beam.sink import KEY, seeded_key
 from corpusforge.dataset.reader import dataset_file, read_manifest
 from corpusforge.text import content_hash
@@ -44,7 +44,7 @@ class ReadSplits(CountingDoFn):
         self.opts = opts
 
     def setup(self):
-        self.progress = ThroughputLog("read")
+        self.progress = ThroughputLog("read", feeds_progress=True)
 
     def process(self, split):
         for item in read_split(split, self.opts):
@@ -54,6 +54,15 @@ class ReadSplits(CountingDoFn):
                 self.count("read")
                 self.progress.add(1, len(item.text))
                 yield item
+        self.progress.add(0, done=split_bytes(split))
+
+
+def split_bytes(split) -> int:
+    """The input bytes a split covers, for the progress line: its byte range, or its whole file (a compressed
+    stream). A zip member's or a parquet row group's share of its file is not known: 0 (the line ends at 100%)."""
+    if split.member or split.fmt == "parquet" and split.index >= 0:
+        return 0
+    return (split.file.size if split.end == -1 else split.end) - split.start
 
 
 class ReadCorpus(beam.PTransform):
@@ -127,6 +136,9 @@ class ReadDatasetShard(CountingDoFn):
     def __init__(self, seed: int, dedup: bool):
         self.seed, self.dedup = seed, dedup
 
+    def setup(self):
+        self.progress = ThroughputLog("read", feeds_progress=True)
+
     def process(self, unit: tuple[str, int, int]):
         for batch in read_unit(unit):
             for row in batch.to_pylist():
@@ -134,10 +146,12 @@ class ReadDatasetShard(CountingDoFn):
                 content = content_hash(row["sentences"]) if self.dedup else None
                 row[KEY] = seeded_key(self.seed, row["doc_id"], content)
                 yield row
+            self.progress.add(batch.num_rows, done=batch.num_rows)  # done: rows of the input datasets
 
 
 class ReadDocuments(beam.PTransform):
-    """DocumentInput -> {"rows": document rows (with _key), "rejects", "counts"}."""
+    """DocumentInput -> {"rows": document rows (with _key), "rejects", "counts", "examples"} (examples: filtered
+    documents as (reason, (key, doc_id, source, excerpt)), with a cleaning option on)."""
 
     def __init__(self, source: DocumentInput):
         super().__init__()
@@ -151,9 +165,10 @@ class ReadDocuments(beam.PTransform):
                     | "ReadShards" >> beam.ParDo(ReadDatasetShard(self.source.prepare.seed, self.source.prepare.dedup)).with_outputs(
                         COUNTS, main="rows"))
             rejects = pbegin | "NoRejects" >> beam.Create([])
-            return {"rows": rows.rows, "rejects": rejects, "counts": rows.counts}
+            examples = pbegin | "NoExamples" >> beam.Create([])
+            return {"rows": rows.rows, "rejects": rejects, "counts": rows.counts, "examples": examples}
         read = pbegin | "ReadCorpus" >> ReadCorpus(self.source.files, self.source.read)
         prepared = read["documents"] | "PrepareDocuments" >> beam.ParDo(
-            PrepareDocuments(self.source.prepare)).with_outputs(COUNTS, main="rows")
+            PrepareDocuments(self.source.prepare)).with_outputs(COUNTS, EXAMPLES, main="rows")
         counts = (read["counts"], prepared.counts) | "DocumentCounts" >> beam.Flatten()
-        return {"rows": prepared.rows, "rejects": read["rejects"], "counts": counts}
+        return {"rows": prepared.rows, "rejects": read["rejects"], "counts": counts, "examples": prepared[EXAMPLES]}

@@ -19,7 +19,6 @@ from corpusforge.beam.counting import COUNTS, CountingDoFn
 from corpusforge.beam.sink import KEY, WriteDataset, seeded_key
 from corpusforge.objectives import word2vec as w2v
 
-RUNNER_COUNTS = ("segment_bytes",)  # depends on the bundles: a Beam metric, never in the manifest
 SEQUENCES_SCHEMA = pa.schema([pa.field("ids", pa.list_(pa.int32()), nullable=False)])
 
 
@@ -54,8 +53,8 @@ class EncodeSequences(CountingDoFn):
 
 def dataset_counts(counts: dict) -> dict:
     """A bundle's counts as the manifest takes them: every segmented document is kept (its rows may be empty after
-    subsampling; they are counted as empty_sequences), runner statistics are left out."""
-    out = {k: v for k, v in counts.items() if k not in RUNNER_COUNTS}
+    subsampling; they are counted as empty_sequences)."""
+    out = dict(counts)
     if "documents" in out:
         out["kept"] = out["documents"]
     return out

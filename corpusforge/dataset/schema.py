@@ -14,6 +14,9 @@ DOCUMENTS = pa.schema(
         pa.field("sentences", pa.list_(pa.string()), nullable=False),
     ]
 )
+# kind "documents" built with --lang-filter: the same, plus CLD2's label of the (kept) text and its share
+DOCUMENTS_LANGUAGE = DOCUMENTS.append(pa.field("language", pa.string(), nullable=False)).append(
+    pa.field("language_score", pa.float32(), nullable=False))  # share of the text's letters in that language, 0..1
 
 
 def tokenized_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:

@@ -12,11 +12,14 @@ import re
 
 from corpusforge.text.normalize import cjk_ratio
 
-__all__ = ["split_sentences", "SENTENCE_LANGS", "ZH_MIN_CJK_RATIO"]
+__all__ = ["split_sentences", "SENTENCE_LANGS", "ZH_MIN_CJK_RATIO", "ZH_RULE_LANGUAGES"]
 
 SENTENCE_LANGS = ("auto", "zh", "en")
 # lang="auto": a paragraph whose CJK ratio reaches this uses the Chinese rules.
 ZH_MIN_CJK_RATIO = 0.3
+# with detected languages: these (CLD2 codes) take the Chinese rules (their sentences end in 。！？), any
+# other known language the English ones, an unknown one ("un") the CJK-ratio choice
+ZH_RULE_LANGUAGES = frozenset(["zh", "ja"])
 
 # Closing quotes and brackets that stay with the sentence they follow.
 _CLOSERS = "”’\"'」』）)\\]】》〉〕〗｝}"
@@ -144,11 +147,13 @@ def _split_en(text: str) -> list[str]:
     return [s for s in map(str.strip, _EN_END_RE.sub(_en_boundary, text).splitlines()) if s]
 
 
-def split_sentences(text: str, lang: str = "auto") -> list[str]:
+def split_sentences(text: str, lang: str = "auto", paragraph_languages=None) -> list[str]:
     """Split ``text`` into paragraphs on line breaks, then each paragraph into sentences.
 
-    ``lang`` is "zh", "en" or "auto" (per paragraph: the Chinese rules when its CJK ratio is at
-    least 0.3, else the English ones). Sentences are stripped; empty ones are dropped.
+    ``lang`` is "zh", "en" or "auto": per paragraph, by its detected language where
+    ``paragraph_languages`` gives one (a CLD2 code for each line of ``text``: zh and ja take the Chinese
+    rules, other languages the English ones), else (no languages, or "un") the Chinese rules when its CJK
+    ratio is at least 0.3 and the English ones below. Sentences are stripped; empty ones are dropped.
     """
     if lang == "zh":
         return _split_zh(text)
@@ -156,12 +161,17 @@ def split_sentences(text: str, lang: str = "auto") -> list[str]:
         return _split_en(text)
     if lang != "auto":
         raise ValueError(f"lang must be one of {', '.join(SENTENCE_LANGS)}, not {lang!r}")
+    paragraphs = text.splitlines() if paragraph_languages is None else text.split("\n")
+    if paragraph_languages is not None and len(paragraph_languages) != len(paragraphs):
+        raise ValueError(f"{len(paragraph_languages)} paragraph languages for {len(paragraphs)} lines")
     out: list[str] = []
-    for paragraph in text.splitlines():
+    for i, paragraph in enumerate(paragraphs):
         if not paragraph or paragraph.isspace():
             continue
-        if not paragraph.isascii() and cjk_ratio(paragraph) >= ZH_MIN_CJK_RATIO:
-            out.extend(_split_zh_paragraph(paragraph))
+        code = paragraph_languages[i] if paragraph_languages is not None else "un"
+        if code != "un":
+            zh = code in ZH_RULE_LANGUAGES
         else:
-            out.extend(_split_en(paragraph))
+            zh = not paragraph.isascii() and cjk_ratio(paragraph) >= ZH_MIN_CJK_RATIO
+        out.extend(_split_zh_paragraph(paragraph) if zh else _split_en(paragraph))
     return out

@@ -190,7 +190,8 @@ def test_accounting_and_the_near_duplicates_file(built):
     removed = removed_of(built)
     assert acc["read"] == acc["kept"] + acc["filtered"] + acc["rejected"] == 372
     assert acc["filtered_by_reason"] == {"near_duplicate": len(removed)} and acc["kept"] == m["rows"]
-    assert [f["file"] for f in m["files"]] == ["near_duplicates.jsonl"] and m["files"][0]["rows"] == len(removed)
+    assert [f["file"] for f in m["files"]] == ["filtered_examples.jsonl", "near_duplicates.jsonl"]
+    assert m["files"][1]["rows"] == len(removed) and m["files"][0]["rows"] == 5  # 5 examples of near_duplicate
     assert m["params"]["near_dedup"] is True and m["params"]["bands"] == 18
     lines = (built / "near_duplicates.jsonl").read_text(encoding="utf-8").splitlines()
     assert lines == sorted(lines, key=lambda line: json.loads(line)["doc_id"])
@@ -239,7 +240,7 @@ def test_exact_copies_stay_exact_duplicates_and_rows_are_unchanged(tmp_path):
     assert read_manifest(str(with_near))["input"]["filtered_by_reason"] == {"duplicate": 180}
     assert (with_near / "near_duplicates.jsonl").read_bytes() == b""
     a, b = shard_bytes(with_near), shard_bytes(without)
-    assert a.pop("near_duplicates.jsonl") == b"" and a == b
+    assert a.pop("near_duplicates.jsonl") == b"" and a.pop("filtered_examples.jsonl") == b"" and a == b
 
 
 def test_bad_options_fail_with_one_sentence(tmp_path):

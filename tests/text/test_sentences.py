@@ -259,3 +259,18 @@ def test_mixed_paragraph_below_the_cjk_threshold(wiki):
 def test_unknown_lang():
     with pytest.raises(ValueError, match="lang must be one of"):
         split_sentences("沼鹿", lang="ja")
+
+
+def test_detected_languages_choose_the_rules_over_the_cjk_ratio():
+    # a real Chinese wiki sentence pair rich in Latin names (CJK ratio 0.5): the two rule sets differ on it
+    p = ("随后，McBer & Company公司（现在已改名为Hay Group）当时的合伙人Richard Boyatzis和T.F. Gilbert等人将胜任力的"
+         "概念与绩效提升关联起来使用，从而使胜任力的概念真正流行起来。A. J. Apponi与Barry Turner借助国际科学基金会的望远镜")
+    zh, en = split_sentences(p, "zh"), split_sentences(p, "en")
+    assert zh != en
+    assert split_sentences(p, paragraph_languages=["zh"]) == zh == split_sentences(p, paragraph_languages=["ja"])
+    assert split_sentences(p, paragraph_languages=["en"]) == en == split_sentences(p, paragraph_languages=["fr"])
+    assert split_sentences(p, paragraph_languages=["un"]) == split_sentences(p)  # unknown: the CJK ratio decides
+    two = p + "\n\n" + p
+    assert split_sentences(two, paragraph_languages=["en", "un", "zh"]) == en + zh
+    with pytest.raises(ValueError, match="2 paragraph languages for 3 lines"):
+        split_sentences(two, paragraph_languages=["en", "zh"])
