@@ -28,8 +28,10 @@ def main():
     corpusforge build vocab -i DOCS --model M -o OUT      train WordPiece / byte-level BPE / unigram
     corpusforge build pretraining -i TOK -o OUT     NSP/SOP pairs or RoBERTa packing, masked (token/wwm/ngram/span)
     corpusforge build cooccurrence -i CORPUS -o OUT GloVe vocab.txt + co-occurrence matrix
+    corpusforge build word2vec -i CORPUS -o OUT     word2vec vocab.txt + subsampled id sequences
     corpusforge export cooccurrence OUT -o FILE     the matrix in GloVe's binary format
     corpusforge train glove -i MATRIX -o VECTORS    train GloVe vectors (torch, CPU or CUDA)
+    corpusforge train word2vec -i W2V -o VECTORS    train skip-gram / CBOW vectors (torch, CPU or CUDA)
     corpusforge eval vectors VECTORS ...            nearest neighbours, analogies
     corpusforge train bert -i PRE -o RUN            pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
     corpusforge train gpt -i CAUSAL -o RUN          pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
@@ -142,6 +144,7 @@ SUMMARIES = {
 @main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={
     "documents": "pipelines.documents:main", "dedup": "pipelines.documents:dedup", "tokenized": "pipelines.tokenized:main", "vocab": "pipelines.vocab:main",
     "pretraining": "pipelines.pretraining:main", "cooccurrence": "pipelines.cooccurrence:main",
+    "word2vec": "pipelines.word2vec:main",
     "ngrams": "pipelines.ngrams:main", "lm": "pipelines.lm:build_lm", "stats": "pipelines.statistics:main"})
 def build():
     """Build a dataset with an Apache Beam pipeline (Beam options pass through)."""
@@ -156,7 +159,7 @@ def evaluate():
 @main.group(cls=LazyGroup, context_settings=CONTEXT,
             lazy={"glove": "trainers.glove:main", "bert": "trainers.commands:train_bert",
                   "gpt": "trainers.gpt:train_gpt", "seq2seq": "trainers.seq2seq:train_seq2seq",
-                  "electra": "trainers.electra:train_electra"})
+                  "electra": "trainers.electra:train_electra", "word2vec": "trainers.word2vec:main"})
 def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
 

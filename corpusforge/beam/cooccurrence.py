@@ -40,7 +40,9 @@ MATRIX_SCHEMA = pa.schema([pa.field("row", pa.int32(), nullable=False), pa.field
 SPILL_SCHEMA = pa.schema([pa.field("key", pa.int64()), pa.field("units", pa.int64())])
 SPILL_BATCH_ROWS = 1 << 15  # rows per record batch in a spill: what a streaming merge holds per spill
 MERGE_FAN_IN = 64  # spills merged at once; more are merged in rounds (open files and batch memory stay bounded)
-CHUNK_SCHEMA = pa.schema([pa.field("units", pa.list_(pa.dictionary(pa.int32(), pa.string())))])
+# "segment": each segment's stable key (doc_id and its index in the document), for builders that draw per segment
+CHUNK_SCHEMA = pa.schema([pa.field("units", pa.list_(pa.dictionary(pa.int32(), pa.string()))),
+                          pa.field("segment", pa.string())])
 CHUNK_UNITS = 1 << 17  # units per segments chunk: enough to amortise a chunk, small enough to spread over workers
 UNIGRAMS = "unigrams"
 SEGMENTS_SUMMARY = "_segments/summary.json"
@@ -93,12 +95,13 @@ class SegmentDocuments(CountingDoFn):
 
     def start_bundle(self):
         super().start_bundle()
-        self.units, self.lengths, self.unigrams = [], [], []
+        self.units, self.lengths, self.keys, self.unigrams = [], [], [], []
 
     def process(self, row):
-        for seg in self.segments(row["sentences"]):
+        for n, seg in enumerate(self.segments(row["sentences"])):
             self.units.extend(seg)
             self.lengths.append(len(seg))
+            self.keys.append(f"{row['doc_id']}\0{n}")
         self.count("documents")
         self.progress.add(1, sum(map(len, row["sentences"])))
         if len(self.units) >= CHUNK_UNITS:
@@ -129,22 +132,33 @@ class SegmentDocuments(CountingDoFn):
             self._sum_unigrams()
         offsets = np.zeros(len(self.lengths) + 1, dtype=np.int32)
         np.cumsum(self.lengths, out=offsets[1:])
-        data = _ipc_bytes(pa.table([pa.ListArray.from_arrays(pa.array(offsets), units)], schema=CHUNK_SCHEMA))
+        data = _ipc_bytes(pa.table([pa.ListArray.from_arrays(pa.array(offsets), units), pa.array(self.keys, pa.string())],
+                                   schema=CHUNK_SCHEMA))
         path = spill_path(self.chunk_dir)
         write_bytes(path, data)
         fail_point("segment_documents")
         self.count("tokens", len(self.units))
         # how big the chunks are depends on the bundles: a Beam metric, never a count the manifest could take in
         Metrics.counter("corpusforge", "segment_bytes").inc(len(data))
-        self.units, self.lengths = [], []
+        self.units, self.lengths, self.keys = [], [], []
         return path
 
 
-def read_chunk(path: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """A segments chunk -> (its dictionary of units, each unit's code into it, each segment's length)."""
-    column = open_arrow(path).column("units").combine_chunks()
+def read_chunk(path: str, keys: bool = False) -> tuple:
+    """A segments chunk -> (its dictionary of units, each unit's code into it, each segment's length[, each
+    segment's key])."""
+    table = open_arrow(path)
+    column = table.column("units").combine_chunks()
     units = column.values
-    return units.dictionary, units.indices.to_numpy(), np.diff(column.offsets.to_numpy())
+    out = (units.dictionary, units.indices.to_numpy(), np.diff(column.offsets.to_numpy()))
+    return out + (table.column("segment").to_pylist(),) if keys else out
+
+
+def vocab_lut(index: dict, dictionary: pa.Array) -> np.ndarray:
+    """A chunk's dictionary -> vocabulary id per code (-1 out of vocabulary). One lookup per distinct unit (a
+    dict: Arrow's index_in would hash the whole vocabulary again for every chunk)."""
+    get = index.get
+    return np.array([get(u, -1) for u in dictionary.to_pylist()], dtype=np.int64)
 
 
 def _ipc_bytes(table: pa.Table) -> bytes:
@@ -225,11 +239,7 @@ class CountCooccurrences(CountingDoFn):
             self.acc = co.PairAccumulator(self.vocab_size, self.opts.window, self.opts.distance_weighting,
                                           self.opts.memory_bytes // 2, symmetric=self.opts.symmetric)
         dictionary, codes, lengths = read_chunk(path)
-        # a chunk's dictionary holds its distinct units only: one lookup per distinct unit (a dict: Arrow's
-        # index_in would hash the whole vocabulary again for every chunk)
-        get = self.index.get
-        lut = np.array([get(u, -1) for u in dictionary.to_pylist()], dtype=np.int64)
-        ids, pos = co.encode_codes(codes, lengths, lut)
+        ids, pos = co.encode_codes(codes, lengths, vocab_lut(self.index, dictionary))
         self.count("tokens_in_vocab", len(ids))
         cuts = co.segment_cuts(pos, self.acc.batch_tokens)  # pieces the accumulator's bound allows
         for a, b in zip(cuts, cuts[1:]):
@@ -413,6 +423,23 @@ class FinalizeMatrix(beam.DoFn):
                              rows="nonzero entries")
 
 
+def build_vocabulary(pipeline, docs: dict, spec: UnitSpec, tmp: str, num_shards: int, min_count: int,
+                     max_vocab: int, vocab: list | None):
+    """GloVe's vocab_count, the step every vocabulary-based builder (cooccurrence, word2vec) shares: document rows
+    -> SegmentDocuments (units in chunks under TMP/_segments, unigram counts) -> TMP/vocab.txt (not with a given
+    `vocab`, already copied there). Returns (the segmented outputs, the vocabulary's layout as a PCollection of
+    one element, which follows TMP/vocab.txt's writing)."""
+    segmented = docs["rows"] | "SegmentDocuments" >> beam.ParDo(
+        SegmentDocuments(spec, f"{tmp}/_segments")).with_outputs(UNIGRAMS, COUNTS, main="chunks")
+    if vocab is None:
+        layout = (segmented[UNIGRAMS]
+                  | "SumCounts" >> beam.CombineGlobally(MergeCounts())
+                  | "WriteVocab" >> beam.ParDo(WriteVocab(tmp, min_count, max_vocab, num_shards)))
+    else:
+        layout = pipeline | "GivenVocab" >> beam.Create([vocab_layout([c for _, c in vocab], num_shards)])
+    return segmented, layout
+
+
 MATRIX_INPUTS = "matrix-inputs"  # the resume.RecordInputs marker of the counting's spills, vocabulary, counts, rejects
 
 
@@ -429,14 +456,7 @@ def build_cooccurrence(pipeline, docs, spec: UnitSpec, opts: CountOptions, tmp: 
         layout = pvalue.AsSingleton(pipeline | "RecordedLayout" >> beam.Create([docs.extra]))
         spills, counts, rejects_in = docs.records, [docs.counts], docs.rejects
     else:
-        segmented = docs["rows"] | "SegmentDocuments" >> beam.ParDo(
-            SegmentDocuments(spec, f"{tmp}/_segments")).with_outputs(UNIGRAMS, COUNTS, main="chunks")
-        if vocab is None:
-            layout = (segmented[UNIGRAMS]
-                      | "SumCounts" >> beam.CombineGlobally(MergeCounts())
-                      | "WriteVocab" >> beam.ParDo(WriteVocab(tmp, min_count, max_vocab, num_shards)))
-        else:
-            layout = pipeline | "GivenVocab" >> beam.Create([vocab_layout([c for _, c in vocab], num_shards)])
+        segmented, layout = build_vocabulary(pipeline, docs, spec, tmp, num_shards, min_count, max_vocab, vocab)
         layout = pvalue.AsSingleton(layout)
         counted = (segmented.chunks
                    | "SpreadChunks" >> beam.Reshuffle()  # break fusion: every worker counts a share of the chunks
