@@ -9,6 +9,7 @@ import os
 import click
 
 from corpusforge.cliutil import AliasOption, input_argument
+from trainers.options import device_options, run_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PRESET_NAMES = ("tiny", "mini", "small", "medium", "base", "large")
@@ -45,34 +46,19 @@ PRESET_NAMES = ("tiny", "mini", "small", "medium", "base", "large")
 @click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimizer steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Sequences per micro-batch and process (one step: batch x grad-accum x processes).")
-@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Micro-batches per optimizer step.")
-@click.option("--clip", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Gradient norm clip (0: off).")
-@click.option("--dropout", type=click.FloatRange(0, 1), default=0.1, show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
-              help="auto: bf16 autocast on CUDA, fp32 on CPU.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="CPU threads per process (0: one per core; on a shared machine 1-2 is often faster).")
+@device_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Weights, data order, masking, dropout.")
-@click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader workers.")
 @click.option("--eval-rows", type=click.IntRange(min=0), default=0, show_default=True,
               help="Hold out the dataset's first N rows (its order is a seeded shuffle) for evaluation.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Evaluate MLM and NSP/SOP accuracy on the held-out rows every N steps.")
-@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--save-every", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--init-from", default=None,
               help="Continue pretraining: an exported hf/ directory (ours or a transformers BERT/ALBERT with the "
                    "dataset's vocabulary) or a checkpoint.pt; the model's shape comes from it.")
 @click.option("--tokenizer", "-t", default=None,
               help="The vocab file to copy into OUT/hf [default: the one recorded in the dataset's build, if its "
                    "sha256 matches].")
-@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start again in an --output that holds a run.")
-@click.option("--stop-after", type=click.IntRange(min=1), default=None, hidden=True,
-              help="Stop after this step without a final checkpoint, as if interrupted (tests).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@run_options
 def train_bert(resume, overwrite, quiet, no_sentence_loss, optimizer, arch, **kw):
     """Pretrain a BERT / ALBERT / RoBERTa / SpanBERT-style encoder on a pretraining dataset.
 

@@ -35,6 +35,7 @@ from corpusforge.torch import (IGNORE, DatasetInfo, EpochSampler, NotPretraining
 from trainers.common import (CheckpointError, MetricsLog, Progress, gather_rng_states, load_checkpoint,
                              save_checkpoint, set_rng_state, setup_distributed, teardown_distributed)
 from trainers.encoder import PRESETS, count_parameters, lr_factor, parameter_groups
+from trainers.options import device_options, run_options
 
 CHECKPOINT = "checkpoint.pt"
 RESUME_STATE = ("model", "optimizer", "scheduler", "step", "epoch", "micro", "rng", "window", "config")
@@ -459,30 +460,16 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimizer steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Sequences per micro-batch and process (one step: batch x grad-accum x processes).")
-@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--clip", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Gradient norm clip (0: off).")
-@click.option("--dropout", type=click.FloatRange(0, 1), default=0.1, show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
-              help="auto: bf16 autocast on CUDA, fp32 on CPU.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="CPU threads per process (0: one per core).")
+@device_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Weights, data order, masking, sampling, dropout.")
-@click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader workers.")
 @click.option("--eval-rows", type=click.IntRange(min=0), default=0, show_default=True,
               help="Hold out the dataset's first N rows (its order is a seeded shuffle) for evaluation.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Evaluate MLM and RTD accuracy (and the all-original baseline) on the held-out rows every N steps.")
-@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--save-every", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--tokenizer", "-t", default=None,
               help="The vocab file to copy into OUT/hf [default: the one recorded in the dataset's build, if its "
                    "sha256 matches].")
-@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start again in an --output that holds a run.")
-@click.option("--stop-after", type=click.IntRange(min=1), default=None, hidden=True,
-              help="Stop after this step without a final checkpoint, as if interrupted (tests).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@run_options
 def train_electra(resume, overwrite, quiet, **kw):
     """Pretrain ELECTRA (generator + discriminator, replaced-token detection) on a pretraining dataset.
 

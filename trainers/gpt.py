@@ -26,6 +26,7 @@ from corpusforge.dataset.reader import open_shard, read_manifest
 from trainers.common import (Loop, TrainError, autocast_for, evaluate_loss, linear_schedule,
                              log_loss_window, loss_window, open_run, run_distributed, wrap_ddp)
 from trainers.encoder import PRESETS, count_parameters, parameter_groups
+from trainers.options import device_options, run_options
 
 IGNORE = -100
 
@@ -214,27 +215,13 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimizer steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Blocks per micro-batch and process (one step: batch x grad-accum x processes).")
-@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--clip", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Gradient norm clip (0: off).")
-@click.option("--dropout", type=click.FloatRange(0, 1), default=0.1, show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
-              help="auto: bf16 autocast on CUDA, fp32 on CPU.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="CPU threads per process (0: one per core).")
+@device_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Weights, data order, dropout.")
-@click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader workers.")
 @click.option("--eval-rows", type=click.IntRange(min=0), default=0, show_default=True,
               help="Hold out the dataset's first N blocks (its order is a seeded shuffle) for evaluation.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Evaluate loss and perplexity on the held-out blocks every N steps.")
-@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--save-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start again in an --output that holds a run.")
-@click.option("--stop-after", type=click.IntRange(min=1), default=None, hidden=True,
-              help="Stop after this step without a final checkpoint, as if interrupted (tests).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@run_options
 def train_gpt(resume, overwrite, quiet, **kw):
     """Pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel) on a causal dataset.
 
