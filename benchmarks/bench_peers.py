@@ -23,7 +23,7 @@ and bench_ngrams' inputs: ours reads the raw JSON (cleaning and segmenting it), 
 segmented beforehand by the same segmenter (their input format), which is not counted in their time.
 Every run is a fresh process; times are whole-process wall seconds, start-up included; peak RSS is sampled over
 the process tree. Each repeat runs ours and then the peer, so both see the same machine load; the rates are
-medians over the repeats. Rows go to benchmarks/peers/results.md (BENCHMARKS.md's top table is copied from it).
+medians over the repeats. Rows go to benchmarks/peers/results.md and into BENCHMARKS.md's top table (a copy of it).
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ TF_PYTHON = PEERS / "tf-venv" / "bin" / "python"
 GLOVE = PEERS / "src" / "glove" / "build"
 LMPLZ = PEERS / "src" / "kenlm" / "build" / "bin" / "lmplz"
 RESULTS = ROOT / "benchmarks" / "peers" / "results.md"
+DOC, BEGIN, END = ROOT / "BENCHMARKS.md", "<!-- peers table: written by benchmarks/bench_peers.py -->", "<!-- end of peers table -->"
 FILES = 16  # text files per copy of the corpus: Google's script reads a list of files, as users give it
 HEADER = ("| pipeline | input | ours | peer | ratio (ours / peer) | peak RSS MB ours / peer | runs | command "
           "| date | load (1 min, start-end) |\n|---|---|---|---|---|---|---|---|---|---|")
@@ -291,7 +292,11 @@ def save(key: str, line: str) -> None:
     order = {name: i for i, name in enumerate(ROWS)}
     rows.sort(key=lambda x: (min((order[n] for n in ROWS if ROWS[n][0] in x), default=99), int(
         re.search(r", (\d+)x \|", x).group(1))))
-    RESULTS.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    table = HEADER + "\n" + "\n".join(rows) + "\n"
+    RESULTS.write_text(table)
+    doc = DOC.read_text()
+    if BEGIN in doc and END in doc:  # BENCHMARKS.md's top table is this file's copy
+        DOC.write_text(doc[:doc.index(BEGIN) + len(BEGIN)] + "\n" + table + doc[doc.index(END):])
 
 
 def main():
