@@ -2,7 +2,9 @@
 # Google BERT's and ALBERT's create_pretraining_data.py, with tensorflow-cpu in a venv of their own
 # (benchmarks/_peers/tf-venv), unchanged but for one line: BERT's `import tensorflow as tf` becomes
 # `import tensorflow.compat.v1 as tf`, the TF1 API it was written for (no TF1 wheel exists for this Python;
-# ALBERT's script already imports compat.v1). Idempotent.
+# ALBERT's script already imports compat.v1). ALBERT's tokenization.py imports tensorflow_hub, which needs tf-keras,
+# and pip resolves that with the `tensorflow` wheel beside tensorflow-cpu (the same module; about 2.2 GB in all).
+# Idempotent.
 source "$(dirname "$0")/_common.sh"
 VENV="$PEERS/tf-venv"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import tensorflow, tensorflow_hub, sentencepiece" 2>/dev/null; then
