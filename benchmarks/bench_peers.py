@@ -118,10 +118,6 @@ def bert_text(scale: int) -> Path:
     return target
 
 
-def instances_written(output: str) -> int:
-    return int(re.search(r"(\d+) instances", output.replace(",", "")).group(1))
-
-
 # rows: each returns (ours, peer) dicts with wall, rss and a rate, for one repeat
 
 PRETRAINING = {  # row -> (our options, peer's script, peer's options)
@@ -170,10 +166,11 @@ def hf_recipe(files: list[str], max_seq_length: int, num_proc: int) -> None:
 
     grouped = tokenized.map(group_texts, batched=True, num_proc=num_proc)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
+    tokens = 0
     for i in range(0, len(grouped), 1000):
         batch = grouped[i:i + 1000]
-        collator([dict(zip(batch, row)) for row in zip(*batch.values())])
-    print(f"{len(grouped)} instances")
+        tokens += collator([dict(zip(batch, row)) for row in zip(*batch.values())])["input_ids"].numel()
+    print(f"{len(grouped)} instances, {tokens} tokens")
 
 
 def mlm_row(scale: int, workers: int):
@@ -183,13 +180,13 @@ def mlm_row(scale: int, workers: int):
     ours = measure(cli("build", "pretraining", "-i", source, "-t", VOCAB, "-o", out, "--overwrite",
                        "--no-dedup", "--mode", "full-sentences", "--masking", "token", "--dupe-factor", "1",
                        "--max-seq-length", "512", "--max-predictions-per-seq", "80", *beam(workers)))
-    ours["count"] = json.loads((out / "manifest.json").read_text())["statistics"]["instances"]
+    ours["count"] = json.loads((out / "manifest.json").read_text())["statistics"]["tokens"]
     cache = WORK / "hf_cache"
     shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: datasets would otherwise reuse the last run's maps
     theirs = measure([sys.executable, __file__, "--hf-recipe", str(workers), *map(str, files)],
                      env={"HF_DATASETS_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                           "TOKENIZERS_PARALLELISM": "false"})
-    theirs["count"] = instances_written(theirs["output"].splitlines()[-1])
+    theirs["count"] = int(re.search(r"(\d+) tokens", theirs["output"].splitlines()[-1]).group(1))
     for r in (ours, theirs):
         r["rate"] = r["count"] / r["wall"]
     return ours, theirs
@@ -271,7 +268,7 @@ ROWS = {  # name -> (pipeline, peer, unit, run, what is needed)
             "ALBERT create_pretraining_data.py (ngram 3, whole words)", "instances/s",
             lambda s, w: pretraining_row("sop", s, w), PEERS / "albert" / "create_pretraining_data.py"),
     "mlm": ("build pretraining full-sentences + token masking, 512 / 80", "HF run_mlm recipe (datasets, num_proc=2)",
-            "instances/s", mlm_row, None),
+            "k tokens/s", mlm_row, None),
     "cooccurrence": ("build cooccurrence, window 10, symmetric, min-count 5", "GloVe C vocab_count + cooccur",
                      "M tokens/s", cooccurrence_row, GLOVE / "cooccur"),
     "lm": ("build ngrams --order 5 + build lm (modified KN)", "KenLM lmplz -o 5", "M tokens/s", lm_row, LMPLZ),
@@ -282,7 +279,9 @@ INPUTS = {"nsp": "wiki + news, BERT text format", "sop": "wiki + news, BERT text
 
 
 def rate_text(rate: float, unit: str) -> str:
-    return f"{rate / 1e6:.2f} {unit}" if unit.startswith("M ") else f"{rate:,.0f} {unit}"
+    if unit.startswith("M "):
+        return f"{rate / 1e6:.2f} {unit}"
+    return f"{rate / 1e3:,.1f} {unit}" if unit.startswith("k ") else f"{rate:,.0f} {unit}"
 
 
 def save(key: str, line: str) -> None:
