@@ -32,6 +32,8 @@ def main():
     corpusforge eval vectors VECTORS ...            nearest neighbours, analogies
     corpusforge train bert --data PRE -o RUN        pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
     corpusforge train gpt --data CAUSAL -o RUN      pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
+    corpusforge train seq2seq --data T5 -o RUN      pretrain an encoder-decoder (transformers' T5 / BART)
+    corpusforge train electra --data PRE -o RUN     pretrain ELECTRA: generator + replaced-token detection
     corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
     corpusforge export megatron DATA -o PREFIX      a tokenized or causal dataset as Megatron-LM's .bin/.idx
     corpusforge build ngrams -i CORPUS --order N -o OUT   exact 1..N-gram counts + count-of-counts
@@ -76,7 +78,8 @@ def evaluate():
 
 @main.group(cls=LazyGroup, context_settings=CONTEXT,
             lazy={"glove": "trainers.glove:main", "bert": "trainers.commands:train_bert",
-                  "gpt": "trainers.gpt:train_gpt"})
+                  "gpt": "trainers.gpt:train_gpt", "seq2seq": "trainers.seq2seq:train_seq2seq",
+                  "electra": "trainers.electra:train_electra"})
 def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
 

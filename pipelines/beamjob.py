@@ -73,8 +73,9 @@ input_options = _stack(
                       "news2016zh: news_id, ...), else plain text."),
     click.option("--text-field", default="text", show_default=True, help="jsonl/parquet: the field holding the text."),
     click.option("--title-field", default=None, help="jsonl/parquet: the field holding the title (optional)."),
-    click.option("--side", type=click.Choice(["chinese", "english"]), default="chinese", show_default=True,
-                 help="translation2019zh: which side of each pair is the document."),
+    click.option("--side", type=click.Choice(["chinese", "english", "pair"]), default="chinese", show_default=True,
+                 help="translation2019zh: which side of each pair is the document; pair: both, one document of "
+                      "two sentences (Chinese, English) per pair, for build pretraining --mode translation / tlm."),
     click.option("--encoding", default="utf-8", show_default=True, callback=_text_encoding,
                  help="Encoding of the raw text files (gbk, gb18030, utf-16, big5, ...); a file that is not "
                       "UTF-8 is otherwise rejected as not_utf8 with the encoding detected."),

@@ -1,5 +1,5 @@
 """pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT instances, GPT blocks, ELMo sentences,
-Transformer-XL streams, T5 or BART examples.
+Transformer-XL streams, T5, BART or MASS examples, translation pairs (seq2seq or XLM's TLM).
 
     python -m pipelines.pretraining --input TOKENIZED_OR_DOCS_OR_RAW [--tokenizer vocab.txt] --output OUT
     corpusforge build pretraining  (the same command)
@@ -12,21 +12,27 @@ import sys
 
 import apache_beam as beam
 import click
+import numpy as np
 import pyarrow as pa
+from click.core import ParameterSource
 
 from corpusforge.beam.instances import BuildInstances, RecordBucketInputs, reused_inputs
 from corpusforge.beam.read import ReadDocuments, dataset_units
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
-from corpusforge.dataset.schema import bart_schema, bilm_schema, causal_schema, pretraining_schema, stream_schema, t5_schema
+from corpusforge.dataset.schema import (bart_schema, bilm_schema, causal_schema, mass_schema, pretraining_schema,
+                                        stream_schema, t5_schema, tlm_schema, translation_schema)
 from corpusforge.objectives.bart import BartConfig, bart_statistics
 from corpusforge.objectives.bilm import BilmConfig, bilm_statistics, spellings
 from corpusforge.objectives.causal import CausalConfig, causal_statistics, resolve_eos
 from corpusforge.objectives.stream import StreamConfig, stream_statistics
 from corpusforge.objectives.instances import LABELS, MODES, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import SCHEMES, MaskingConfig, vocabulary_ids
+from corpusforge.objectives.mass import MassConfig, mass_statistics
 from corpusforge.objectives.t5 import T5Config, sentinel_ids, t5_statistics
+from corpusforge.objectives.translation import (DIRECTIONS, LANGUAGES, TlmConfig, TranslationConfig, tlm_statistics,
+                                                translation_statistics)
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
 from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
@@ -37,7 +43,10 @@ BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segmen
 LM_KINDS = {"causal": (causal_schema, causal_statistics), "bilm": (bilm_schema, bilm_statistics),
             "stream": (stream_schema, stream_statistics)}
 # every mode that writes a dataset kind of its own; the others write kind pretraining
-OWN_KINDS = {**LM_KINDS, "t5": (t5_schema, t5_statistics), "bart": (bart_schema, bart_statistics)}
+OWN_KINDS = {**LM_KINDS, "t5": (t5_schema, t5_statistics), "bart": (bart_schema, bart_statistics),
+             "mass": (mass_schema, mass_statistics), "translation": (translation_schema, translation_statistics),
+             "tlm": (tlm_schema, tlm_statistics)}
+PAIR_MODES = ("translation", "tlm")  # modes that read translation pairs (--side pair)
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
@@ -85,17 +94,23 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @click.option("--mode", type=click.Choice((*MODES, *OWN_KINDS)), default="nsp", show_default=True,
               help="nsp: BERT sentence pairs, half with a random B from another document; sop: ALBERT, B always "
                    "the continuation, half swapped; full-sentences / doc-sentences: RoBERTa packing, across / "
-                   "within documents, no pair label; causal: GPT blocks of documents joined by EOS (kind causal); "
+                   "within documents, no pair label; electra: ELECTRA's examples, one or two segments filled to a "
+                   "target length within a document, no pair label, unmasked by default; "
+                   "causal: GPT blocks of documents joined by EOS (kind causal); "
                    "bilm: ELMo sentences with forward/backward targets and character ids (kind bilm); stream: "
                    "Transformer-XL segments of --num-streams parallel streams (kind stream); t5: T5 span "
-                   "corruption, sentinels and EOS (kind t5); bart: BART text infilling (kind bart).")
+                   "corruption, sentinels and EOS (kind t5); bart: BART text infilling (kind bart); mass: MASS fragment "
+                   "masking (kind mass); translation: source/target pairs (kind translation); tlm: XLM's "
+                   "translation language modelling (kind tlm).")
 @click.option("--masking", type=click.Choice(SCHEMES), default=None,
-              help="token (default): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT n-grams of words; span: "
-                   "SpanBERT spans of words; none: unmasked, for dynamic masking in the trainer (causal, t5, bart: "
-                   "always none).")
+              help="token (default; electra: none): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT "
+                   "n-grams of words; span: SpanBERT spans of words; none: unmasked, for dynamic masking in the "
+                   "trainer (causal, t5, bart, mass, translation: always none).")
 @click.option("--max-seq-length", type=click.IntRange(min=8, max=65535), default=128, show_default=True,
               help="Tokens per instance, [CLS] and [SEP]s included (BERT: 128 for 90% of steps, then 512); causal: "
-                   "tokens per block, EOS included; t5: input tokens, sentinels and EOS included.")
+                   "tokens per block, EOS included; t5: input tokens, sentinels and EOS included; mass: segment tokens, EOS "
+                   "included; translation: tokens per side, EOS included; tlm: the pair's tokens and its four EOS "
+                   "(a longer pair is dropped, counted).")
 @click.option("--short-seq-prob", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="nsp/sop: probability of a shorter random target length for a document.")
 @click.option("--masked-lm-prob", type=click.FloatRange(0, 1, min_open=True), default=0.15, show_default=True,
@@ -113,14 +128,18 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
               help="span masking: the longest span in words.")
 @click.option("--mean-noise-span-length", type=click.FloatRange(1), default=3.0, show_default=True,
               help="t5: the mean length of a noise span.")
-@click.option("--mask-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.3, show_default=True,
-              help="bart: the share of each block's tokens to mask (fairseq's --mask).")
+@click.option("--mask-ratio", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="bart: the share of each block's tokens to mask (fairseq's --mask; default 0.3); mass: the "
+                   "fragment's share of each segment (MASS's word_mass; default 0.5).")
 @click.option("--poisson-lambda", type=click.FloatRange(0, min_open=True), default=3.0, show_default=True,
               help="bart: the mean of the Poisson span lengths.")
 @click.option("--permute-sentences", is_flag=True,
               help="bart: shuffle each block's sentences before infilling (BART's sentence permutation).")
+@click.option("--direction", type=click.Choice(list(DIRECTIONS)), default=None,
+              help="translation, tlm: the order of each pair, source first (default zh-en); both: one example "
+                   "each way.")
 @click.option("--eos-token", default=None,
-              help="causal, t5: the end-of-document token (a token of the vocabulary, or its id); default: the "
+              help="causal, t5, translation, tlm: the end-of-document token (a token of the vocabulary, or its id); default: the "
                    "vocabulary's <|endoftext|>, <|end_of_text|>, </s>, <eos> or [EOS], else [SEP].")
 @click.option("--cross-document/--no-cross-document", default=True, show_default=True,
               help="causal: blocks run across documents (all of max-seq-length tokens but a bucket's last), or end "
@@ -138,8 +157,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @output_options
 @resume_option
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
-         max_ngram, span_p, max_span, mean_noise_span_length, mask_ratio, poisson_lambda, permute_sentences, eos_token,
-         cross_document, num_streams, tokenizer_path, lowercase, segmenter, user_dict, **kw):
+         max_ngram, span_p, max_span, mean_noise_span_length, mask_ratio, poisson_lambda, permute_sentences, direction,
+         eos_token, cross_document, num_streams, tokenizer_path, lowercase, segmenter, user_dict, **kw):
     """Build pretraining instances: sentence pairs or packed blocks, statically masked or not.
 
     --input is a tokenized dataset (from `build tokenized`), a documents dataset or raw corpora
@@ -151,10 +170,18 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     next_ids, previous_ids, word_ids, char_ids per sentence); --mode stream one of kind stream
     (input_ids, stream_id, segment_index); --mode t5 one of kind t5: input_ids and labels (span
     corruption with sentinel tokens); --mode bart one of kind bart: input_ids (text infilling) and
-    labels (the original block).
+    labels (the original block); --mode mass one of kind mass: input_ids, decoder_input_ids, labels,
+    decoder_position_ids (MASS); --mode translation one of kind translation: input_ids, labels,
+    source_lang, target_lang; --mode tlm one of kind tlm (XLM): input_ids, position_ids, langs,
+    special_tokens_mask, masked_lm_positions, masked_lm_labels.
     """
     if permute_sentences and mode != "bart":
         raise click.ClickException("--permute-sentences applies to --mode bart only")
+    pair_side(mode, kw)
+    if direction is not None and mode not in PAIR_MODES:
+        raise click.ClickException("--direction applies to --mode translation and tlm only")
+    if mask_ratio is not None and mode not in ("bart", "mass"):
+        raise click.ClickException("--mask-ratio applies to --mode bart and mass only")
     job = prepare_job(kw, kinds=("documents", "tokenized"))
     tokenized = [read_manifest(d) for d in job.source.datasets if read_manifest(d)["kind"] == "tokenized"]
     try:
@@ -190,6 +217,7 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
         if masking not in (None, "none") or eos_token is not None or not cross_document:
             raise click.ClickException("--mode bart takes no --masking, --eos-token or --no-cross-document (it infills "
                                        "spans itself, framed by the vocabulary's BOS and EOS, within documents)")
+        mask_ratio = mask_ratio or 0.3
         try:
             cfg = BartConfig(max_seq_length=max_seq_length, mask_ratio=mask_ratio, poisson_lambda=poisson_lambda,
                              permute_sentences=permute_sentences, bos_id=special.get("cls"),
@@ -202,10 +230,25 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
         cfg, extra_params = t5_config(masking, cross_document, eos_token, max_seq_length, masked_lm_prob,
                                       mean_noise_span_length, dupe_factor, tokenizer, tokenized, special, vocab_size)
         masking = "none"
+    elif mode == "mass":
+        if masking not in (None, "none") or eos_token is not None or not cross_document:
+            raise click.ClickException("--mode mass takes no --masking, --eos-token or --no-cross-document (it masks "
+                                       "a fragment itself, ends segments with the vocabulary's EOS, within documents)")
+        try:
+            cfg = MassConfig(max_seq_length=max_seq_length, mask_ratio=mask_ratio or 0.5, bos_id=special.get("cls"),
+                             eos_id=special.get("sep"), mask_id=special.get("mask"), dupe_factor=dupe_factor,
+                             random_ids=np.setdiff1d(np.arange(vocab_size), list(special.values())))
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        masking, extra_params = "none", {"mask_ratio": cfg.mask_ratio, "bos_id": cfg.bos_id, "eos_id": cfg.eos_id}
+    elif mode in PAIR_MODES:
+        cfg, masking, extra_params = pair_config(mode, masking, direction or "zh-en", eos_token, cross_document,
+                                                 max_seq_length, masked_lm_prob, max_predictions_per_seq, dupe_factor,
+                                                 max_ngram, span_p, max_span, tokenizer, tokenized, special, vocab_size)
     else:
         if eos_token is not None or not cross_document:
             raise click.ClickException("--eos-token and --no-cross-document apply to --mode causal only")
-        masking, extra_params = masking or "token", {}
+        masking, extra_params = masking or ("none" if mode == "electra" else "token"), {}
         cfg = instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,
                               dupe_factor, max_ngram, span_p, max_span, special, vocab_size)
     id_type = pa.uint16() if vocab_size <= 1 << 16 else pa.int32()
@@ -298,6 +341,48 @@ def t5_config(masking, cross_document, eos_token, max_seq_length, noise_density,
     return cfg, {"eos_token": eos_token, "eos_id": cfg.eos_id, "noise_density": noise_density,
                  "mean_noise_span_length": mean_noise_span_length, "raw_length": raw, "inputs_length": inputs,
                  "targets_length": targets, "sentinel_ids": list(cfg.sentinel_ids)}
+
+
+def pair_side(mode, kw):
+    """Translation pairs are read with --side pair, the default for the pair modes; other modes read a side."""
+    if mode not in PAIR_MODES:
+        if kw["side"] == "pair":
+            raise click.ClickException("--side pair reads translation pairs, for --mode translation or tlm")
+        return
+    if kw["side"] != "pair":
+        if click.get_current_context().get_parameter_source("side") is not ParameterSource.DEFAULT:
+            raise click.ClickException(f"--mode {mode} reads translation pairs: use --side pair (its default)")
+        kw["side"] = "pair"
+
+
+def pair_config(mode, masking, direction, eos_token, cross_document, max_seq_length, masked_lm_prob,
+                max_predictions_per_seq, dupe_factor, max_ngram, span_p, max_span, tokenizer, tokenized, special,
+                vocab_size):
+    """(configuration, masking, build parameters) of --mode translation or tlm; a setting that cannot work is one
+    sentence."""
+    if not cross_document:
+        raise click.ClickException("--no-cross-document applies to --mode causal only")
+    if mode == "translation" and (masking not in (None, "none") or dupe_factor != 1):
+        raise click.ClickException("--mode translation takes no --masking and no --dupe-factor (it draws nothing at "
+                                   "random: copies would repeat the same examples)")
+    try:
+        vocab = tokenizer.vocab if tokenizer else recorded_vocab(tokenized[0])
+        eos_id = resolve_eos(eos_token, vocab, special, vocab_size)
+        extra = {"direction": direction, "eos_token": eos_token, "eos_id": eos_id}
+        if mode == "translation":
+            return TranslationConfig(max_seq_length=max_seq_length, direction=direction, eos_id=eos_id), "none", extra
+        masking = masking or "token"
+        if masking != "none" and "mask" not in special:
+            raise ValueError("the vocabulary has no [MASK] token, which --masking needs")
+        mask_id, random_ids = vocabulary_ids({**special, "mask": special.get("mask", eos_id)}, vocab_size)
+        masking_cfg = MaskingConfig(scheme=masking, mask_id=mask_id, random_ids=random_ids,
+                                    masked_lm_prob=masked_lm_prob, max_predictions=max_predictions_per_seq,
+                                    max_ngram=max_ngram, span_p=span_p, max_span=max_span)
+        cfg = TlmConfig(max_seq_length=max_seq_length, direction=direction, eos_id=eos_id, masking=masking_cfg,
+                        dupe_factor=dupe_factor)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    return cfg, masking, {**extra, "languages": LANGUAGES}
 
 
 def instance_config(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq,

@@ -11,32 +11,21 @@ schedule, generator states, data position) and, at the end, OUT/hf/ for transfor
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader
 
 from corpusforge.dataset.reader import file_sha256
-from corpusforge.torch import (DatasetInfo, EpochSampler, NotPretrainingData, PretrainingCollator,
-                               PretrainingDataset, masking_config)
-from trainers.common import (MetricsLog, Progress, gather_rng_states, load_checkpoint, save_checkpoint,
-                             set_rng_state, setup_distributed, teardown_distributed)
-from trainers.encoder import PRESETS, SHARING, Encoder, EncoderConfig, Lamb, count_parameters, lr_factor, parameter_groups
+from corpusforge.torch import DatasetInfo, NotPretrainingData, PretrainingCollator, PretrainingDataset, masking_config
+from trainers.common import (RESUME_STATE as LOOP_STATE, Loop, TrainError, autocast_for, linear_schedule, load_checkpoint,
+                             find_vocab, open_run, run_distributed, wrap_ddp)
+from trainers.encoder import PRESETS, SHARING, Encoder, EncoderConfig, Lamb, count_parameters, parameter_groups
 from trainers.hf import load_hf, save_hf
 
-CHECKPOINT = "checkpoint.pt"
-RESUME_STATE = ("model", "optimizer", "scheduler", "step", "epoch", "micro", "rng", "window", "config", "model_config",
-                "data")
+RESUME_STATE = (*LOOP_STATE, "data")
 EVAL_EPOCH = 2**31 - 1  # the masking "epoch" of the held-out rows: the same masks at every evaluation
-
-
-class TrainError(ValueError):
-    """A bad argument or unusable input: one sentence, raised before any training."""
 
 
 @dataclass
@@ -76,31 +65,6 @@ class TrainConfig:
 
 # options that may change between an interrupted run and its resumption
 RESUMABLE_CHANGES = {"out", "threads", "num_workers", "log_every", "save_every", "eval_every", "stop_after", "device", "tokenizer"}
-
-
-def find_vocab(info: DatasetInfo, explicit: str | None) -> str | None:
-    """The vocab file whose sha256 is the dataset's tokenizer fingerprint: --tokenizer, or the path
-    recorded in this dataset's (or its tokenized input's) build parameters."""
-    want = info.tokenizer.get("sha256")
-    if explicit:
-        if not os.path.exists(explicit):
-            raise TrainError(f"--tokenizer {explicit} does not exist")
-        if file_sha256(explicit) != want:
-            raise TrainError(f"--tokenizer {explicit} is not the vocabulary the dataset was tokenized with "
-                             f"(sha256 differs from the manifest's {info.tokenizer.get('file')})")
-        return explicit
-    candidates = [info.params.get("tokenizer")]
-    for d in info.params.get("inputs") or []:
-        try:
-            with open(os.path.join(d, "manifest.json"), encoding="utf-8") as f:
-                candidates.append(json.load(f)["params"].get("tokenizer"))
-        except (OSError, ValueError, KeyError):
-            pass
-    for c in filter(None, candidates):
-        for path in (c, os.path.join(info.directory, c)):
-            if os.path.isfile(path) and file_sha256(path) == want:
-                return path
-    return None
 
 
 def validate(cfg: TrainConfig, info: DatasetInfo, world: int) -> None:
@@ -200,40 +164,16 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet
         info = DatasetInfo.read(cfg.data)
     except NotPretrainingData as e:
         raise TrainError(str(e)) from None
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    d = setup_distributed(cfg.device)
-    try:
-        result = _train(cfg, info, d, resume, overwrite, quiet)
-        if d.enabled:  # every rank done before the group goes: gloo aborts a rank whose peer left first
-            dist.barrier()
-        return result
-    finally:
-        teardown_distributed(d)
+    return run_distributed(cfg, lambda d: _train(cfg, info, d, resume, overwrite, quiet))
 
 
 def _train(cfg, info, d, resume, overwrite, quiet):
     validate(cfg, info, d.world_size)
-    ckpt_path = os.path.join(cfg.out, CHECKPOINT)
-    existing = os.path.exists(ckpt_path) or os.path.exists(os.path.join(cfg.out, "metrics.jsonl"))
-    if existing and not (resume or overwrite):
-        raise TrainError(f"{cfg.out} already holds a training run; pass --resume to continue it or --overwrite to "
-                         "start again")
-    ckpt = load_checkpoint(ckpt_path, needs=RESUME_STATE) if resume and os.path.exists(ckpt_path) else None
-    if ckpt:
-        changed = [f.name for f in fields(TrainConfig) if f.name not in RESUMABLE_CHANGES
-                   and ckpt["config"].get(f.name) != getattr(cfg, f.name)]
-        if changed:
-            raise TrainError(f"--resume with different {', '.join('--' + c.replace('_', '-') for c in changed)} "
-                             f"than the checkpoint's run")
+    ckpt = open_run(cfg, RESUMABLE_CHANGES, resume, overwrite, needs=RESUME_STATE)
     vocab_file = find_vocab(info, cfg.tokenizer)
     mcfg, init_state = model_config(cfg, info)
     device = d.device
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-
+    bf16, autocast = autocast_for(cfg.precision, device)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = Encoder(mcfg)
     if init_state is not None:
@@ -243,126 +183,55 @@ def _train(cfg, info, d, resume, overwrite, quiet):
         if bad or unexpected:
             raise TrainError(f"--init-from {cfg.init_from} does not fit the model: missing {bad[:3]}, "
                              f"unexpected {unexpected[:3]}")
-    model.to(device)
-    raw = model
-    if d.enabled:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[d.local_rank] if device.type == "cuda" else None)
+    raw = model.to(device)
+    model = wrap_ddp(raw, d)
     optimizer = make_optimizer(cfg, raw)
-    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, int(0.06 * cfg.max_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, cfg.max_steps))
+    scheduler = linear_schedule(optimizer, cfg)
 
     dataset = PretrainingDataset(cfg.data)
     scheme = cfg.masking or "token"
     dynamic = masking_config(info, scheme, cfg.masked_lm_prob) if info.masking == "none" else None
     collator_args = dict(pad_id=info.special_ids.get("pad", 0), label=info.label if mcfg.sentence_head else None,
                          masking=dynamic, seed=cfg.seed, spans=cfg.sbo)
-    micro_per_epoch = (len(dataset) - cfg.eval_rows) // d.world_size // cfg.batch_size
 
-    step, epoch, micro = 0, 0, 0
-    window = new_window(device)
-    torch.manual_seed(cfg.seed + 1 + d.rank)  # dropout: a different stream per rank
-    if ckpt:
-        raw.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        step, epoch, micro = ckpt["step"], ckpt["epoch"], ckpt["micro"]
-        window = {k: v.to(device) for k, v in ckpt["window"].items()}
-        set_rng_state(ckpt["rng"][d.rank], device)
-    if d.main:
-        os.makedirs(cfg.out, exist_ok=True)
-        metrics = MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=step if ckpt else None)
-        with open(os.path.join(cfg.out, "train_config.json"), "w", encoding="utf-8") as f:
-            json.dump({"train": asdict(cfg), "model": mcfg.to_dict(), "parameters": count_parameters(raw),
-                       "world_size": d.world_size, "dynamic_masking": scheme if dynamic else None}, f, indent=2)
-        progress = Progress(cfg.max_steps, step, quiet=quiet)
-        if not quiet:
-            print(f"{'resuming at step ' + str(step) if ckpt else 'training'}: {mcfg.arch} {cfg.preset}, "
-                  f"{count_parameters(raw) / 1e6:.1f}M parameters, {info.rows} rows ({info.mode}, masking "
-                  f"{info.masking if not dynamic else 'dynamic ' + scheme}), {d.world_size} process(es) on {device}"
-                  f"{', bf16' if bf16 else ''}", flush=True)
+    loop = Loop(cfg, d, model, raw, optimizer, scheduler, new_window, ckpt)
+    loop.start({"train": asdict(cfg), "model": mcfg.to_dict(), "parameters": count_parameters(raw),
+                "world_size": d.world_size, "dynamic_masking": scheme if dynamic else None},
+               f"{mcfg.arch} {cfg.preset}, {count_parameters(raw) / 1e6:.1f}M parameters, {info.rows} rows "
+               f"({info.mode}, masking {info.masking if not dynamic else 'dynamic ' + scheme}), {d.world_size} "
+               f"process(es) on {device}{', bf16' if bf16 else ''}", quiet)
 
-    def checkpoint():
-        rng = gather_rng_states(d)
-        if d.main:
-            save_checkpoint(ckpt_path, {
-                "model": raw.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "step": step, "epoch": epoch, "micro": micro, "rng": rng,
-                "window": {k: v.cpu() for k, v in window.items()}, "config": asdict(cfg),
-                "model_config": mcfg.to_dict(),
-                "data": {"tokenizer": info.tokenizer, "special_ids": info.special_ids, "rows": info.rows},
-                "vocab_file": os.path.abspath(vocab_file) if vocab_file else None})
+    def micro_step(model, batch, window):
+        with autocast():
+            out = model(batch)
+        window["loss"] += out["loss"].detach() / cfg.grad_accum
+        window["mlm_loss"] += out["mlm_loss"] / cfg.grad_accum
+        for key in ("mlm_correct", "mlm_count", "sentence_correct", "sentence_count"):
+            if key in out:
+                window[key] += out[key]
+        if "sentence_loss" in out:
+            window["sentence_loss"] += out["sentence_loss"] / cfg.grad_accum
+        if "sbo_loss" in out:
+            window["sbo_loss"] += out["sbo_loss"] / cfg.grad_accum
+        window["tokens"] += batch["attention_mask"].sum()
+        window["sequences"] += len(batch["input_ids"])
+        return out["loss"]
 
-    last: dict = {}
-    t_window = time.monotonic()
-    model.train()
-    done = step >= cfg.max_steps
-    while not done:
-        sampler = EpochSampler(len(dataset), cfg.seed, epoch, start=micro * cfg.batch_size, rank=d.rank,
-                               world_size=d.world_size, exclude=cfg.eval_rows)
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
-                            collate_fn=PretrainingCollator(**collator_args, epoch=epoch), num_workers=cfg.num_workers,
-                            pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed))
-        k = 0
-        for batch in loader:
-            micro += 1
-            k += 1
-            batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
-            sync = k % cfg.grad_accum == 0
-            with model.no_sync() if d.enabled and not sync else contextlib.nullcontext():
-                with autocast():
-                    out = model(batch)
-                (out["loss"] / cfg.grad_accum).backward()
-            window["loss"] += out["loss"].detach() / cfg.grad_accum
-            window["mlm_loss"] += out["mlm_loss"] / cfg.grad_accum
-            for key in ("mlm_correct", "mlm_count", "sentence_correct", "sentence_count"):
-                if key in out:
-                    window[key] += out[key]
-            if "sentence_loss" in out:
-                window["sentence_loss"] += out["sentence_loss"] / cfg.grad_accum
-            if "sbo_loss" in out:
-                window["sbo_loss"] += out["sbo_loss"] / cfg.grad_accum
-            window["tokens"] += batch["attention_mask"].sum()
-            window["sequences"] += len(batch["input_ids"])
-            if not sync:
-                continue
-            if cfg.clip:
-                torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            window["steps"] += 1
-            if step % cfg.log_every == 0 or step == cfg.max_steps:
-                last = log_window(window, d, step, scheduler.get_last_lr()[0], time.monotonic() - t_window)
-                if d.main:
-                    metrics.write(last)
-                    progress.update(step, f"loss {last['loss']:.4f} mlm_acc {last['mlm_acc']:.3f}"
-                                    + (f" sent_acc {last['sentence_acc']:.3f}" if "sentence_acc" in last else "")
-                                    + f" {last['tokens_per_s']:.0f} tok/s")
-                window, t_window = new_window(device), time.monotonic()
-            if cfg.eval_every and step % cfg.eval_every == 0 and d.main:
-                result = evaluate(raw, dataset, collator_args, cfg.eval_rows, cfg.batch_size, device, autocast)
-                metrics.write({"step": step, **result})
-                last.update(result)
-            if cfg.stop_after is not None and step >= cfg.stop_after:
-                if d.main:
-                    progress.close()
-                return last
-            if step % cfg.save_every == 0 or step == cfg.max_steps:
-                checkpoint()
-            if step >= cfg.max_steps:
-                done = True
-                break
-        else:  # the epoch ran out
-            epoch, micro = epoch + 1, 0
-            if micro_per_epoch < cfg.grad_accum:
-                raise TrainError("an epoch is shorter than one optimizer step")
-    if d.main:
-        progress.close()
+    def describe(r):
+        return (f"loss {r['loss']:.4f} mlm_acc {r['mlm_acc']:.3f}"
+                + (f" sent_acc {r['sentence_acc']:.3f}" if "sentence_acc" in r else "") + f" {r['tokens_per_s']:.0f} tok/s")
+
+    data = {"tokenizer": info.tokenizer, "special_ids": info.special_ids, "rows": info.rows}
+    last = loop.run(dataset, lambda epoch: PretrainingCollator(**collator_args, epoch=epoch), micro_step, log_window,
+                    describe, evaluate=lambda: evaluate(raw, dataset, collator_args, cfg.eval_rows, cfg.batch_size,
+                                                        device, autocast),
+                    checkpoint=lambda: loop.checkpoint(mcfg.to_dict(), {
+                        "data": data, "vocab_file": os.path.abspath(vocab_file) if vocab_file else None}))
+    if d.main and not loop.stopped:
         save_hf(os.path.join(cfg.out, "hf"), mcfg, raw.state_dict(), info.special_ids, vocab_file,
                 info.tokenizer.get("lowercase", True))
         if not quiet:
-            print(f"wrote {cfg.out}/metrics.jsonl, {ckpt_path} and {cfg.out}/hf/"
+            print(f"wrote {cfg.out}/metrics.jsonl, {loop.ckpt_path} and {cfg.out}/hf/"
                   + ("" if vocab_file else " (no vocab file found: pass --tokenizer to include it)"), flush=True)
     return last
 

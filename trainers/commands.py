@@ -94,7 +94,8 @@ def train_bert(resume, overwrite, quiet, no_sentence_loss, optimizer, arch, **kw
 @click.option("--out", "-o", default=None, help="Directory to write [default: hf/ next to the checkpoint].")
 @click.option("--tokenizer", "-t", default=None, help="Vocab file to include [default: the training run's].")
 def export_hf(checkpoint, out, tokenizer):
-    """Write a training checkpoint in the layout transformers loads (BertForPreTraining / AlbertForPreTraining)."""
+    """Write a training checkpoint in the layout transformers loads (BertForPreTraining / AlbertForPreTraining;
+    T5ForConditionalGeneration / BartForConditionalGeneration for train seq2seq)."""
     from trainers.common import CheckpointError, load_checkpoint
     from trainers.encoder import EncoderConfig
     from trainers.hf import save_hf
@@ -103,6 +104,16 @@ def export_hf(checkpoint, out, tokenizer):
         ckpt = load_checkpoint(checkpoint, needs=("model_config", "model", "data", "step"))
     except CheckpointError as e:
         raise click.ClickException(str(e)) from None
+    if ckpt["model_config"].get("model_type") in ("t5", "bart"):  # a train seq2seq checkpoint
+        from trainers.seq2seq import export_checkpoint
+
+        out = out or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "hf")
+        try:
+            name = export_checkpoint(ckpt, out, tokenizer)
+        except CheckpointError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"wrote {out} ({name} layout, step {ckpt['step']})")
+        return
     try:
         mcfg = EncoderConfig(**ckpt["model_config"])
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one sentence

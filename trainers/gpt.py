@@ -13,31 +13,20 @@ schedule, generator states, data position: --resume continues exactly) and OUT/h
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import click
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch.utils.data import DataLoader
 
 from corpusforge.dataset.reader import open_shard, read_manifest
-from corpusforge.torch import EpochSampler
-from trainers.common import (MetricsLog, Progress, gather_rng_states, load_checkpoint, save_checkpoint,
-                             set_rng_state, setup_distributed, teardown_distributed)
-from trainers.encoder import PRESETS, count_parameters, lr_factor, parameter_groups
+from trainers.common import (Loop, TrainError, autocast_for, evaluate_loss, linear_schedule,
+                             log_loss_window, loss_window, open_run, run_distributed, wrap_ddp)
+from trainers.encoder import PRESETS, count_parameters, parameter_groups
 
-CHECKPOINT = "checkpoint.pt"
 IGNORE = -100
-
-
-class TrainError(ValueError):
-    """A bad argument or unusable input: one sentence, raised before any training."""
 
 
 @dataclass
@@ -147,10 +136,6 @@ def validate(cfg: GPTConfig, rows: int, world: int) -> None:
         raise TrainError("--eval-every needs --eval-rows (held-out blocks)")
 
 
-def new_window(device) -> dict:
-    return {k: torch.zeros((), dtype=torch.float64, device=device) for k in ("loss", "steps", "tokens", "sequences")}
-
-
 def forward(model, batch, autocast):
     """Summed token loss (the model's mean over its shifted labels, times their count) and that count."""
     with autocast():
@@ -160,173 +145,50 @@ def forward(model, batch, autocast):
     return out.loss, count
 
 
-@torch.no_grad()
-def evaluate(model, dataset, collate, rows: int, batch_size: int, device, autocast) -> dict:
-    was = model.training
-    model.eval()
-    total, count = torch.zeros((), dtype=torch.float64), 0
-    for start in range(0, rows, batch_size):
-        batch = {k: v.to(device) for k, v in collate([dataset[i] for i in range(start, min(rows, start + batch_size))]).items()}
-        loss, n = forward(model, batch, autocast)
-        total += loss.double().cpu() * n.cpu()
-        count += int(n)
-    model.train(was)
-    loss = (total / max(1, count)).item()
-    return {"eval_loss": loss, "eval_ppl": math.exp(min(loss, 50))}
-
-
 def train(cfg: GPTConfig, resume: bool = False, overwrite: bool = False, quiet: bool = False) -> dict:
     """Runs (or resumes) a training run; returns the last logged metrics."""
     dataset = CausalBlocks(cfg.data)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    d = setup_distributed(cfg.device)
-    try:
-        result = _train(cfg, dataset, d, resume, overwrite, quiet)
-        if d.enabled:
-            dist.barrier()
-        return result
-    finally:
-        teardown_distributed(d)
+    return run_distributed(cfg, lambda d: _train(cfg, dataset, d, resume, overwrite, quiet))
 
 
 def _train(cfg, dataset, d, resume, overwrite, quiet):
     validate(cfg, len(dataset), d.world_size)
     manifest = dataset.manifest
-    ckpt_path = os.path.join(cfg.out, CHECKPOINT)
-    existing = os.path.exists(ckpt_path) or os.path.exists(os.path.join(cfg.out, "metrics.jsonl"))
-    if existing and not (resume or overwrite):
-        raise TrainError(f"{cfg.out} already holds a training run; pass --resume to continue it or --overwrite to "
-                         "start again")
-    ckpt = load_checkpoint(ckpt_path) if resume and os.path.exists(ckpt_path) else None
-    if ckpt:
-        changed = [f.name for f in fields(GPTConfig) if f.name not in RESUMABLE_CHANGES
-                   and ckpt["config"].get(f.name) != getattr(cfg, f.name)]
-        if changed:
-            raise TrainError(f"--resume with different {', '.join('--' + c.replace('_', '-') for c in changed)} "
-                             f"than the checkpoint's run")
+    ckpt = open_run(cfg, RESUMABLE_CHANGES, resume, overwrite)
     device = d.device
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-
+    bf16, autocast = autocast_for(cfg.precision, device)
     eos_id = manifest["params"]["eos_id"]
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     positions = -(-manifest["params"]["max_seq_length"] // 8) * 8  # batches are padded to a multiple of 8
-    model = build_model(cfg, manifest["tokenizer"]["vocab_size"], positions, eos_id).to(device)
-    raw = model
-    if d.enabled:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[d.local_rank] if device.type == "cuda" else None)
+    raw = build_model(cfg, manifest["tokenizer"]["vocab_size"], positions, eos_id).to(device)
+    model = wrap_ddp(raw, d)
     optimizer = torch.optim.AdamW(parameter_groups(raw, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
-    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, int(0.06 * cfg.max_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, cfg.max_steps))
+    scheduler = linear_schedule(optimizer, cfg)
     collate = CausalCollator(eos_id, cfg.reset_attention)  # padding is never attended to nor predicted
-    micro_per_epoch = (len(dataset) - cfg.eval_rows) // d.world_size // cfg.batch_size
 
-    step, epoch, micro = 0, 0, 0
-    window = new_window(device)
-    torch.manual_seed(cfg.seed + 1 + d.rank)  # dropout: a different stream per rank
-    if ckpt:
-        raw.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        step, epoch, micro = ckpt["step"], ckpt["epoch"], ckpt["micro"]
-        window = {k: v.to(device) for k, v in ckpt["window"].items()}
-        set_rng_state(ckpt["rng"][d.rank], device)
-    if d.main:
-        os.makedirs(cfg.out, exist_ok=True)
-        metrics = MetricsLog(os.path.join(cfg.out, "metrics.jsonl"), resume_step=step if ckpt else None)
-        with open(os.path.join(cfg.out, "train_config.json"), "w", encoding="utf-8") as f:
-            json.dump({"train": asdict(cfg), "model": raw.config.to_dict(), "parameters": count_parameters(raw),
-                       "world_size": d.world_size}, f, indent=2)
-        progress = Progress(cfg.max_steps, step, quiet=quiet)
-        if not quiet:
-            print(f"{'resuming at step ' + str(step) if ckpt else 'training'}: gpt2 {cfg.preset}, "
-                  f"{count_parameters(raw) / 1e6:.1f}M parameters, {len(dataset)} blocks, {d.world_size} process(es) "
-                  f"on {device}{', bf16' if bf16 else ''}", flush=True)
+    loop = Loop(cfg, d, model, raw, optimizer, scheduler, loss_window, ckpt)
+    loop.start({"train": asdict(cfg), "model": raw.config.to_dict(), "parameters": count_parameters(raw),
+                "world_size": d.world_size},
+               f"gpt2 {cfg.preset}, {count_parameters(raw) / 1e6:.1f}M parameters, {len(dataset)} blocks, "
+               f"{d.world_size} process(es) on {device}{', bf16' if bf16 else ''}", quiet)
 
-    def checkpoint():
-        rng = gather_rng_states(d)
-        if d.main:  # tensors, numbers and strings only: torch.load(weights_only=True) reads it
-            save_checkpoint(ckpt_path, {
-                "model": raw.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "step": step, "epoch": epoch, "micro": micro, "rng": rng,
-                "window": {k: v.cpu() for k, v in window.items()}, "config": asdict(cfg),
-                "model_config": json.loads(raw.config.to_json_string())})
+    def micro_step(model, batch, window):
+        loss, _ = forward(model, batch, autocast)
+        window["loss"] += loss.detach().double() / cfg.grad_accum
+        window["tokens"] += batch["tokens"]
+        window["sequences"] += len(batch["input_ids"])
+        return loss
 
-    last: dict = {}
-    t_window = time.monotonic()
-    model.train()
-    done = step >= cfg.max_steps
-    while not done:
-        sampler = EpochSampler(len(dataset), cfg.seed, epoch, start=micro * cfg.batch_size, rank=d.rank,
-                               world_size=d.world_size, exclude=cfg.eval_rows)
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=True, collate_fn=collate,
-                            num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
-                            generator=torch.Generator().manual_seed(cfg.seed))  # not the dropout generator: exact resume
-        k = 0
-        for batch in loader:
-            micro += 1
-            k += 1
-            batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
-            sync = k % cfg.grad_accum == 0
-            with model.no_sync() if d.enabled and not sync else contextlib.nullcontext():
-                loss, _ = forward(model, batch, autocast)
-                (loss / cfg.grad_accum).backward()
-            window["loss"] += loss.detach().double() / cfg.grad_accum
-            window["tokens"] += batch["tokens"]
-            window["sequences"] += len(batch["input_ids"])
-            if not sync:
-                continue
-            if cfg.clip:
-                torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            window["steps"] += 1
-            if step % cfg.log_every == 0 or step == cfg.max_steps:
-                last = log_window(window, d, step, scheduler.get_last_lr()[0], time.monotonic() - t_window)
-                if d.main:
-                    metrics.write(last)
-                    progress.update(step, f"loss {last['loss']:.4f} {last['tokens_per_s']:.0f} tok/s")
-                window, t_window = new_window(device), time.monotonic()
-            if cfg.eval_every and step % cfg.eval_every == 0 and d.main:
-                result = evaluate(raw, dataset, collate, cfg.eval_rows, cfg.batch_size, device, autocast)
-                metrics.write({"step": step, **result})
-                last.update(result)
-            if cfg.stop_after is not None and step >= cfg.stop_after:
-                if d.main:
-                    progress.close()
-                return last
-            if step % cfg.save_every == 0 or step == cfg.max_steps:
-                checkpoint()
-            if step >= cfg.max_steps:
-                done = True
-                break
-        else:  # the epoch ran out
-            epoch, micro = epoch + 1, 0
-            if micro_per_epoch < cfg.grad_accum:
-                raise TrainError("an epoch is shorter than one optimizer step")
-    if d.main:
-        progress.close()
+    last = loop.run(dataset, lambda epoch: collate, micro_step, log_loss_window,
+                    lambda r: f"loss {r['loss']:.4f} {r['tokens_per_s']:.0f} tok/s",
+                    evaluate=lambda: evaluate_loss(raw, lambda m, b: forward(m, b, autocast), dataset, collate,
+                                                   cfg.eval_rows, cfg.batch_size, device),
+                    checkpoint=lambda: loop.checkpoint(json.loads(raw.config.to_json_string())))
+    if d.main and not loop.stopped:
         raw.save_pretrained(os.path.join(cfg.out, "hf"))
         if not quiet:
-            print(f"wrote {cfg.out}/metrics.jsonl, {ckpt_path} and {cfg.out}/hf/ (GPT2LMHeadModel)", flush=True)
+            print(f"wrote {cfg.out}/metrics.jsonl, {loop.ckpt_path} and {cfg.out}/hf/ (GPT2LMHeadModel)", flush=True)
     return last
-
-
-def log_window(w: dict, d, step: int, lr: float, seconds: float) -> dict:
-    keys = list(w)
-    values = torch.stack([w[k].double() for k in keys])
-    if d.enabled:
-        dist.all_reduce(values)
-    v = dict(zip(keys, values.tolist()))
-    steps = max(1.0, v["steps"] / d.world_size)
-    loss = v["loss"] / d.world_size / steps
-    return {"step": step, "loss": loss, "ppl": math.exp(min(loss, 50)), "lr": lr,
-            "tokens_per_s": v["tokens"] / max(seconds, 1e-9), "sequences_per_s": v["sequences"] / max(seconds, 1e-9)}
 
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

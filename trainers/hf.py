@@ -144,9 +144,11 @@ TOKENIZER_FILES = {"wordpiece": ("vocab.txt", "BertTokenizer"), "sentencepiece":
                    "tokenizers": ("tokenizer.json", "PreTrainedTokenizerFast")}
 
 
-def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bool, max_length: int) -> None:
+def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bool, max_length: int,
+                   t5_eos_id: int | None = None) -> None:
     """The tokenizer in its own kind, with a tokenizer_config.json naming its special tokens, so that
-    AutoTokenizer.from_pretrained(directory) encodes text to the ids the dataset holds."""
+    AutoTokenizer.from_pretrained(directory) encodes text to the ids the dataset holds. t5_eos_id: a
+    SentencePiece model gets T5's input format too (t5_tokenizer)."""
     from corpusforge.tokenization.tokenizer import TextTokenizer, kind_of
 
     kind = kind_of(vocab_file)
@@ -156,7 +158,8 @@ def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bo
         tokens = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
         options = {"do_lower_case": lowercase}
     else:
-        by_id = {i: t for t, i in TextTokenizer(vocab_file).vocab.items()}
+        vocab = TextTokenizer(vocab_file).vocab
+        by_id = {i: t for t, i in vocab.items()}
         tokens = {role: by_id[i] for role, i in special.items() if i in by_id}
         if kind == "tokenizers" and {"cls", "sep"} <= set(tokens):  # RoBERTa: <s> / </s> are also bos / eos
             tokens.update(bos=tokens["cls"], eos=tokens["sep"])
@@ -167,6 +170,33 @@ def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bo
                    **{f"{k}_token": v for k, v in tokens.items()}}, f, indent=2)
     with open(os.path.join(directory, "special_tokens_map.json"), "w", encoding="utf-8") as f:
         json.dump({f"{k}_token": v for k, v in tokens.items()}, f, indent=2)
+    if kind == "sentencepiece" and t5_eos_id is not None:
+        t5_tokenizer(directory, vocab, tokens, t5_eos_id, max_length)
+
+
+def t5_tokenizer(directory: str, vocab: dict, roles: dict, eos_id: int, max_length: int) -> None:
+    """The exported spiece.model with T5's input format: each text followed by EOS, the vocabulary's
+    <extra_id_N> pieces its sentinels (special: skipped on decode). transformers' T5Tokenizer fixes <unk>
+    at id 2 (T5's own layout; `build vocab -m unigram` has it at 1), so the model goes out as the
+    tokenizers-library file AutoTokenizer reads as it is: spiece.model converted by transformers (as
+    the AlbertTokenizer config written beside it loads it) with T5's post-processor."""
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    from corpusforge.objectives.t5 import sentinel_ids
+
+    backend = AutoTokenizer.from_pretrained(directory).backend_tokenizer
+    by_id = {i: t for t, i in vocab.items()}
+    eos = by_id[eos_id]
+    backend.post_processor = processors.TemplateProcessing(single=f"$A {eos}", pair=f"$A {eos} $B {eos}",
+                                                           special_tokens=[(eos, eos_id)])
+    backend.save(os.path.join(directory, "tokenizer.json"))
+    tokens = {"eos_token": eos, **{f"{k}_token": roles[k] for k in ("pad", "unk") if k in roles},
+              "additional_special_tokens": [by_id[i] for i in sentinel_ids(vocab)]}
+    with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_length, **tokens}, f, indent=2)
+    with open(os.path.join(directory, "special_tokens_map.json"), "w", encoding="utf-8") as f:
+        json.dump(tokens, f, indent=2)
 
 
 def load_hf(directory: str) -> tuple[EncoderConfig, dict]:

@@ -27,13 +27,16 @@ from corpusforge.objectives.bart import BartBuilder, BartConfig
 from corpusforge.objectives.bilm import BilmBuilder, BilmConfig
 from corpusforge.objectives.causal import CausalBuilder, CausalConfig
 from corpusforge.objectives.instances import InstanceBuilder, TokenizedDocument
+from corpusforge.objectives.mass import MassBuilder, MassConfig
 from corpusforge.objectives.stream import StreamBuilder, StreamConfig
 from corpusforge.objectives.t5 import T5Builder, T5Config
+from corpusforge.objectives.translation import TlmBuilder, TlmConfig, TranslationBuilder, TranslationConfig
 from corpusforge.sources.formats import Reject
 
 # configurations whose builders write their own tables (batch.table); any other is BERT-family instances
 BUILDERS = {CausalConfig: CausalBuilder, BilmConfig: BilmBuilder, StreamConfig: StreamBuilder, T5Config: T5Builder,
-            BartConfig: BartBuilder}
+            BartConfig: BartBuilder, MassConfig: MassBuilder, TranslationConfig: TranslationBuilder,
+            TlmConfig: TlmBuilder}
 
 
 def table_documents(table: pa.Table) -> list[TokenizedDocument]:
@@ -46,11 +49,12 @@ def table_documents(table: pa.Table) -> list[TokenizedDocument]:
     flat_ids = sentences.values.to_numpy(zero_copy_only=False)
     flat_words = words.values.values.to_numpy(zero_copy_only=False)
     keys, doc_ids = table.column(KEY).to_pylist(), table.column("doc_id").to_pylist()
+    sources = table.column("source").to_pylist()
     docs = []
-    for d, (key, doc_id) in enumerate(zip(keys, doc_ids)):
+    for d, (key, doc_id, source) in enumerate(zip(keys, doc_ids, sources)):
         bounds = sent_offsets[doc_offsets[d]:doc_offsets[d + 1] + 1]
         sentences = [(flat_ids[a:b], flat_words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        docs.append(TokenizedDocument(key, doc_id, sentences))
+        docs.append(TokenizedDocument(key, doc_id, sentences, source))
     return docs
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from corpusforge.beam.counting import CountingDoFn
 from corpusforge.beam.sink import KEY, seeded_key
-from corpusforge.sources.formats import PRETOKENIZED, Document
+from corpusforge.sources.formats import PAIRS, PRETOKENIZED, Document
 from corpusforge.text import DocumentFilter, content_hash, normalize_text, split_sentences
 from corpusforge.text.langid import LanguageFilter
 
@@ -25,6 +25,10 @@ def prepare_document(doc: Document, opts: PrepareOptions) -> tuple[dict | None, 
     """(row, None) for a kept document, (None, reason) for a filtered one."""
     if doc.source == PRETOKENIZED:  # already tokenized: one sentence per line, exactly as written
         sentences = [doc.text]
+    elif doc.source == PAIRS:  # a translation pair: its two sides, cleaned, never split
+        sentences = [normalize_text(side, form=opts.normalize, t2s=opts.t2s) for side in doc.text.split("\n")]
+        if not all(sentences):
+            return None, "empty_side"
     else:
         text = normalize_text(doc.text, form=opts.normalize, t2s=opts.t2s)
         sentences = split_sentences(text, lang=opts.lang)

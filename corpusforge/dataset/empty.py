@@ -18,6 +18,9 @@ HINTS = {
     "too_long": "every document is longer than --max-chars {max_chars}; raise it",
     "too_few_sentences": "every document has fewer than --min-sentences {min_sentences} sentences; lower it",
     "low_cjk_ratio": "no document reaches --min-cjk-ratio {min_cjk_ratio}; lower it",
+    "not_a_pair": "the input holds no translation pairs; read translation2019zh JSON lines with --side pair",
+    "pair_too_long": "every pair is longer than --max-seq-length {max_seq_length}; raise it",
+    "empty_side": "a side of every pair is empty; check the english and chinese fields",
 }
 GENERIC_HINT = "check --input, --format and the filters"
 
@@ -42,7 +45,7 @@ def check_produced(accounting: dict, rows: int, params: dict) -> None:
         problem = f"none of the {read} records read was kept, most were {what} as {reason} ({n})"
         hint = HINTS.get(reason, GENERIC_HINT).format_map({k: params.get(k) for k in
                                                            ("text_field", "min_chars", "max_chars", "min_sentences",
-                                                            "min_cjk_ratio")})
+                                                            "min_cjk_ratio", "max_seq_length")})
     raise EmptyBuild(f"nothing to write: {problem}; {hint}, or pass --allow-empty to write an empty dataset")
 
 

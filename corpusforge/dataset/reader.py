@@ -22,8 +22,8 @@ def filesystems():
 
 
 # The kinds corpusforge writes: row shards (with dataset_info.json and state.json), or files only.
-SHARD_KINDS = ("documents", "tokenized", "pretraining", "causal", "bilm", "stream", "t5", "bart", "cooccurrence",
-               "ngrams", "stats")
+SHARD_KINDS = ("documents", "tokenized", "pretraining", "causal", "bilm", "stream", "t5", "bart", "mass", "translation",
+               "tlm", "cooccurrence", "ngrams", "stats")
 FILE_KINDS = ("vocab", "lm")
 
 

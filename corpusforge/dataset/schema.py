@@ -114,11 +114,57 @@ def bart_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
     )
 
 
+def mass_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "mass": one row per masked sequence-to-sequence example (build pretraining --mode mass); see
+    objectives/mass.py. The decoder sees only the fragment; decoder_position_ids place it in the segment."""
+    return pa.schema(
+        [
+            # the segment (a block of a document's sentences, then EOS), its fragment replaced 80/10/10
+            # ([MASK] / a random token / itself), as MASS's encoder sees it
+            pa.field("input_ids", pa.list_(id_type), nullable=False),
+            # the fragment shifted right: the token before it (BOS when it starts the segment), then the
+            # fragment but its last token
+            pa.field("decoder_input_ids", pa.list_(id_type), nullable=False),
+            pa.field("labels", pa.list_(id_type), nullable=False),  # the fragment: the original tokens
+            # the fragment's positions in the segment (start .. start + len - 1): the decoder's position ids
+            pa.field("decoder_position_ids", pa.list_(pa.int32()), nullable=False),
+        ]
+    )
+
+
+def translation_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "translation": one row per translation pair and direction (build pretraining --mode translation)."""
+    return pa.schema(
+        [
+            pa.field("input_ids", pa.list_(id_type), nullable=False),  # the source sentence, then EOS
+            pa.field("labels", pa.list_(id_type), nullable=False),  # the target sentence, then EOS
+            pa.field("source_lang", pa.string(), nullable=False),  # "zh" or "en"
+            pa.field("target_lang", pa.string(), nullable=False),
+        ]
+    )
+
+
+def tlm_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "tlm": one row per translation pair and order (build pretraining --mode tlm), XLM's layout."""
+    return pa.schema(
+        [
+            # EOS first EOS EOS second EOS (XLM's </s> framing of each sentence), masked jointly
+            pa.field("input_ids", pa.list_(id_type), nullable=False),
+            pa.field("position_ids", pa.list_(pa.int32()), nullable=False),  # 0.. per sentence: reset at the second
+            pa.field("langs", pa.list_(pa.uint8()), nullable=False),  # language id per token (manifest "languages")
+            pa.field("special_tokens_mask", pa.list_(pa.uint8()), nullable=False),  # 1 on the EOS tokens
+            pa.field("masked_lm_positions", pa.list_(pa.int32()), nullable=False),  # ascending; empty for none
+            pa.field("masked_lm_labels", pa.list_(id_type), nullable=False),  # the original ids at those positions
+        ]
+    )
+
+
 REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
 
 SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema(), "pretraining": pretraining_schema(),
            "causal": causal_schema(), "bilm": bilm_schema(), "stream": stream_schema(),
-           "t5": t5_schema(), "bart": bart_schema()}
+           "t5": t5_schema(), "bart": bart_schema(), "mass": mass_schema(),
+           "translation": translation_schema(), "tlm": tlm_schema()}
 
 
 def hf_features(schema: pa.Schema) -> dict:

@@ -15,11 +15,12 @@ from itertools import accumulate
 
 import numpy as np
 
+from corpusforge.objectives.electra import electra_examples, electra_statistics
 from corpusforge.objectives.masking import KEEP, MASK, RANDOM, MaskingConfig, mask_batch
 from corpusforge.objectives.packing import pack_sentences
 from corpusforge.objectives.pairs import Draws, Sentence, random_run, sentence_pairs
 
-MODES = ("nsp", "sop", "full-sentences", "doc-sentences")
+MODES = ("nsp", "sop", "full-sentences", "doc-sentences", "electra")
 LABELS = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}
 
 
@@ -74,6 +75,7 @@ class TokenizedDocument:
     key: bytes  # the row's seeded key: its order in the bucket and its randomness
     doc_id: str
     sentences: list  # [(ids, word ids)] numpy arrays
+    source: str = ""  # the raw layout it was read as (translation pairs: sources.formats.PAIRS)
 
 
 def assemble(instances: list[list], cls_id: int, sep_id: int) -> tuple[np.ndarray, ...]:
@@ -179,17 +181,21 @@ class InstanceBuilder:
         """All instances of these documents (None if there are none); the builder's randomness for
         masking is seeded by the bucket's first key, so it too is fixed by the input and the seed."""
         cfg = self.cfg
-        docs = [TokenizedDocument(d.key, d.doc_id, split_long(d.sentences, cfg.content_tokens, self.stats))
-                for d in sorted(docs, key=lambda d: d.key)]  # new Documents: the caller's stay as they were
+        docs = sorted(docs, key=lambda d: d.key)
+        if cfg.mode != "electra":  # ELECTRA cuts a long sentence at the maximum, as its script does
+            docs = [TokenizedDocument(d.key, d.doc_id, split_long(d.sentences, cfg.content_tokens, self.stats))
+                    for d in docs]  # new Documents: the caller's stay as they were
         record_ids, labels = [], []
         pairs = cfg.mode in LABELS
         if pairs:
             assembled = self._pairs(docs, record_ids, labels)
+        elif cfg.mode == "electra":
+            assembled = self._electra(docs, record_ids)
         else:
-            parts = self._packed(docs, record_ids)
+            assembled = assemble(self._packed(docs, record_ids), cfg.cls_id, cfg.sep_id)
         if not record_ids:
             return None
-        ids, types, special, words, lengths = assembled if pairs else assemble(parts, cfg.cls_id, cfg.sep_id)
+        ids, types, special, words, lengths = assembled
         masked = mask_batch(ids, special, words, lengths, rng_for(self.seed, docs[0].key, "mask"), cfg.masking)
         batch = InstanceBatch(record_ids, lengths, masked.input_ids, types, special.astype(np.uint8), words,
                               np.array(labels, dtype=np.int8) if pairs else None, masked.counts, masked.positions,
@@ -239,6 +245,47 @@ class InstanceBuilder:
         ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
         return assemble_ranges(ids, words, ranges[:, 0], ranges[:, 1], np.full(len(record_ids), 2, dtype=np.int64),
                                cfg.cls_id, cfg.sep_id)
+
+    def _electra(self, docs, record_ids):
+        """ELECTRA's examples of every copy, assembled: the bucket's sentences lie end to end once, an
+        example's segments are gathered from it (a segment's sentences need not be adjacent)."""
+        cfg, stats = self.cfg, self.stats
+        sentences = [s for doc in docs for s in doc.sentences]
+        ends = list(accumulate(len(s[0]) for s in sentences))
+        bounds = list(zip([0, *ends[:-1]], ends))
+        first = [0, *accumulate(len(doc.sentences) for doc in docs)]
+        documents = [bounds[first[d]:first[d + 1]] for d in range(len(docs))]
+        empty = np.zeros(0, dtype=np.int64)
+        ids = np.concatenate([s[0] for s in sentences]) if sentences else empty
+        words = np.concatenate([s[1] for s in sentences]) if sentences else empty
+        produced = np.zeros(len(docs), dtype=bool)
+        ranges, segment_tokens, n_parts = [], [], []
+        for copy in range(cfg.dupe_factor):
+            draws = Draws(rng_for(self.seed, docs[0].key, copy, "electra"))
+            count = [0] * len(docs)
+            for ex in electra_examples(documents, cfg.max_seq_length, draws.chance,
+                                       lambda a, b: a + draws.below(b - a + 1)):
+                record_ids.append(f"{docs[ex.document].doc_id}/{copy}/{count[ex.document]}")
+                count[ex.document] += 1
+                produced[ex.document] = True
+                n_first = sum(b - a for a, b in ex.first)
+                ranges += ex.first + ex.second
+                segment_tokens.append(n_first)
+                if ex.second:
+                    segment_tokens.append(sum(b - a for a, b in ex.second))
+                n_parts.append(1 + bool(ex.second))
+                stats["random_target"] += ex.random_target
+                stats["single_segment_draws"] += ex.single_draw
+                stats["cut_tokens"] += ex.cut_tokens
+                stats[f"first_segment_tokens={n_first}" if ex.second else "one_segment"] += 1
+        self._count_documents(produced)
+        # the gathered token array: each segment's ranges laid end to end, one part per segment
+        ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
+        lengths = ranges[:, 1] - ranges[:, 0]
+        order = np.repeat(ranges[:, 0] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        part_end = np.cumsum(np.array(segment_tokens, dtype=np.int64))
+        return assemble_ranges(ids[order], words[order], part_end - segment_tokens, part_end,
+                               np.array(n_parts, dtype=np.int64), cfg.cls_id, cfg.sep_id)
 
     def _packed(self, docs, record_ids):
         cfg = self.cfg
@@ -306,6 +353,8 @@ def instance_statistics(totals: dict, max_seq_length: int) -> dict:
         total = sum(units.values())
         out["unit_words"] = {"histogram": {str(k): units[k] for k in sorted(units)},
                              "mean": round(sum(k * v for k, v in units.items()) / total, 3)}
+    if "one_segment" in totals or any(k.startswith("first_segment_tokens=") for k in totals):
+        out["electra"] = electra_statistics(totals, instances)
     for key in ("sentences_split", "forced_random", "random_from_same_document"):
         if key in totals:
             out[key] = totals[key]

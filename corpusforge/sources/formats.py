@@ -33,7 +33,7 @@ class ReadOptions:
     fmt: str = "auto"  # a FORMATS name, "plain", "parquet", or "auto" (per file)
     text_field: str = "text"  # jsonl / parquet
     title_field: str | None = None  # jsonl / parquet
-    side: str = "chinese"  # translation2019zh: which side is the text
+    side: str = "chinese"  # translation2019zh: which side is the text; "pair": both (a PAIRS document)
     max_record_bytes: int = 16 << 20  # a longer record is rejected, never held whole
     split_bytes: int = 64 << 20
     encoding: str = "utf-8"  # of the raw text; anything else is transcoded to UTF-8 as it is read
@@ -127,7 +127,13 @@ def _by_fields(text_key: str, title_key: str | None = None) -> Callable:
 
 
 def _translation(obj: dict, opts: ReadOptions) -> tuple[str, str]:
-    return "", _field(obj, opts.side)
+    if opts.side != "pair":
+        return "", _field(obj, opts.side)
+    # a pair: each side on one line (a translation pair is a sentence per side), Chinese first
+    sides = [" ".join(_field(obj, key).splitlines()) for key in ("chinese", "english")]
+    if not all(side.strip() for side in sides):
+        raise BadRecord("empty_side", "the chinese or the english side is empty")
+    return "", "\n".join(sides)
 
 
 def _jsonl(obj: dict, opts: ReadOptions) -> tuple[str, str]:
@@ -148,6 +154,9 @@ FORMATS: dict[str, tuple[frozenset, Callable]] = {
 # KenLM and SRILM); never detected, only chosen. Its lines are taken as they are (PrepareDocuments
 # neither normalises nor sentence-splits them).
 PRETOKENIZED = "pretokenized"
+# the source of a translation2019zh pair read with side "pair": its text is the Chinese side, a line break,
+# the English side; PrepareDocuments makes it a document of exactly these two sentences
+PAIRS = "translation2019zh-pairs"
 FORMAT_NAMES = ["auto", *FORMATS, "plain", PRETOKENIZED, "parquet"]
 BINARY = "binary"
 # Raw control characters inside strings are cleaned later, not a reason to lose the record.
@@ -187,9 +196,9 @@ def detect_format(head: bytes, path: str) -> str:
         return "parquet"
     if looks_binary(head):
         return BINARY
-    lines = head.lstrip(b"\xef\xbb\xbf").splitlines()[:20]
+    lines = starts = head.lstrip(b"\xef\xbb\xbf").splitlines()[:20]
     if len(lines) > 1 and not head.endswith((b"\n", b"\r")):
-        lines = lines[:-1]  # the last line may be cut off
+        lines = lines[:-1]  # the last line may be cut off (its start still tells JSON from prose)
     for line in lines:
         try:
             obj = json.loads(line)
@@ -199,7 +208,7 @@ def detect_format(head: bytes, path: str) -> str:
             for name, (keys, _) in FORMATS.items():
                 if keys <= obj.keys():
                     return name
-    if any(line.lstrip().startswith(b"{") for line in lines[:5]):
+    if any(line.lstrip().startswith(b"{") for line in starts[:5]):
         return "jsonl"
     return "plain"
 
@@ -342,7 +351,8 @@ def _json_record(split, get, offset, line, opts) -> Document:
     title, text = get(obj, opts)
     if not text.strip():
         raise BadRecord("empty_text")
-    return Document(f"{split.name}:{offset}", split.fmt, title, text)
+    source = PAIRS if split.fmt == "translation2019zh" and opts.side == "pair" else split.fmt
+    return Document(f"{split.name}:{offset}", source, title, text)
 
 
 def _pretokenized_lines(split, lines, opts) -> Iterator[Document | Reject]:

@@ -1,7 +1,7 @@
-"""torch Datasets over corpusforge shards and collators (padding, dynamic masking)."""
-from corpusforge.torch.collate import IGNORE, PretrainingCollator, masking_config
-from corpusforge.torch.data import (DatasetInfo, EpochSampler, NotPretrainingData, PretrainingDataset,
-                                    PretrainingStream)
+"""torch Datasets over corpusforge shards and collators (padding, dynamic masking, encoder-decoder batches)."""
+from corpusforge.torch.collate import IGNORE, PretrainingCollator, Seq2SeqCollator, masking_config
+from corpusforge.torch.data import (SEQ2SEQ_KINDS, DatasetInfo, EpochSampler, NotPretrainingData, PretrainingDataset,
+                                    PretrainingStream, Seq2SeqDataset, Seq2SeqInfo)
 
-__all__ = ["IGNORE", "DatasetInfo", "EpochSampler", "NotPretrainingData", "PretrainingCollator", "PretrainingDataset",
-           "PretrainingStream", "masking_config"]
+__all__ = ["IGNORE", "SEQ2SEQ_KINDS", "DatasetInfo", "EpochSampler", "NotPretrainingData", "PretrainingCollator",
+           "PretrainingDataset", "PretrainingStream", "Seq2SeqCollator", "Seq2SeqDataset", "Seq2SeqInfo", "masking_config"]

@@ -96,3 +96,36 @@ def span_boundaries(predicted: np.ndarray) -> dict:
     left = starts[run] - 1
     right = ends[run]
     return {"span_left": left, "span_right": right, "span_offset": where - starts[run]}
+
+
+def pad_rows(rows: list, value: int, multiple: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences -> ((B, T) int64 padded with value, (B, T) 1/0 mask), T the longest rounded up to a multiple."""
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    width = -(-int(lengths.max(initial=1)) // multiple) * multiple
+    real = np.arange(width)[None, :] < lengths[:, None]
+    out = np.full((len(rows), width), value, dtype=np.int64)
+    out[real] = np.concatenate(rows).astype(np.int64) if len(rows) else []
+    return out, real.astype(np.int64)
+
+
+class Seq2SeqCollator:
+    """Encoder-decoder rows (Seq2SeqDataset) -> the arguments of transformers' T5ForConditionalGeneration /
+    BartForConditionalGeneration: input_ids and attention_mask (padding pad_id / 0); labels with IGNORE at
+    the padding, so the loss skips it; the model builds decoder_input_ids by shifting labels right (its
+    decoder start token first, IGNORE back to pad), unless the data gives decoder_input_ids (MASS: padded
+    with pad_id, with a decoder_attention_mask, and its decoder_position_ids padded with 0). Each is
+    padded to its own longest row, a multiple of 8."""
+
+    def __init__(self, pad_id: int = 0, pad_to_multiple_of: int = 8):
+        self.pad_id, self.multiple = pad_id, pad_to_multiple_of
+
+    def __call__(self, rows: list[dict]) -> dict:
+        input_ids, attention = pad_rows([r["input_ids"] for r in rows], self.pad_id, self.multiple)
+        labels, _ = pad_rows([r["labels"] for r in rows], IGNORE, self.multiple)
+        out = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+        if "decoder_input_ids" in rows[0]:
+            out["decoder_input_ids"], out["decoder_attention_mask"] = pad_rows(
+                [r["decoder_input_ids"] for r in rows], self.pad_id, self.multiple)
+        if "decoder_position_ids" in rows[0]:
+            out["decoder_position_ids"], _ = pad_rows([r["decoder_position_ids"] for r in rows], 0, self.multiple)
+        return {k: torch.from_numpy(v) for k, v in out.items()}

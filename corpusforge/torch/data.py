@@ -17,8 +17,6 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from corpusforge.dataset.reader import DatasetError, read_manifest, shard_paths
 
-LIST_COLUMNS = ("input_ids", "token_type_ids", "special_tokens_mask", "word_ids", "masked_lm_positions",
-                "masked_lm_labels")
 LABEL_COLUMNS = ("next_sentence_label", "sentence_order_label")
 
 
@@ -65,14 +63,15 @@ class _Shards:
     receiving pickled copies of the tables).
     """
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, columns: tuple | None = None):
         manifest = read_manifest(directory)
         self.paths = shard_paths(directory, manifest)
         self.rows = int(manifest["rows"])
+        self.columns = columns  # None: all of them
         self._batches = None
 
     def __getstate__(self):
-        return {"paths": self.paths, "rows": self.rows, "_batches": None}
+        return {"paths": self.paths, "rows": self.rows, "columns": self.columns, "_batches": None}
 
     def open(self):
         if self._batches is None:
@@ -82,8 +81,10 @@ class _Shards:
                 for batch in pa.ipc.open_stream(source):
                     cols = {}
                     for name in batch.schema.names:
+                        if self.columns is not None and name not in self.columns:
+                            continue
                         col = batch.column(name)
-                        if name in LIST_COLUMNS:
+                        if pa.types.is_list(col.type):
                             cols[name] = (col.offsets.to_numpy(), col.values.to_numpy(zero_copy_only=True))
                         else:
                             cols[name] = col.to_numpy(zero_copy_only=True)
@@ -189,3 +190,62 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return len(self.order)
+
+
+# the encoder-decoder dataset kinds (build pretraining --mode ...) and the columns a trainer feeds from each:
+# the encoder's input_ids, the decoder's labels and, where the data gives them, its decoder_input_ids
+SEQ2SEQ_KINDS = {"t5": ("input_ids", "labels"), "bart": ("input_ids", "labels"),
+                 "mass": ("input_ids", "labels", "decoder_input_ids", "decoder_position_ids"),
+                 "translation": ("input_ids", "labels")}
+
+
+@dataclass
+class Seq2SeqInfo:
+    """What a trainer needs from an encoder-decoder dataset's manifest."""
+
+    directory: str
+    rows: int
+    kind: str  # t5 | bart | ...
+    vocab_size: int
+    special_ids: dict
+    tokenizer: dict  # the fingerprint: file, kind, sha256, vocab_size, lowercase
+    max_seq_length: int
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, directory: str) -> "Seq2SeqInfo":
+        try:
+            manifest = read_manifest(directory)
+            shard_paths(directory, manifest)
+        except (FileNotFoundError, DatasetError) as e:
+            raise NotPretrainingData(str(e)) from None
+        kind = manifest.get("kind")
+        if kind not in SEQ2SEQ_KINDS:
+            raise NotPretrainingData(f"{directory} is a {kind} dataset; an encoder-decoder reads one of kind "
+                                     f"{', '.join(SEQ2SEQ_KINDS)} (build pretraining --mode "
+                                     f"{'|'.join(SEQ2SEQ_KINDS)})")
+        params = manifest["params"]
+        return cls(directory=directory, rows=manifest["rows"], kind=kind, vocab_size=manifest["tokenizer"]["vocab_size"],
+                   special_ids=manifest.get("special_ids", {}), tokenizer=manifest["tokenizer"],
+                   max_seq_length=params["max_seq_length"], params=params)
+
+
+class Seq2SeqDataset(Dataset):
+    """Random access to the examples of an encoder-decoder dataset: dicts of its kind's columns
+    (SEQ2SEQ_KINDS) as numpy views into the memory-mapped shards, plus index."""
+
+    def __init__(self, directory: str):
+        self.info = Seq2SeqInfo.read(directory)
+        self.columns = SEQ2SEQ_KINDS[self.info.kind]
+        self.shards = _Shards(directory, self.columns)
+
+    def __len__(self) -> int:
+        return self.shards.rows
+
+    def __getitem__(self, index: int) -> dict:
+        row = self.shards.row(int(index))
+        return {"index": row["index"], **{c: row[c] for c in self.columns}}
+
+    def longest(self) -> int:
+        """The longest sequence of any column (from the offsets: nothing is read)."""
+        return max((int(np.diff(b[c][0]).max(initial=0)) for b in self.shards.open() for c in self.columns), default=0)

@@ -5,6 +5,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -205,8 +206,10 @@ main()
 
 def held_locks() -> set:
     """Inodes with a FLOCK in the kernel's table (/proc/locks): what a lock holder holds, seen from outside."""
+    # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's line has "->" before FLOCK and holds nothing
+    held = re.compile(r"^\d+: FLOCK\s+\S+\s+\S+\s+\d+\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s")
     with open("/proc/locks") as f:
-        return {int(line.split()[5].split(":")[2]) for line in f if " FLOCK " in line}
+        return {int(m.group(1)) for line in f if (m := held.match(line))}
 
 
 def test_a_second_build_to_the_same_output_fails_at_once(tmp_path):

@@ -25,6 +25,9 @@ def test_layout_is_detected_from_the_fields(path, fmt):
 def test_generic_json_lines_and_binary_detection():
     assert detect_format(b'{"body": "x"}\n{"body": "y"}\n', "a.jsonl") == "jsonl"
     assert detect_format(bytes(range(256)) * 8, "blob.bin") == "binary"
+    # JSON lines whose first record is broken and whose second is cut off by the head: still JSON lines
+    news = (SAMPLE / "news2016zh" / "news2016zh_train.json").read_bytes().split(b"\n")
+    assert detect_format(b"\xfb" + news[0][1:] + b"\n" + news[1][:100], "news.json") == "jsonl"
 
 
 def test_wiki_text_drops_the_repeated_title():
@@ -109,3 +112,50 @@ def test_pretokenized_lines_are_documents_kept_exactly(tmp_path):
     row, _ = prepare_document(Document("x:0", "pretokenized", "", " Ｆull-width  text. Two? "),
                               PrepareOptions(filter=DocumentFilter(min_chars=0)))
     assert row["sentences"] == [" Ｆull-width  text. Two? "]  # neither normalised nor split
+
+
+def test_translation_pairs_are_read_whole():
+    """--side pair: one document per pair, its text the Chinese side, a line break, the English side (real pairs)."""
+    path = DATA / "translation" / "django-zh_Hans.json"
+    rows = [json.loads(l) for l in path.open(encoding="utf-8")]
+    docs = read_all([path], side="pair")
+    assert {d.source for d in docs} == {"translation2019zh-pairs"}
+    assert [d.text for d in docs] == [r["chinese"] + "\n" + r["english"] for r in rows]
+
+
+def test_bad_translation_pairs_are_rejected_with_a_reason(tmp_path):
+    lines = [
+        {"english": "Enter a valid date.", "chinese": "输入一个有效的日期。"},
+        {"english": "No chinese side."},
+        {"english": "Empty chinese side.", "chinese": "  "},
+        {"english": 42, "chinese": "英文不是字符串。"},
+        {"english": "Two\nlines.", "chinese": "两\n行。"},
+    ]
+    path = tmp_path / "pairs.json"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in lines) + '\n{"english": "cut', encoding="utf-8")
+    out = read_all([path], side="pair", fmt="translation2019zh")
+    docs = [r for r in out if isinstance(r, Document)]
+    assert [d.text for d in docs] == ["输入一个有效的日期。\nEnter a valid date.", "两 行。\nTwo lines."]
+    assert [r.reason for r in out if isinstance(r, Reject)] == ["missing_text_field", "empty_side", "wrong_field_type",
+                                                                "malformed_json"]
+
+
+def test_hostile_pairs_are_each_a_document_or_a_reject(tmp_path):
+    """Real pair lines cut, nested, retyped, mis-encoded: nothing raises, nothing is lost (one record per line)."""
+    import random
+
+    rng = random.Random(5)
+    real = (DATA / "translation" / "django-zh_Hans.json").read_bytes().splitlines()
+    lines = []
+    for line in real:
+        row = json.loads(line)
+        lines += [line, line[:rng.randrange(1, len(line))], b"[" * 5000 + b"]" * 5000,
+                  json.dumps({"english": row["english"], "chinese": [row["chinese"]]}).encode(),
+                  json.dumps({"english": row["english"], "chinese": None}).encode(),
+                  line.replace(b"\xe7", b"\xff", 1), line.replace(b"e", b"\0", 1)]
+    path = tmp_path / "hostile.json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    out = read_all([path], side="pair", fmt="translation2019zh")
+    kept = [r for r in out if isinstance(r, Document)]
+    assert len(out) == len(lines) and len(kept) >= len(real)
+    assert all(r.source == "translation2019zh-pairs" and r.text.count("\n") == 1 for r in kept)

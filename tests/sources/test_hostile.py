@@ -12,7 +12,7 @@ import zlib
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from corpusforge.sources import files, formats
@@ -395,6 +395,8 @@ def mutate(data: bytes, ops) -> bytes:
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(MUTATION, min_size=1, max_size=6), packed=st.booleans())
+# found by CI: the first record's first byte broken and the second cut off, so no whole line was JSON
+@example(ops=[("flip", 0.0, 128)] + [("truncate", 0.5, 0)] * 3, packed=False)
 def test_mutated_records_never_crash_and_every_line_is_accounted_for(tmp_path, ops, packed):
     whole = b"".join(NEWS[:20])
     path = tmp_path / ("news.json.gz" if packed else "news.json")
@@ -408,7 +410,10 @@ def test_mutated_records_never_crash_and_every_line_is_accounted_for(tmp_path, o
     if b"\n" not in decoded and b"\r" in decoded:
         decoded = decoded.replace(b"\r", b"\n")
     records = [r for r in got if not (isinstance(r, Reject) and r.reason in ("truncated_archive", "corrupt_archive"))]
-    if any(d.source == "plain" for d in docs(got)):  # no JSON left at the start: plain text, one record per paragraph
+    # no JSON left at the start: plain text, one record per paragraph (with no Document to show the layout,
+    # the reader's own detection says which; what is checked here is that nothing is lost under it)
+    found = docs(got)
+    if any(d.source == "plain" for d in found) or not found and formats.detect_format(decoded, path.name) == "plain":
         paragraphs = [p for p in re.split(rb"\n[ \t\r\f\v]*\n", decoded) if p.strip()]
         assert len(records) == len(paragraphs)
         return
