@@ -75,6 +75,7 @@ def main():
         shutil.rmtree(out, ignore_errors=True)
         for tmp in out.parent.glob(f".{out.name}.*"):
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    load = os.getloadavg()[0]
     total = build(source, full, a.workers)
     killed = build(source, resumed, a.workers, kill_after=a.kill_at * total)
     left = finished(resumed)
@@ -86,6 +87,7 @@ def main():
     done = ", ".join(f"{k} {v}" for k, v in sorted(left.items()) if k != "fingerprint.json") or "nothing"
     print(f"| raw text | {a.scale}x | {size:.1f} | {a.workers} | {total:.1f} | {killed:.1f} | {done} | {again:.1f} "
           f"| {again / total:.2f} | {'yes (sha256 of every file)' if same else 'NO'} |")
+    print(f"\nload average (1 min) {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     if not same:
         raise SystemExit("the resumed dataset differs from the full run's")
 

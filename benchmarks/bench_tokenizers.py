@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_documents import ROOT, WORK  # noqa: E402
 from bench_tokenized import VOCAB, documents  # noqa: E402
 
-TRAINED = {"bpe": "tokenizer.json", "unigram": "spm.model"}
+TRAINED = {"bpe": "tokenizer.json", "unigram": "spiece.model"}
 
 
 def trained(model: str, docs: Path) -> Path:
@@ -68,7 +68,7 @@ def main():
     files = {"WordPiece vocab.txt (bert-base-chinese, 21,128), FastWordPiece": (VOCAB, "fast"),
              "WordPiece vocab.txt (bert-base-chinese, 21,128), library alone (before)": (VOCAB, "slow"),
              "byte-level BPE tokenizer.json (trained, 30,000)": (trained("bpe", docs), "fast"),
-             "SentencePiece unigram spm.model (trained, 30,000)": (trained("unigram", docs), "fast")}
+             "SentencePiece unigram spiece.model (trained, 30,000)": (trained("unigram", docs), "fast")}
     print("| tokenizer | M chars/s, 1 thread | first pass, 1 thread | M chars/s, default threads | first pass, default threads |")
     print("|---|---|---|---|---|")
     for label, (path, how) in files.items():

@@ -11,12 +11,13 @@ import click
 logging.getLogger().addFilter(lambda record: "apitools not found" not in str(record.msg))
 
 from corpusforge import __version__
-from corpusforge.extras import lazy_command  # an extra's command fails with one sentence when it is missing
+from corpusforge.cliutil import InterruptibleGroup, input_argument
+from corpusforge.extras import REQUIRES, installed, lazy_command  # a missing extra's command: one sentence
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=InterruptibleGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="corpusforge")
 def main():
     """corpusforge: raw pretraining corpora -> sharded Apache Arrow datasets, with Apache Beam.
@@ -30,10 +31,10 @@ def main():
     corpusforge export cooccurrence OUT -o FILE     the matrix in GloVe's binary format
     corpusforge train glove -i MATRIX -o VECTORS    train GloVe vectors (torch, CPU or CUDA)
     corpusforge eval vectors VECTORS ...            nearest neighbours, analogies
-    corpusforge train bert --data PRE -o RUN        pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
-    corpusforge train gpt --data CAUSAL -o RUN      pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
-    corpusforge train seq2seq --data T5 -o RUN      pretrain an encoder-decoder (transformers' T5 / BART)
-    corpusforge train electra --data PRE -o RUN     pretrain ELECTRA: generator + replaced-token detection
+    corpusforge train bert -i PRE -o RUN            pretrain BERT / ALBERT / RoBERTa-style encoders (torch)
+    corpusforge train gpt -i CAUSAL -o RUN          pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
+    corpusforge train seq2seq -i T5 -o RUN          pretrain an encoder-decoder (transformers' T5 / BART)
+    corpusforge train electra -i PRE -o RUN         pretrain ELECTRA: generator + replaced-token detection
     corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
     corpusforge export megatron DATA -o PREFIX      a tokenized or causal dataset as Megatron-LM's .bin/.idx
     corpusforge build ngrams -i CORPUS --order N -o OUT   exact 1..N-gram counts + count-of-counts
@@ -58,8 +59,78 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx, name):
         if name in self.lazy:
-            return lazy_command(self.lazy[name], f"corpusforge {self.name} {name}")
+            return with_example(lazy_command(self.lazy[name], f"corpusforge {self.name} {name}"),
+                                EXAMPLES.get(f"{self.name} {name}"))
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        """The listing in `corpusforge build --help` from SUMMARIES, without importing every command (Beam)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            summary = SUMMARIES.get(f"{self.name} {name}")
+            need = REQUIRES.get(self.lazy[name].split(":")[0]) if name in self.lazy else None
+            if summary is None or need and not installed(need):  # the stand-in's sentence: which pip line
+                cmd = self.get_command(ctx, name)
+                if cmd is None or cmd.hidden:
+                    continue
+                summary = cmd.get_short_help_str(formatter.width - 20)
+            rows.append((name, summary))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def with_example(cmd: click.Command, example: str | None) -> click.Command:
+    """The command with `example` at the end of its --help (once)."""
+    if example and not getattr(cmd, "_example", None):
+        cmd._example = example
+        cmd.epilog = f"{cmd.epilog}\n\n" if cmd.epilog else ""
+        cmd.epilog += f"\b\nExample:\n  {example}"
+    return cmd
+
+
+# one example per lazy command, shown at the end of its --help (the sample corpus and vocabulary are in samples/)
+EXAMPLES = {
+    "build documents": "corpusforge build documents -i samples/corpora -o docs",
+    "build dedup": "corpusforge build dedup -i docs -o docs-dedup",
+    "build tokenized": "corpusforge build tokenized -i docs -t samples/vocab/bert-base-chinese-vocab.txt -o tok",
+    "build vocab": "corpusforge build vocab -i docs -m unigram --vocab-size 8000 -o vocab",
+    "build pretraining": "corpusforge build pretraining -i tok --mode nsp --max-seq-length 128 -o nsp128",
+    "build cooccurrence": "corpusforge build cooccurrence -i samples/corpora -o cooc",
+    "build ngrams": "corpusforge build ngrams -i samples/corpora --order 3 -o ngrams",
+    "build lm": "corpusforge build lm -i ngrams -s modified-kneser-ney -o lm",
+    "build stats": "corpusforge build stats -i samples/corpora/wiki_zh -o stats",
+    "eval lm": "corpusforge eval lm lm -i heldout.txt -o scores.arrow",
+    "eval vectors": "corpusforge eval vectors vectors/vectors.txt -w 北京 -k 5",
+    "train bert": "corpusforge train bert -i nsp128 -o run --max-steps 1000 --eval-rows 64 --eval-every 100",
+    "train glove": "corpusforge train glove -i cooc -o vectors",
+    "train gpt": "corpusforge train gpt -i causal -o run --max-steps 1000",
+    "train seq2seq": "corpusforge train seq2seq -i t5 -o run --max-steps 1000",
+    "train electra": "corpusforge train electra -i electra128 -o run --max-steps 1000",
+    "export hf": "corpusforge export hf run/checkpoint.pt -o run/hf",
+}
+
+
+# what each lazy command does, for its group's --help listing (a command without an entry is imported for it)
+SUMMARIES = {
+    "build documents": "Raw corpora -> cleaned, sentence-split documents",
+    "build dedup": "Remove near-duplicate documents (MinHash)",
+    "build tokenized": "Token ids and word boundaries per sentence",
+    "build vocab": "Train a WordPiece, byte-level BPE or SentencePiece unigram vocabulary",
+    "build pretraining": "Pretraining instances: NSP/SOP pairs, packed blocks, causal, T5, BART ...",
+    "build cooccurrence": "GloVe's vocabulary and co-occurrence matrix",
+    "build ngrams": "Exact 1..N-gram counts and count-of-counts",
+    "build lm": "A smoothed n-gram language model as ARPA",
+    "build stats": "Zipf / Heaps / length statistics: tables, plots, report.md",
+    "eval lm": "Perplexity of a text under an n-gram LM",
+    "eval vectors": "Nearest neighbours and analogy accuracy of word vectors",
+    "train bert": "Pretrain a BERT / ALBERT / RoBERTa / SpanBERT-style encoder",
+    "train glove": "Train GloVe word vectors on a co-occurrence matrix",
+    "train gpt": "Pretrain a GPT-2 decoder",
+    "train seq2seq": "Pretrain a T5 / BART encoder-decoder",
+    "train electra": "Pretrain ELECTRA: a generator and a replaced-token discriminator",
+    "export hf": "A training checkpoint in the layout transformers loads",
+}
 
 
 @main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={
@@ -90,14 +161,19 @@ def export():
 
 
 @export.command("cooccurrence", context_settings=CONTEXT)
-@click.argument("dataset", type=click.Path(file_okay=False))
+@input_argument("dataset", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["glove-bin"]), default="glove-bin", show_default=True,
               help="glove-bin: GloVe's records (int32 row, int32 col, float64 value; 1-based ids), sorted by "
                    "(row, col), for GloVe's shuffle/glove and other GloVe trainers; use with the dataset's vocab.txt.")
 @click.option("--output", "-o", required=True, help="File to write (e.g. cooccurrence.bin).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file at --output.")
 def export_cooccurrence(dataset, fmt, output, overwrite):
-    """Export a cooccurrence dataset's matrix."""
+    """Export a cooccurrence dataset's matrix.
+
+    \b
+    Example:
+      corpusforge export cooccurrence cooc -o cooccurrence.bin
+    """
     from corpusforge.dataset.cooccurrence import export_glove_bin, matrix_dataset
 
     try:
@@ -125,7 +201,7 @@ def export_cooccurrence(dataset, fmt, output, overwrite):
 
 
 @export.command("megatron", context_settings=CONTEXT)
-@click.argument("dataset", type=click.Path(file_okay=False))
+@input_argument("dataset", type=click.Path(file_okay=False))
 @click.option("--output", "-o", "prefix", required=True,
               help="Writes PREFIX.bin and PREFIX.idx (Megatron-LM's --data-path PREFIX).")
 @click.option("--split-sentences", is_flag=True,
@@ -136,7 +212,12 @@ def export_cooccurrence(dataset, fmt, output, overwrite):
 @click.option("--eos-token", default=None,
               help="With --append-eod: the EOS token or id (default as in build pretraining --mode causal).")
 def export_megatron(dataset, prefix, split_sentences, append_eod, eos_token):
-    """Export a tokenized or causal dataset as Megatron-LM's indexed dataset (MMapIndexedDataset)."""
+    """Export a tokenized or causal dataset as Megatron-LM's indexed dataset (MMapIndexedDataset).
+
+    \b
+    Example:
+      corpusforge export megatron tok -o megatron/wiki --append-eod
+    """
     from corpusforge.dataset.megatron import export_megatron as export
     from corpusforge.dataset.reader import read_manifest
 
@@ -185,12 +266,23 @@ def _short(value, width: int = 100) -> str:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("dataset", type=click.Path(file_okay=False))
+@input_argument("dataset", type=click.Path(file_okay=False))
 @click.option("--rows", "-n", type=click.IntRange(min=0), default=3, show_default=True, help="Rows to print.")
 @click.option("--stats", "stats_only", is_flag=True,
               help="Print only the dataset's statistics (pretraining: tokens per instance, label balance, masking).")
-def inspect(dataset, rows, stats_only):
-    """Print a dataset's schema, row and shard counts, build parameters and a few rows."""
+@click.option("--tokenizer", "-t", default=None,
+              help="The vocabulary to decode the rows' ids with [default: the one the dataset's build recorded, if "
+                   "its sha256 matches].")
+def inspect(dataset, rows, stats_only, tokenizer):
+    """Print a dataset's schema, row and shard counts, build parameters and a few rows.
+
+    Pretraining rows are also shown decoded, as Google BERT's create_pretraining_data.py logs its
+    instances: tokens with the masked positions marked, the masked-LM labels, the sentence label.
+
+    \b
+    Example:
+      corpusforge inspect nsp128 -n 2
+    """
     from corpusforge.dataset.reader import DatasetError, open_shard, read_manifest, shard_paths
 
     try:
@@ -226,7 +318,7 @@ def inspect(dataset, rows, stats_only):
         click.echo("statistics: (corpusforge inspect --stats for all)")
         for key, value in manifest["statistics"].items():
             click.echo(f"  {key}: {_short(value)}")
-    shown = 0
+    shown, decoded = 0, []
     for path in paths:
         if shown >= rows:
             break
@@ -239,7 +331,29 @@ def inspect(dataset, rows, stats_only):
             click.echo(f"--- row {shown}")
             for key, value in row.items():
                 click.echo(f"  {key}: {_short(value)}")
+            decoded.append(row)
             shown += 1
+    _echo_decoded(dataset, manifest, decoded, tokenizer)
+
+
+def _echo_decoded(dataset: str, manifest: dict, rows: list, tokenizer: str | None) -> None:
+    """The rows as tokens, as Google's create_pretraining_data.py logs its instances (corpusforge.dataset.decode)."""
+    from corpusforge.dataset import decode
+
+    if not rows or "input_ids" not in rows[0]:
+        return
+    path = decode.find_tokenizer(dataset, manifest, tokenizer)
+    if path is None:
+        if tokenizer:
+            raise click.ClickException(f"--tokenizer {tokenizer} is not the vocabulary {dataset} was tokenized with "
+                                       "(its sha256 differs from the manifest's)")
+        click.echo("(rows not decoded: the vocabulary the build recorded is gone or changed; pass --tokenizer)")
+        return
+    token = decode.id_to_token(path)
+    for i, row in enumerate(rows):
+        click.echo(f"*** Example {i} *** (decoded with {path}; masked positions {decode.MARK.format('...')})")
+        for line in decode.decoded_lines(row, token):
+            click.echo(f"  {line}")
 
 
 def _echo_tree(value, indent: int = 0) -> None:
@@ -252,9 +366,14 @@ def _echo_tree(value, indent: int = 0) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("dataset", type=click.Path(file_okay=False))
+@input_argument("dataset", type=click.Path(file_okay=False))
 def verify(dataset):
-    """Re-check every file the manifest names, the metadata and the accounting; exit 1 on any mismatch."""
+    """Re-check every file the manifest names, the metadata and the accounting; exit 1 on any mismatch.
+
+    \b
+    Example:
+      corpusforge verify nsp128
+    """
     from corpusforge.dataset.reader import DatasetError, verify_dataset
 
     try:

@@ -6,7 +6,7 @@
 # gcloud credentials, and the image pushed to a registry Dataflow can pull from.
 set -euo pipefail
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${BUCKET:?set BUCKET (gs://...)}"
-IMAGE="${IMAGE:-${REGION}-docker.pkg.dev/${PROJECT}/corpusforge/corpusforge-worker:0.4.0}"
+IMAGE="${IMAGE:-${REGION}-docker.pkg.dev/${PROJECT}/corpusforge/corpusforge-worker:0.5.0}"
 command="$1"
 shift
 exec corpusforge build "${command}" "$@" \

@@ -5,10 +5,12 @@ pipelines.command, so build lm and eval lm start without importing Apache Beam.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -109,6 +111,11 @@ input_options = _stack(
                  help="--lang-filter: the least share of a document's text CLD2 must give its language."),
 )
 
+progress_option = click.option(
+    "--progress/--no-progress", default=None,
+    help="A progress line on stderr (share of the input read, rate, ETA) while the in-process runner works "
+         "[default: when stderr is a terminal].")
+
 output_options = _stack(
     click.option("--output", "-o", required=True, help="Dataset directory to create."),
     click.option("--overwrite", is_flag=True, help="Replace an existing dataset at --output."),
@@ -118,14 +125,16 @@ output_options = _stack(
     click.option("--allow-empty", is_flag=True, help="Write the dataset even if no record was kept (else an error)."),
     click.option("--max-reject-share", type=click.FloatRange(0, 1), default=DEFAULT_MAX_REJECT_SHARE,
                  show_default=True, help="Warn when a larger share of the records read is rejected."),
+    progress_option,
     click.argument("beam_args", nargs=-1, type=click.UNPROCESSED),
 )
 
 resume_option = click.option(
     "--resume", is_flag=True,
-    help="Continue a build of --output that was killed: its finished shards (and, for pretraining, its buckets and "
-         "everything read before them) are reused, the rest is built; the dataset is the one an undisturbed build "
-         "makes. Refused if the killed build had other inputs or options.")
+    help="Continue a build of --output that was killed: what it finished is reused (shards; for pretraining its "
+         "buckets, for ngrams, stats and cooccurrence the merged ranges, and once all of it was written everything "
+         "read, tokenized or counted before them; for vocab the sample and the trained files), the rest is built; "
+         "the dataset is the one an undisturbed build makes. Refused if the killed build had other inputs or options.")
 
 INPUT_PARAMS = ("inputs", "fmt", "text_field", "title_field", "side", "encoding", "max_record_mb", "normalize", "t2s", "lang",
                 "min_chars", "max_chars", "min_sentences", "min_cjk_ratio", "dedup", "lang_filter", "lang_min_share")
@@ -145,6 +154,9 @@ class Job:
     resume: bool | None = None  # None: the command has no --resume
     tmp: str | None = None  # the temporary directory, set by run_job (start_temporary)
     markers: Markers | None = None  # completion markers (local outputs), set by run_job
+    result: object = None  # the finished PipelineResult and the run's seconds, set by run_job
+    seconds: float = 0.0
+    progress: bool | None = None  # --progress / --no-progress; None: when stderr is a terminal
 
 
 def check_runner(name) -> None:
@@ -192,6 +204,7 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
         raise click.ClickException(f"--min-chars {kw['min_chars']} is larger than --max-chars {kw['max_chars']}")
     globbed = [f.path for f in files] if any(c in p for p in kw["inputs"] for c in "*?[") else []
     resume = kw.pop("resume", None)  # None: the command has no --resume (no markers, no job.tmp)
+    progress = kw.pop("progress", None)  # how the run looks, not what it builds: not a build parameter
     check_output(kw["output"], kw["overwrite"], [*kw["inputs"], *globbed], resume=bool(resume))
     normalize = "none" if kw["normalize"].lower() == "none" else kw["normalize"].upper()
     prep_opts = PrepareOptions(normalize=normalize, t2s=kw["t2s"], lang=kw["lang"], dedup=kw["dedup"], seed=kw["seed"],
@@ -217,7 +230,7 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     params["format"] = params.pop("fmt")
     source = DocumentInput(files=files, datasets=[d if "://" in d else os.path.abspath(d) for d in datasets], read=read_opts,
                            prepare=prep_opts)
-    return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes, resume)
+    return Job(options, source, kw["output"], num_shards, kw["seed"], params, input_bytes, resume, progress=progress)
 
 
 def fingerprint(job: Job) -> dict:
@@ -258,8 +271,9 @@ def start_temporary(job: Job) -> None:
     job.markers = Markers(job.tmp, fingerprint_digest(fp))
 
 
-def run_job(job: Job, build) -> dict:
-    """Builds the graph with `build(pipeline)`, runs it, reports. A failed run's temporary directory is
+def run_job(job: Job, build, report: bool = True) -> dict:
+    """Builds the graph with `build(pipeline)`, runs it, reports (unless not `report`: then the caller
+    prints, with job.result and job.seconds, once its output is final). A failed run's temporary directory is
     removed when the command ends and releases the output's lock (pipelines.command.Lock)."""
     log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
              job.output, job.num_shards)
@@ -268,14 +282,53 @@ def run_job(job: Job, build) -> dict:
         start_temporary(job)
     pipeline = make_pipeline(job.options)
     build(pipeline)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with build_progress(job):
+        result = pipeline.run()
+        result.wait_until_finish()
+    job.result, job.seconds = result, time.monotonic() - started
     if "://" in job.output:
         return {}
     manifest = read_manifest(job.output)
-    print_summary(manifest, job.output, time.monotonic() - started, job.input_bytes)
-    print_data_movement(result, job.input_bytes)
+    if report:
+        print_summary(manifest, job.output, job.seconds, job.input_bytes)
+        print_data_movement(result, job.input_bytes)
     return manifest
+
+
+@contextlib.contextmanager
+def build_progress(job: Job):
+    """The progress line around a pipeline's run, where one can be drawn: the in-process runner (its readers
+    run in this process and feed it), asked for with --progress or stderr a terminal. Total: the input's bytes
+    (raw files) or rows (datasets)."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    wanted = sys.stderr.isatty() if job.progress is None else job.progress
+    if not wanted:
+        yield
+        return
+    if job.options.view_as(StandardOptions).runner or \
+            job.options.view_as(DirectOptions).direct_running_mode == "multi_processing":
+        if job.progress:
+            log.warning("--progress: no progress line with --runner or multi_processing (the readers run in "
+                        "other processes); the runner's own logs show progress")
+        yield
+        return
+    from corpusforge.beam.counting import set_progress
+    from corpusforge.cliutil import BuildProgress
+
+    if job.source.datasets:
+        bar = BuildProgress(sum(read_manifest(d).get("rows", 0) for d in job.source.datasets), "rows",
+                            job.params.get("kind", "build"))
+    else:
+        bar = BuildProgress(job.input_bytes, "B", job.params.get("kind", "build"))
+    set_progress(bar)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        set_progress(None)
+        bar.close(complete=ok)
 
 
 def print_data_movement(result, input_bytes: int) -> None:

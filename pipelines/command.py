@@ -167,9 +167,10 @@ class Lock:
         self.output, self.path, self.fd = os.path.abspath(output.rstrip("/")), path, fd
         self.keep_temporaries = keep_temporaries
 
-    def remove_temporaries(self) -> None:
+    def remove_temporaries(self, own: bool = False) -> None:
         """Deletes every `.NAME.incomplete-XXXXXXXX[-suffix]` beside the output. Only a run holding the lock
-        may: then each is its own or one a killed run left (a live run holds the lock)."""
+        may: then each is its own or one a killed run left (a live run holds the lock). own: at the run's end,
+        when they are its own (a failed or interrupted run's): not worth a log line."""
         parent, name = os.path.split(self.output)
         pattern = re.compile(rf"\.{re.escape(name)}\.incomplete-[0-9a-f]{{8}}(-[\w-]*)?")
         try:
@@ -178,13 +179,14 @@ class Lock:
             return
         for entry in entries:
             if pattern.fullmatch(entry):
-                log.info("removing temporary data %s", os.path.join(parent, entry))
+                log.log(logging.DEBUG if own else logging.INFO, "removing temporary data %s",
+                        os.path.join(parent, entry))
                 remove_tree(os.path.join(parent, entry))
 
     def release(self) -> None:
         if self.fd is not None:
             if not self.keep_temporaries:
-                self.remove_temporaries()
+                self.remove_temporaries(own=True)
             try:
                 os.unlink(self.path)
             except FileNotFoundError:

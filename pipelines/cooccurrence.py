@@ -10,7 +10,8 @@ ranges reach the counting steps as a side input; the chunks' co-occurrences are 
     OUT/vocab.txt                       `word count` per line, most frequent first (line n = id n-1)
     OUT/data-NNNNN-of-MMMMM.arrow       row int32, col int32, value float64, sorted by (row, col),
                                         shard k = the rows of one row range (manifest "row_ranges")
-    OUT/manifest.json                   nnz, total weight, tokens, shuffle bytes, vocab.txt sha256, ...
+    OUT/manifest.json                   nnz, total weight, tokens, vocab.txt sha256, ... (spill and
+                                        segment bytes: Beam metrics, never in the manifest)
     OUT/rejects/                        unreadable input records, as in every dataset
 """
 from __future__ import annotations
@@ -22,8 +23,9 @@ import time
 import click
 from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.beam.cooccurrence import (VOCAB_FILE, CountOptions, UnitSpec, build_cooccurrence,
+from corpusforge.beam.cooccurrence import (MATRIX_INPUTS, VOCAB_FILE, CountOptions, UnitSpec, build_cooccurrence,
                                            empty_vocabulary_message, read_vocab_file)
+from corpusforge.beam.resume import reused_inputs
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.beam.runner import make_pipeline
 from corpusforge.beam.sink import DropDuplicates
@@ -31,9 +33,9 @@ from corpusforge.dataset.writer import remove_tree, write_bytes
 from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
-from pipelines.beamjob import (BEAM_HELP, input_options, output_options, prepare_job, print_accounting,
-                              print_data_movement)
-from pipelines.command import COMMAND, temporary_dir
+from pipelines.beamjob import (BEAM_HELP, build_progress, input_options, output_options, prepare_job, print_accounting,
+                              print_data_movement, resume_option, start_temporary)
+from pipelines.command import COMMAND
 
 log = logging.getLogger("corpusforge")
 UNITS = ("words", "chars", "tokens")
@@ -55,11 +57,14 @@ def read_docs(pipeline, source):
 
 def run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra) -> dict:
     pipeline = make_pipeline(job.options)
-    build_cooccurrence(pipeline, read_docs(pipeline, job.source), spec, opts, tmp, job.output.rstrip("/"),
-                       job.num_shards, min_count, max_vocab, vocab, params, extra)
+    # a resumed build whose counting is all recorded reads nothing again
+    docs = reused_inputs(pipeline, job.markers, MATRIX_INPUTS) or read_docs(pipeline, job.source)
+    build_cooccurrence(pipeline, docs, spec, opts, tmp, job.output.rstrip("/"), job.num_shards, min_count, max_vocab,
+                       vocab, params, extra, job.markers)
     try:
-        result = pipeline.run()
-        result.wait_until_finish()
+        with build_progress(job):
+            result = pipeline.run()
+            result.wait_until_finish()
     except Exception as e:  # the vocabulary step's one sentence, wherever the runner raised it
         message = empty_vocabulary_message(e)
         if message:
@@ -99,6 +104,7 @@ def run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extr
               help="Bound per worker for partial aggregation; a fuller buffer is spilled and merged later.")
 @input_options
 @output_options
+@resume_option
 def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, symmetric, distance_weighting,
          windows, memory_mb, **kw):
     """Build GloVe's vocabulary and co-occurrence matrix: OUT/vocab.txt and Arrow shards (row, col, value).
@@ -141,7 +147,9 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
               "windows": windows, "memory_mb": memory_mb}
     extra = {"segmenter": seg.fingerprint() if seg is not None else None}
     output = job.output.rstrip("/")
-    tmp = temporary_dir(output)
+    job.params = params  # what the fingerprint of a resumable build covers
+    start_temporary(job)
+    tmp = job.tmp
     log.info("cooccurrence: %.1f MB of input -> %s (%s, window %d, %s)", job.input_bytes / 1e6, output, units,
              window, "symmetric" if symmetric else "left context")
     started = time.monotonic()
@@ -151,7 +159,8 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
                 write_bytes(f"{tmp}/{VOCAB_FILE}", f.read())
         manifest, result = run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra)
     finally:  # locally the lock's release would remove it too; an object store has no lock
-        remove_tree(tmp)
+        if not job.resume:  # a failed resume keeps the killed run's work for the next
+            remove_tree(tmp)
     if manifest:
         print_summary(manifest, output, time.monotonic() - started)
         print_data_movement(result, job.input_bytes)

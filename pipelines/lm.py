@@ -1,7 +1,7 @@
 """lm: n-gram counts (from build ngrams) -> a smoothed back-off language model in ARPA format.
 
     corpusforge build lm --input NGRAMS --smoothing modified-kneser-ney --output LM
-    corpusforge eval lm LM TEXT [--scores scores.arrow]
+    corpusforge eval lm LM TEXT [-o scores.arrow]
 
 Estimation runs on the launcher, not in a Beam step: the model is as large as the distinct n-grams
 and the ARPA file is one sequential file, so a single process with whole orders as numpy arrays is
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusforge import __version__
+from corpusforge.cliutil import AliasOption, input_argument
 from corpusforge.dataset.reader import DatasetError, load_table, read_manifest
 from corpusforge.dataset.writer import commit, remove_tree, write_json
 from corpusforge.objectives import lm
@@ -180,9 +181,9 @@ def build_lm(counts_dir, smoothing, order, delta, heldout, segmenter, discount_f
 
 @click.command(context_settings=PLAIN)
 @click.argument("model_path", metavar="MODEL")
-@click.argument("text", type=click.Path(dir_okay=False))
-@click.option("--scores", default=None, help="Write per-sentence scores here (Arrow IPC stream: line, tokens, oov, "
-                                              "log10_prob, perplexity).")
+@input_argument("text", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", "--scores", "scores", cls=AliasOption, hidden_aliases=("--scores",), default=None,
+              help="Write per-sentence scores here (Arrow IPC stream: line, tokens, oov, log10_prob, perplexity).")
 @click.option("--units", type=click.Choice(["model", "presegmented"]), default="model", show_default=True,
               help="How TEXT is tokenized: as the model's counts were (its manifest), or split on whitespace.")
 @click.option("--segmenter", default=None, help=SEGMENTER_HELP)

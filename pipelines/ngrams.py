@@ -16,13 +16,14 @@ import sys
 import apache_beam as beam
 import click
 
-from corpusforge.beam.ngrams import CountNgrams, Units, WriteCounts
+from corpusforge.beam.ngrams import COUNT_INPUTS, CountNgrams, Units, WriteCounts
+from corpusforge.beam.resume import reused_inputs
 from corpusforge.beam.sink import DropDuplicates
 from corpusforge.beam.read import ReadDocuments
 from corpusforge.objectives.ngrams import MAX_ORDER, parse_min_counts
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import SEGMENTERS, SegmenterError, get_segmenter
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
+from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
 from pipelines.command import COMMAND
 
 # Counting takes the text as given (like lmplz / ngram-count): no document is dropped for being short
@@ -59,8 +60,12 @@ def make_units(units: str, segmenter: str | None, user_dict: str | None, fmt: st
     return Units(seg), name
 
 
-def read_for_counting(pipeline, source):
-    """ReadDocuments, then exact dedup when asked for (counting sees every document otherwise)."""
+def read_for_counting(pipeline, source, markers=None):
+    """ReadDocuments, then exact dedup when asked for (counting sees every document otherwise); a resumed build
+    whose counting spills are all recorded (WriteCounts) reads nothing: {"spills", "rejects", "counts"}."""
+    reused = reused_inputs(pipeline, markers, COUNT_INPUTS)
+    if reused:
+        return {"spills": reused.records, "rejects": reused.rejects, "counts": reused.counts}
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
     rows, counts = docs["rows"], docs["counts"]
     if source.prepare.dedup:
@@ -70,12 +75,12 @@ def read_for_counting(pipeline, source):
     return {"rows": rows, "rejects": docs["rejects"], "counts": counts}
 
 
-def build_ngrams(pipeline, source, units, order, min_counts, output, num_shards, params, extra):
+def build_ngrams(pipeline, job, units, order, min_counts, extra):
     """ReadDocuments -> CountNgrams (partial counts per worker) -> range shards sorted by n-gram."""
-    docs = read_for_counting(pipeline, source)
-    counter = CountNgrams(units, order, spill_dir="", sample_size=256 * num_shards)
-    return docs | "WriteCounts" >> WriteCounts(counter, output, "ngrams", num_shards, params, order, min_counts,
-                                                extra)
+    docs = read_for_counting(pipeline, job.source, job.markers)
+    counter = CountNgrams(units, order, spill_dir="", sample_size=256 * job.num_shards)
+    return docs | "WriteCounts" >> WriteCounts(counter, job.output, "ngrams", job.num_shards, job.params, order,
+                                                min_counts, extra, job.tmp, job.markers)
 
 
 @click.command(**COUNT_COMMAND, epilog=BEAM_HELP)
@@ -87,6 +92,7 @@ def build_ngrams(pipeline, source, units, order, min_counts, output, num_shards,
 @count_options
 @input_options
 @output_options
+@resume_option
 def main(order, min_count, units, segmenter, user_dict, **kw):
     """Count every 1..N-gram of a corpus exactly: Arrow shards sorted by n-gram, plus count-of-counts.
 
@@ -106,8 +112,7 @@ def main(order, min_count, units, segmenter, user_dict, **kw):
     job.params.update(kind="ngrams", order=order, min_count=min_counts, units=units, segmenter=unit_name,
                       user_dict=user_dict)
     extra = {"order": order, "units": units, "segmenter": unit_rule.segmenter.fingerprint()}
-    run_job(job, lambda p: build_ngrams(p, job.source, unit_rule, order, min_counts, job.output, job.num_shards,
-                                        job.params, extra))
+    run_job(job, lambda p: build_ngrams(p, job, unit_rule, order, min_counts, extra))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ import numpy as np
 import pyarrow as pa
 from click.core import ParameterSource
 
-from corpusforge.beam.instances import BuildInstances, RecordBucketInputs, reused_inputs
+from corpusforge.beam.instances import BUCKET_INPUTS, BuildInstances
 from corpusforge.beam.read import ReadDocuments, dataset_units
+from corpusforge.beam.resume import record_inputs, reused_inputs
 from corpusforge.beam.sink import WriteDataset
 from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
@@ -51,18 +52,18 @@ PAIR_MODES = ("translation", "tlm")  # modes that read translation pairs (--side
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset; a resumed
-    build whose bucket inputs are all recorded (RecordBucketInputs) starts at the buckets."""
+    build whose bucket inputs are all recorded (resume.RecordInputs) starts at the buckets."""
     kind = cfg.mode if cfg.mode in OWN_KINDS else "pretraining"
     schema = OWN_KINDS[kind][0](id_type) if kind in OWN_KINDS else pretraining_schema(id_type, LABELS.get(cfg.mode))
     tmp, markers = job.tmp, job.markers
     build = functools.partial(BuildInstances, cfg, job.seed, f"{tmp}/_spill/buckets", num_buckets, id_type,
                               from_shards=tokenizer is None, dedup=tokenizer is not None and job.source.prepare.dedup,
                               schema=schema, out_dir=f"{tmp}/_spill", num_shards=job.num_shards, markers=markers)
-    reused = reused_inputs(pipeline, markers)
+    reused = reused_inputs(pipeline, markers, BUCKET_INPUTS)
     if reused:
-        inputs, upstream_counts, rejects = reused
-        built = inputs | "BuildInstances" >> build(spilled=True)
-        upstream = [upstream_counts]
+        rejects = reused.rejects
+        built = reused.records | "BuildInstances" >> build(spilled=True)
+        upstream = [reused.counts]
     else:
         if tokenizer is None:  # a tokenized dataset: its shards are bucketed Arrow to Arrow
             source = (pipeline | "ListShards" >> beam.Create(dataset_units(job.source.datasets))
@@ -74,10 +75,7 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
             source, upstream, rejects = tokenized.rows, [docs["counts"], tokenized.counts], docs["rejects"]
 
         def record(inputs, spill_counts):  # the marker of everything before the buckets
-            counts = (*upstream, *spill_counts) | "UpstreamCounts" >> beam.Flatten()
-            return (pipeline | "StartRecord" >> beam.Create([None])
-                    | "RecordBucketInputs" >> beam.ParDo(RecordBucketInputs(markers), beam.pvalue.AsList(inputs),
-                                                         beam.pvalue.AsList(counts), beam.pvalue.AsList(rejects)))
+            return record_inputs(pipeline, markers, BUCKET_INPUTS, inputs, (*upstream, *spill_counts), rejects)
 
         built = source | "BuildInstances" >> build(record=record if markers else None)
         upstream = [*upstream, *built.counts[:-1]]  # with the shards' read counts
@@ -258,7 +256,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
                       max_seq_length=max_seq_length,
                       short_seq_prob=short_seq_prob, masked_lm_prob=masked_lm_prob,
                       max_predictions_per_seq=max_predictions_per_seq, dupe_factor=dupe_factor, max_ngram=max_ngram,
-                      span_p=span_p, max_span=max_span, tokenizer=tokenizer_path, lowercase=lowercase,
+                      span_p=span_p, max_span=max_span, tokenizer=tokenizer.path if tokenizer else None,
+                      lowercase=lowercase,
                       segmenter=segmenter if not tokenized else None, user_dict=user_dict, buckets=num_buckets,
                       **extra_params)
     extra = {"tokenizer": fingerprint, "segmenter": seg_fingerprint, "special_ids": special}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import sys
 
 import click
@@ -30,15 +29,16 @@ from corpusforge.beam.wordstats import HEAPS_BUCKETS, LENGTH_CAP, CountWords
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, run_job
-from pipelines.command import temporary_dir
+from pipelines.beamjob import (BEAM_HELP, input_options, output_options, prepare_job, print_data_movement,
+                               print_summary, resume_option, run_job)
 from pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
 
-def build_stats(pipeline, source, units, output, num_shards, params, extra):
-    """ReadDocuments -> CountWords (partial counts per worker) -> unigram shards sorted by token."""
-    docs = read_for_counting(pipeline, source)
-    counter = CountWords(units, spill_dir="", sample_size=256 * num_shards)
-    return docs | "WriteCounts" >> WriteCounts(counter, output, "stats", num_shards, params, 1, None, extra)
+def build_stats(pipeline, job, units, output, extra):
+    """ReadDocuments -> CountWords (partial counts per worker) -> unigram shards sorted by token, in `output`."""
+    docs = read_for_counting(pipeline, job.source, job.markers)
+    counter = CountWords(units, spill_dir="", sample_size=256 * job.num_shards)
+    return docs | "WriteCounts" >> WriteCounts(counter, output, "stats", job.num_shards, job.params, 1, None, extra,
+                                                job.tmp, job.markers)
 
 
 def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[dict, pa.Table]:
@@ -55,6 +55,7 @@ def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[
         tokens_per_bucket[int(bucket)] = n
     heaps_tokens, heaps_types = zipf.heaps_curve(tokens_per_bucket, table.column("first").to_numpy())
     lengths = {what: {int(k): v for k, v in h.items()} for what, h in hist.get("len", {}).items()}
+    mle = zipf.fit_power_law_mle(counts)  # x_min chosen by the KS method
     length_stats = {}
     for what, h in lengths.items():
         values, weights = np.array(list(h.keys())), np.array(list(h.values()))
@@ -70,8 +71,8 @@ def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[
         "units": manifest["params"].get("units"), "segmenter": manifest["params"].get("segmenter"),
         "documents": manifest["input"]["kept"], "sentences": manifest.get("totals", {}).get("sentences", 0),
         "characters": manifest.get("totals", {}).get("characters", 0),
-        "zipf_least_squares": zipf.fit_zipf_least_squares(counts, ranks),
-        "zipf_mle": zipf.fit_power_law_mle(counts),  # x_min chosen by the KS method
+        "zipf_least_squares": zipf.fit_zipf_least_squares(counts, ranks, mle["x_min"]),
+        "zipf_mle": mle,
         "heaps": {**zipf.fit_heaps(heaps_tokens, heaps_types), "tokens": heaps_tokens.tolist(),
                   "types": heaps_types.tolist()},
         "lengths": length_stats,
@@ -80,53 +81,118 @@ def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[
     return summary, freq
 
 
-def draw(runs: list[tuple[dict, np.ndarray]]) -> dict[str, bytes]:
-    """The three plots as PNG bytes (written through FileSystems by the caller, so OUT may be gs://)."""
+UNIT_NAMES = {"words": "words", "chars": "characters"}
+LENGTH_PANELS = (("sentence_tokens", "sentence", None), ("sentence_chars", "sentence", "chars"),
+                 ("document_tokens", "document", None), ("document_chars", "document", "chars"))
+LENGTH_BINS = 40  # log-spaced bins from 1 to LENGTH_CAP: on a log axis a bin per integer is noise
+
+
+def figures(runs: list[tuple[dict, np.ndarray]]) -> dict:
+    """The three plots as matplotlib Figures, keyed by file name (draw() renders them; tests read their data)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    def png(fig) -> bytes:
+    from matplotlib import ticker
+
+    unit = " or ".join(dict.fromkeys(UNIT_NAMES.get(s.get("units"), "tokens") for s, _ in runs))  # compared ones too
+    words = [s for s, _ in runs if s.get("units") != "chars"]
+    token_unit = UNIT_NAMES.get(words[0].get("units"), "tokens") if words else unit
+    out = {}
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for s, freqs in runs:
+        r = np.arange(1, len(freqs) + 1)
+        (data,) = ax.loglog(r, freqs, ".", markersize=2, label=s["name"])
+        fit = s["zipf_least_squares"]
+        lo, hi = fit["rank_range"]
+        x = np.geomspace(lo, hi, 50)  # the fitted range only
+        ax.loglog(x, 10 ** fit["log10_c"] * x ** -fit["exponent"], "--", color=data.get_color(), linewidth=1.2,
+                  label=f"{s['name']}: least-squares fit, s = {fit['exponent']:.3f} (ranks {lo}-{hi})")
+    ax.set(xlabel=f"rank (1 = most frequent of the {unit})", ylabel="frequency (occurrences in the corpus)",
+           title="Rank-frequency (Zipf)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out["rank_frequency.png"] = fig
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for s, _ in runs:
+        h = s["heaps"]
+        (curve,) = ax.plot(h["tokens"], h["types"], label=s["name"])
+        n = np.asarray(h["tokens"], np.float64)
+        if len(n) and np.isfinite(h["k"]):
+            ax.plot(n, h["k"] * n ** h["beta"], ":", color=curve.get_color(),
+                    label=f"{s['name']}: fit K·N^β, K = {h['k']:.2f}, β = {h['beta']:.3f}")
+    ax.set(xlabel=f"{unit} read (N, documents in seeded order)", ylabel=f"distinct {unit} seen",
+           title="Heaps: vocabulary growth along the corpus")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out["heaps.png"] = fig
+    # with --units chars the token lengths are the character lengths: one pair of panels, not two equal ones
+    panels = [p for p in LENGTH_PANELS if p[2] or any(s.get("units") != "chars" for s, _ in runs)]
+    fig, axes = plt.subplots(len(panels) // 2, 2, figsize=(10, 3.5 * (len(panels) // 2)), squeeze=False)
+    edges = np.unique(np.round(np.geomspace(1, LENGTH_CAP, LENGTH_BINS + 1)))
+    for ax, (what, level, measure) in zip(axes.flat, panels):
+        measured = "characters" if measure == "chars" else token_unit
+        shortest = LENGTH_CAP
+        for s, _ in runs:
+            if not measure and s.get("units") == "chars":
+                continue  # its token lengths are character lengths: shown in the characters panel
+            h = {int(k): v for k, v in s["length_histograms"].get(what, {}).items()}
+            total = sum(h.values())
+            if not total:
+                continue
+            lengths = np.array(sorted(h))
+            counts = np.array([h[k] for k in lengths], np.float64)
+            below = lengths < LENGTH_CAP  # LENGTH_CAP holds every longer one too: a marker, not a bar
+            share, _ = np.histogram(np.maximum(lengths[below], 1), bins=edges, weights=counts[below] / total)
+            bars = ax.stairs(share, edges, label=s["name"])
+            shortest = min(shortest, max(1, lengths[0]))
+            clipped = counts[~below].sum() / total
+            if clipped:
+                ax.plot([LENGTH_CAP], [clipped], marker=">", linestyle="none", color=bars.get_edgecolor(),
+                        label=f"{s['name']}: {clipped:.1%} at ≥ {LENGTH_CAP} (counted at the cap)")
+        ax.axvline(LENGTH_CAP, color="grey", linestyle=":", linewidth=0.8)
+        ax.set(xscale="log", xlim=(shortest / 1.5, LENGTH_CAP * 1.5), title=f"{level} length in {measured}",
+               xlabel=f"{measured} per {level} (log-spaced bins)", ylabel=f"share of {level}s")
+        wide = LENGTH_CAP / shortest > 300  # 1-2-5 ticks over more than two decades would overlap
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    out["lengths.png"] = fig
+    return out
+
+
+def draw(runs: list[tuple[dict, np.ndarray]]) -> dict[str, bytes]:
+    """The three plots as PNG bytes (written through FileSystems by the caller, so OUT may be gs://)."""
+    import matplotlib.pyplot as plt
+
+    pngs = {}
+    for name, fig in figures(runs).items():
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
         plt.close(fig)
-        return buf.getvalue()
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for s, freqs in runs:
-        r = np.arange(1, len(freqs) + 1)
-        ax.loglog(r, freqs, ".", markersize=2, label=f"{s['name']}")
-        fit = s["zipf_least_squares"]
-        lo, hi = fit["rank_range"]
-        x = np.array([lo, hi], dtype=float)
-        ax.loglog(x, 10 ** fit["log10_c"] * x ** -fit["exponent"], "-",
-                  label=f"{s['name']} fit s={fit['exponent']:.3f} (ranks {lo}-{hi})")
-    ax.set(xlabel="rank", ylabel="frequency", title="Rank-frequency (Zipf)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    pngs = {"rank_frequency.png": png(fig)}
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for s, _ in runs:
-        h = s["heaps"]
-        ax.plot(h["tokens"], h["types"], label=f"{s['name']}: K={h['k']:.2f}, β={h['beta']:.3f}")
-    ax.set(xlabel="tokens", ylabel="types", title="Heaps: vocabulary growth along the corpus")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    pngs["heaps.png"] = png(fig)
-    whats = ["sentence_tokens", "sentence_chars", "document_tokens", "document_chars"]
-    fig, axes = plt.subplots(2, 2, figsize=(9, 6))
-    for ax, what in zip(axes.flat, whats):
-        for s, _ in runs:
-            h = {int(k): v for k, v in s["length_histograms"].get(what, {}).items()}
-            if h:
-                x = np.array(sorted(h))
-                ax.step(x, np.array([h[k] for k in x]) / sum(h.values()), where="mid", label=s["name"])
-        ax.set(title=what.replace("_", " "), xscale="symlog")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    pngs["lengths.png"] = png(fig)
+        pngs[name] = buf.getvalue()
     return pngs
+
+
+def corpus_name(inputs) -> str:
+    """The corpus the inputs name, for legends and the report: their folder or file names (a glob by its
+    folder), without extensions."""
+    names = []
+    for given in inputs:
+        path = str(given).rstrip("/")
+        if any(c in path for c in "*?["):
+            path = path[:min(path.index(c) for c in "*?[" if c in path)].rstrip("/")
+            path = path.rsplit("/", 1)[0] if "/" in path else path
+        base = path.rsplit("/", 1)[-1] or path
+        while "." in base.strip(".") and base.rsplit(".", 1)[-1].lower() in (
+                "json", "jsonl", "txt", "gz", "bz2", "xz", "zst", "zip", "parquet", "arrow"):
+            base = base.rsplit(".", 1)[0]
+        if base and base not in names:
+            names.append(base)
+    return " + ".join(names) or "corpus"
 
 
 def report(summaries: list[dict]) -> str:
@@ -170,10 +236,12 @@ def report(summaries: list[dict]) -> str:
 @click.option("--zipf-ranks", default="10:10000", show_default=True,
               help="Rank range LO:HI of the least-squares Zipf fit (clipped to the vocabulary).")
 @click.option("--compare", "compare_dir", default=None, help="Another build stats output to put beside this one.")
-@click.option("--name", default=None, help="This corpus's name in the report (default: the output's name).")
+@click.option("--name", default=None,
+              help="This corpus's name in the report and the plots' legends (default: the inputs' names).")
 @count_options
 @input_options
 @output_options
+@resume_option
 def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
     """Corpus statistics: frequencies, Zipf and Heaps fits, lengths, hapax share; plots and report.md.
 
@@ -192,9 +260,6 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
     job.params.update(kind="stats", units=units, segmenter=unit_name, user_dict=user_dict, zipf_ranks=[lo, hi],
                       compare=compare_dir)
     final = job.output.rstrip("/")
-    base = final.rsplit("/", 1)[-1] if "://" in final else os.path.basename(os.path.abspath(final))
-    stage = temporary_dir(final)  # the counts are committed inside it, the report added, then all moves to final
-    job.output = f"{stage}/stats"
     extra = {"units": units, "segmenter": unit_rule.segmenter.fingerprint()}
     files = []
 
@@ -202,9 +267,18 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
         write_bytes(f"{job.output}/{name}", data)
         files.append({"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
+    counted = None
+
+    def build(pipeline):
+        nonlocal counted
+        # the counts are committed beside the run's temporary directory (job.tmp, adopted by --resume), the report
+        # added, then all moves to final
+        job.output = counted = f"{job.tmp}-stats"
+        return build_stats(pipeline, job, unit_rule, job.output, extra)
+
     try:
-        run_job(job, lambda p: build_stats(p, job.source, unit_rule, job.output, job.num_shards, job.params, extra))
-        summary, freq = compute_summary(job.output, (lo, hi), name or base)
+        run_job(job, build, report=False)  # the stage's path is not the output's: reported once committed
+        summary, freq = compute_summary(job.output, (lo, hi), name or corpus_name(job.params["inputs"]))
         stream = pa.BufferOutputStream()
         with pa.ipc.new_stream(stream, freq.schema) as writer:
             writer.write_table(freq, max_chunksize=1000)
@@ -228,8 +302,11 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
         write_json(f"{job.output}/manifest.json", manifest)
         commit(job.output, final)
     finally:
-        remove_tree(stage)
-    click.echo(f"stats in {final}: {summary['tokens']:,} tokens, {summary['types']:,} types, Zipf s = "
+        if counted:
+            remove_tree(counted)
+    print_summary(manifest, final, job.seconds, job.input_bytes)
+    print_data_movement(job.result, job.input_bytes)
+    click.echo(f"  {summary['tokens']:,} tokens, {summary['types']:,} types, Zipf s = "
                f"{summary['zipf_least_squares']['exponent']:.3f} (least squares), "
                f"{summary['zipf_mle']['zipf_exponent']:.3f} (MLE, counts >= {summary['zipf_mle']['x_min']}), "
                f"Heaps β = {summary['heaps']['beta']:.3f}; "

@@ -1,6 +1,6 @@
 """tokenized: documents (a documents dataset or raw corpora) -> token ids and word indices per sentence.
 
-    python -m pipelines.tokenized --input DOCS_OR_RAW --tokenizer vocab.txt|tokenizer.json|spm.model --output OUT
+    python -m pipelines.tokenized --input DOCS_OR_RAW --tokenizer vocab.txt|tokenizer.json|spiece.model|DIR --output OUT
     corpusforge build tokenized  (the same command)
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def warn_nfkc(tokenizer, normalize) -> None:
 @click.command(**COMMAND, epilog=BEAM_HELP)
 @click.option("--tokenizer", "-t", "tokenizer_path", required=True,
               help="A WordPiece vocab.txt (BERT rules; e.g. bert-base-chinese's), a Hugging Face tokenizer.json, "
-                   "or a SentencePiece .model.")
+                   "a SentencePiece .model, or a folder holding one (a `build vocab` output).")
 @click.option("--lowercase/--no-lowercase", default=True, show_default=True,
               help="WordPiece: lower-case (and strip accents) like an uncased BERT; bert-base-chinese is uncased.")
 @click.option("--segmenter", default=DEFAULT_SEGMENTER, show_default=True,
@@ -73,7 +73,7 @@ def main(tokenizer_path, lowercase, segmenter, user_dict, **kw):
         raise click.ClickException(str(e)) from None
     warn_nfkc(tokenizer, read_manifest(job.source.datasets[0])["params"].get("normalize") if job.source.datasets
               else job.params["normalize"])
-    job.params.update(kind="tokenized", tokenizer=tokenizer_path, lowercase=lowercase, segmenter=segmenter,
+    job.params.update(kind="tokenized", tokenizer=tokenizer.path, lowercase=lowercase, segmenter=segmenter,
                       user_dict=user_dict)
     extra = {"tokenizer": tokenizer.fingerprint, "segmenter": seg.fingerprint(),
              "special_ids": tokenizer.special_ids}

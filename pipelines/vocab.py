@@ -8,9 +8,10 @@ A Beam pipeline draws a deterministic sample of sentences: every sentence gets a
 more than 2N sentences per worker. The sample, in key order, goes to a temporary file; the
 launcher then runs the library's own trainer on it (corpusforge.tokenization.train) and writes
 
-    OUT/vocab.txt, tokenizer.json                 wordpiece
-    OUT/tokenizer.json, vocab.json, merges.txt    bpe
-    OUT/spm.model, spm.vocab                      unigram
+    OUT/vocab.txt, tokenizer.json                 wordpiece (BertTokenizer)
+    OUT/tokenizer.json, vocab.json, merges.txt    bpe (PreTrainedTokenizerFast)
+    OUT/spiece.model, spiece.vocab                unigram (AlbertTokenizer; spm.model before)
+    OUT/tokenizer_config.json, special_tokens_map.json   the class and special tokens: AutoTokenizer opens OUT
     OUT/manifest.json   kind "vocab", files with sha256, special token ids, sample, input accounting, params
     OUT/rejects/        unreadable input records, as in every dataset
 
@@ -37,14 +38,18 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge import __version__
 from corpusforge.beam.runner import make_pipeline
-from corpusforge.beam.sink import check_rejects, input_accounting, remove_intermediate
-from corpusforge.dataset.writer import commit, remove_tree, write_bytes, write_json
-from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, build_sample
+from corpusforge.beam.sink import input_accounting, publish, rejects_entry
+from corpusforge.dataset.writer import remove_tree, write_bytes, write_json
+from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, SAMPLE_STAGE, build_sample
 from corpusforge.tokenization import train as vocab_train
-from pipelines.beamjob import BEAM_HELP, input_options, prepare_job, print_accounting
-from pipelines.command import COMMAND, temporary_dir
+from pipelines.beamjob import (BEAM_HELP, build_progress, input_options, prepare_job, print_accounting, progress_option,
+                              resume_option, start_temporary)
+from pipelines.command import COMMAND
 
 log = logging.getLogger("corpusforge")
+TRAINED = "trained"  # the completion marker of the trained files (resume)
+
+
 class SampleFile:
     """The sample's sentences, read again from the start on every iteration (local or gs:// / s3://)."""
 
@@ -63,14 +68,15 @@ def file_entry(path: str) -> dict:
     return {"file": os.path.basename(path), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_seconds: float) -> dict:
-    """Trains on tmp/sample.txt, writes the files and manifest.json into tmp, and makes OUT appear."""
+def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_seconds: float, markers=None) -> dict:
+    """Trains on tmp/sample.txt, writes the files and manifest.json into tmp, and makes OUT appear. markers
+    (resume.Markers): the trained files get a completion marker, and a resumed build that finds it intact does not
+    train again."""
     with FileSystems.open(f"{tmp}/{SAMPLE_INFO}") as f:
         info = json.load(f)
     counts = info["counts"]
     kept = counts.get("kept", 0)
     accounting = input_accounting(counts, kept, counts.get("documents", 0) - kept)
-    check_rejects(accounting, info["rejects"])
     if not info["sentences"]:
         raise vocab_train.VocabError(f"the input has no sentences to sample (read {accounting['read']} records: kept "
                                      f"{accounting['kept']}, filtered {accounting['filtered']}, rejected "
@@ -78,15 +84,23 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
     log.info("vocab: training %s (vocab size %d) on %d sentences (%.1f M characters)", model, params["vocab_size"],
              info["sentences"], info["characters"] / 1e6)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="corpusforge-vocab-") as work:
-        result = vocab_train.train(model, SampleFile(f"{tmp}/{SAMPLE_FILE}"), work, params["vocab_size"],
-                                   params["lowercase"], params["character_coverage"], params["extra_ids"])
-        train_seconds = time.monotonic() - started
-        files = [file_entry(p) for p in result["files"]]
-        for path in result["files"]:
-            with open(path, "rb") as f:
-                write_bytes(f"{tmp}/{os.path.basename(path)}", f.read())
-    remove_intermediate(tmp)  # the sample and the rejects' spills
+    trained = markers and markers.read_output(TRAINED, 0)
+    if trained:
+        log.info("resume: the vocabulary the killed build trained is reused")
+        result, files = trained["result"], trained["files"]
+    else:
+        with tempfile.TemporaryDirectory(prefix="corpusforge-vocab-") as work:
+            result = vocab_train.train(model, SampleFile(f"{tmp}/{SAMPLE_FILE}"), work, params["vocab_size"],
+                                       params["lowercase"], params["character_coverage"], params["extra_ids"])
+            paths = result.pop("files")
+            files = [file_entry(p) for p in paths]
+            for path in paths:
+                with open(path, "rb") as f:
+                    write_bytes(f"{tmp}/{os.path.basename(path)}", f.read())
+        if markers:
+            markers.write_output(TRAINED, 0, {"result": result, "files": files,
+                                              "paths": [f"{tmp}/{f['file']}" for f in files]})
+    train_seconds = time.monotonic() - started
     library = "sentencepiece" if model == "unigram" else "tokenizers"
     manifest = {
         "kind": "vocab",
@@ -102,11 +116,9 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
         "input": accounting,
         "params": params,
         "seed": params["seed"],
-        "rejects": {"files": [r["file"] for r in info["rejects"]], "rows": accounting["rejected"],
-                    "sha256": [r["sha256"] for r in info["rejects"]]},
+        "rejects": rejects_entry(accounting, info["rejects"]),
     }
-    write_json(f"{tmp}/manifest.json", manifest)
-    commit(tmp, output)
+    publish(tmp, output, accounting, info["rejects"], lambda: write_json(f"{tmp}/manifest.json", manifest))
     manifest["_seconds"] = {"sample": sample_seconds, "train": train_seconds}
     return manifest
 
@@ -129,7 +141,8 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--model", "-m", type=click.Choice(vocab_train.MODELS), required=True,
               help="wordpiece: BERT vocab.txt ([PAD] [UNK] [CLS] [SEP] [MASK] = 0..4); bpe: RoBERTa/GPT-2 byte-level "
                    "tokenizer.json + vocab.json/merges.txt (<s> <pad> </s> <unk> <mask> = 0..4); unigram: ALBERT "
-                   "SentencePiece spm.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4).")
+                   "SentencePiece spiece.model (<pad> <unk> [CLS] [SEP] [MASK] = 0..4). Each with a "
+                   "tokenizer_config.json: AutoTokenizer.from_pretrained(OUT) opens it.")
 @click.option("--vocab-size", type=click.IntRange(min=1), default=None,
               help="Entries, special tokens included. Default: wordpiece 30522 (BERT-base), bpe 50000, unigram "
                    "30000 (ALBERT).")
@@ -149,7 +162,9 @@ def print_summary(manifest: dict, output: str) -> None:
 @click.option("--output", "-o", required=True, help="Directory to create for the vocabulary files.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing vocabulary at --output.")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the sample.")
+@progress_option
 @click.argument("beam_args", nargs=-1, type=click.UNPROCESSED)
+@resume_option
 def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_coverage, **kw):
     """Train a vocabulary (WordPiece, byte-level BPE or SentencePiece unigram) on a sample of a corpus.
 
@@ -173,19 +188,27 @@ def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_co
                   lowercase=lowercase, character_coverage=character_coverage if model != "bpe" else None,
                   extra_ids=extra_ids)
     output = job.output.rstrip("/")
-    tmp = temporary_dir(output)
+    job.params = params  # what the fingerprint of a resumable build covers
+    start_temporary(job)
+    tmp, markers = job.tmp, job.markers
     log.info("vocab: %.1f MB of input -> %s sample of %d sentences -> %s", job.input_bytes / 1e6, model,
              sample_sentences, output)
     started = time.monotonic()
     try:
-        pipeline = make_pipeline(job.options)
-        build_sample(pipeline, job.source, tmp, sample_sentences, job.seed)
-        pipeline.run().wait_until_finish()
-        manifest = train_and_commit(tmp, output, model, params, time.monotonic() - started)
+        if markers and markers.read(SAMPLE_STAGE, 0):
+            log.info("resume: the sample the killed build drew is reused: reading nothing again")
+        else:
+            pipeline = make_pipeline(job.options)
+            build_sample(pipeline, job.source, tmp, sample_sentences, job.seed, markers)
+            job.params["kind"] = "vocab"  # the progress line's name (params, copied above, are the manifest's)
+            with build_progress(job):
+                pipeline.run().wait_until_finish()
+        manifest = train_and_commit(tmp, output, model, params, time.monotonic() - started, markers)
     except vocab_train.VocabError as e:
         raise click.ClickException(str(e)) from None
     finally:  # locally the lock's release would remove it too; an object store has no lock
-        remove_tree(tmp)
+        if not job.resume:  # a failed resume keeps the killed run's work for the next
+            remove_tree(tmp)
     print_summary(manifest, output)
 
 

@@ -24,7 +24,7 @@ def test_transformers_converter_reads_our_unigram_model(tmp_path):
 
     sentences = [line.replace(" ", "") for line in TEXT.read_text(encoding="utf-8").splitlines()]
     vocab_train.train_unigram(sentences, str(tmp_path), vocab_size=4000)
-    model = tmp_path / "spm.model"
+    model = tmp_path / "spiece.model"
     # transformers takes sentencepiece's own module, not its bundled fallback copy
     assert convert.import_protobuf() is sentencepiece_model_pb2
     proto = sentencepiece_model_pb2.ModelProto.FromString(model.read_bytes())

@@ -1,6 +1,6 @@
 """BERT / ALBERT / RoBERTa / SpanBERT-style pretraining from a corpusforge pretraining dataset.
 
-    corpusforge train bert --data DIR --out OUT [--preset tiny] [--arch bert|albert] ...
+    corpusforge train bert -i DIR -o OUT [--preset tiny] [--arch bert|albert] ...
     torchrun --nproc_per_node 8 -m corpusforge.cli train bert ...     (DDP, one process per GPU)
 
 The objective follows the data: an nsp dataset trains MLM + NSP (BERT), sop MLM + SOP (ALBERT, with

@@ -8,14 +8,18 @@ import os
 
 import click
 
+from corpusforge.cliutil import AliasOption, input_argument
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PRESET_NAMES = ("tiny", "mini", "small", "medium", "base", "large")
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--data", "-d", required=True, type=click.Path(file_okay=False),
+@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
+              type=click.Path(file_okay=False),
               help="A pretraining dataset (`corpusforge build pretraining`).")
-@click.option("--out", "-o", required=True, help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
+@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
+              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default="tiny", show_default=True,
               help="Model size (layers/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, medium 8/512/8, "
                    "base 12/768/12, large 24/1024/16; feed-forward 4x hidden.")
@@ -64,8 +68,8 @@ PRESET_NAMES = ("tiny", "mini", "small", "medium", "base", "large")
 @click.option("--tokenizer", "-t", default=None,
               help="The vocab file to copy into OUT/hf [default: the one recorded in the dataset's build, if its "
                    "sha256 matches].")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start again in an --out that holds a run.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint (exactly).")
+@click.option("--overwrite", is_flag=True, help="Start again in an --output that holds a run.")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None, hidden=True,
               help="Stop after this step without a final checkpoint, as if interrupted (tests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
@@ -90,8 +94,9 @@ def train_bert(resume, overwrite, quiet, no_sentence_loss, optimizer, arch, **kw
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "-o", default=None, help="Directory to write [default: hf/ next to the checkpoint].")
+@input_argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), default=None,
+              help="Directory to write [default: hf/ next to the checkpoint].")
 @click.option("--tokenizer", "-t", default=None, help="Vocab file to include [default: the training run's].")
 def export_hf(checkpoint, out, tokenizer):
     """Write a training checkpoint in the layout transformers loads (BertForPreTraining / AlbertForPreTraining;

@@ -101,6 +101,15 @@ class Progress:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
+    def note(self, step: int, result: dict) -> None:
+        """A result line (evaluation) on stdout as the run reaches it, above the bar on a terminal."""
+        if self.quiet:
+            return
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+        print(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in result.items()), flush=True)
+
     def close(self) -> None:
         if self.tty and not self.quiet:
             sys.stderr.write("\n")
@@ -343,6 +352,7 @@ class Loop:
                 if cfg.eval_every and step % cfg.eval_every == 0 and d.main:
                     result = evaluate()
                     self.metrics.write({"step": step, **result})
+                    self.progress.note(step, result)
                     last.update(result)
                 if cfg.stop_after is not None and step >= cfg.stop_after:
                     self.stopped = True

@@ -1,6 +1,6 @@
 """ELECTRA pretraining (replaced-token detection) from a corpusforge pretraining dataset.
 
-    corpusforge train electra --data DIR --out OUT [--preset tiny] [--generator-size 0.25] ...
+    corpusforge train electra -i DIR -o OUT [--preset tiny] [--generator-size 0.25] ...
     torchrun --nproc_per_node 8 -m corpusforge.cli train electra ...     (DDP, one process per GPU)
 
 As google-research/electra's run_pretraining.py: a generator (a smaller encoder: --generator-size of the
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from corpusforge.cliutil import AliasOption
 from corpusforge.torch import (IGNORE, DatasetInfo, EpochSampler, NotPretrainingData, PretrainingCollator,
                                PretrainingDataset, masking_config)
 from trainers.common import (CheckpointError, MetricsLog, Progress, gather_rng_states, load_checkpoint,
@@ -430,9 +431,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--data", "-d", required=True, type=click.Path(file_okay=False),
+@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
+              type=click.Path(file_okay=False),
               help="A pretraining dataset (`build pretraining --mode electra`, or any other of kind pretraining).")
-@click.option("--out", "-o", required=True, help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
+@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
+              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
               help="The discriminator's size (layers/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, medium "
                    "8/512/8, base 12/768/12, large 24/1024/16; feed-forward 4x hidden.")
@@ -475,8 +478,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--tokenizer", "-t", default=None,
               help="The vocab file to copy into OUT/hf [default: the one recorded in the dataset's build, if its "
                    "sha256 matches].")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start again in an --out that holds a run.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint (exactly).")
+@click.option("--overwrite", is_flag=True, help="Start again in an --output that holds a run.")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None, hidden=True,
               help="Stop after this step without a final checkpoint, as if interrupted (tests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")

@@ -26,6 +26,7 @@ import click
 import numpy as np
 import torch
 
+from corpusforge.cliutil import input_argument
 from corpusforge.dataset.cooccurrence import iter_matrix, matrix_dataset
 from corpusforge.objectives.cooccurrence import parse_vocab
 from trainers.common import CheckpointError, MetricsLog, Progress, load_checkpoint, save_checkpoint
@@ -275,7 +276,7 @@ def analogies(words, unit, lines) -> dict:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.argument("vectors", type=click.Path(dir_okay=False))
+@input_argument("vectors", type=click.Path(dir_okay=False))
 @click.option("--word", "-w", "query", multiple=True, help="Print this word's nearest neighbours (repeatable).")
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Neighbours per word.")
 @click.option("--analogies", "analogy_files", multiple=True, type=click.Path(dir_okay=False),

@@ -1,6 +1,6 @@
 """GPT-2 pretraining on a causal dataset (`build pretraining --mode causal`).
 
-    corpusforge train gpt --data DIR --out OUT [--preset tiny] ...
+    corpusforge train gpt -i DIR -o OUT [--preset tiny] ...
     torchrun --nproc_per_node 8 -m corpusforge.cli train gpt ...     (DDP, one process per GPU)
 
 The model is transformers' GPT2LMHeadModel built from a config (no download). Document boundaries
@@ -21,6 +21,7 @@ import click
 import numpy as np
 import torch
 
+from corpusforge.cliutil import AliasOption
 from corpusforge.dataset.reader import open_shard, read_manifest
 from trainers.common import (Loop, TrainError, autocast_for, evaluate_loss, linear_schedule,
                              log_loss_window, loss_window, open_run, run_distributed, wrap_ddp)
@@ -195,9 +196,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--data", "-d", required=True, type=click.Path(file_okay=False),
+@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
+              type=click.Path(file_okay=False),
               help="A causal dataset (`corpusforge build pretraining --mode causal`).")
-@click.option("--out", "-o", required=True, help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
+@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
+              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
               help="Model size (layers/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, medium 8/512/8, "
                    "base 12/768/12 (GPT-2 small), large 24/1024/16 (GPT-2 medium).")
@@ -227,8 +230,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
               help="Evaluate loss and perplexity on the held-out blocks every N steps.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start again in an --out that holds a run.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint (exactly).")
+@click.option("--overwrite", is_flag=True, help="Start again in an --output that holds a run.")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None, hidden=True,
               help="Stop after this step without a final checkpoint, as if interrupted (tests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")

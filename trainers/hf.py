@@ -14,6 +14,7 @@ import shutil
 
 import torch
 
+from corpusforge.tokenization.hfconfig import TOKENIZER_FILES, write_tokenizer_config
 from trainers.encoder import EncoderConfig
 
 WEIGHTS = "model.safetensors"
@@ -139,11 +140,6 @@ def save_hf(directory: str, c: EncoderConfig, state: dict, special: dict, vocab_
         save_tokenizer(directory, vocab_file, special, lowercase, c.max_position)
 
 
-# the file each tokenizer kind is exported as and the transformers class that reads it (AutoTokenizer)
-TOKENIZER_FILES = {"wordpiece": ("vocab.txt", "BertTokenizer"), "sentencepiece": ("spiece.model", "AlbertTokenizer"),
-                   "tokenizers": ("tokenizer.json", "PreTrainedTokenizerFast")}
-
-
 def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bool, max_length: int,
                    t5_eos_id: int | None = None) -> None:
     """The tokenizer in its own kind, with a tokenizer_config.json naming its special tokens, so that
@@ -152,24 +148,14 @@ def save_tokenizer(directory: str, vocab_file: str, special: dict, lowercase: bo
     from corpusforge.tokenization.tokenizer import TextTokenizer, kind_of
 
     kind = kind_of(vocab_file)
-    name, cls = TOKENIZER_FILES[kind]
-    shutil.copyfile(vocab_file, os.path.join(directory, name))
+    shutil.copyfile(vocab_file, os.path.join(directory, TOKENIZER_FILES[kind][0]))
     if kind == "wordpiece":
         tokens = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
-        options = {"do_lower_case": lowercase}
     else:
         vocab = TextTokenizer(vocab_file).vocab
         by_id = {i: t for t, i in vocab.items()}
         tokens = {role: by_id[i] for role, i in special.items() if i in by_id}
-        if kind == "tokenizers" and {"cls", "sep"} <= set(tokens):  # RoBERTa: <s> / </s> are also bos / eos
-            tokens.update(bos=tokens["cls"], eos=tokens["sep"])
-        # the model itself normalises (NFKC, case folding); ALBERT's own NFKD accent stripping would change ids
-        options = {"keep_accents": True, "do_lower_case": False} if kind == "sentencepiece" else {}
-    with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump({"tokenizer_class": cls, **options, "model_max_length": max_length,
-                   **{f"{k}_token": v for k, v in tokens.items()}}, f, indent=2)
-    with open(os.path.join(directory, "special_tokens_map.json"), "w", encoding="utf-8") as f:
-        json.dump({f"{k}_token": v for k, v in tokens.items()}, f, indent=2)
+    write_tokenizer_config(directory, kind, tokens, lowercase, max_length)
     if kind == "sentencepiece" and t5_eos_id is not None:
         t5_tokenizer(directory, vocab, tokens, t5_eos_id, max_length)
 

@@ -1,6 +1,6 @@
 """Encoder-decoder pretraining on a t5, bart, mass or translation dataset (`build pretraining --mode ...`).
 
-    corpusforge train seq2seq --data DIR --out OUT [--preset tiny] [--arch t5|bart] ...
+    corpusforge train seq2seq -i DIR -o OUT [--preset tiny] [--arch t5|bart] ...
     torchrun --nproc_per_node 8 -m corpusforge.cli train seq2seq ...     (DDP, one process per GPU)
 
 The model is transformers' T5ForConditionalGeneration (T5 v1.0: ReLU feed-forward, relative position
@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 import click
 import torch
 
+from corpusforge.cliutil import AliasOption
 from corpusforge.torch import IGNORE, SEQ2SEQ_KINDS, NotPretrainingData, Seq2SeqCollator, Seq2SeqDataset
 from trainers.common import (RESUME_STATE, CheckpointError, Loop, TrainError, autocast_for, evaluate_loss, find_vocab,
                              linear_schedule, log_loss_window, loss_window, open_run, run_distributed,
@@ -235,9 +236,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--data", "-d", required=True, type=click.Path(file_okay=False),
+@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
+              type=click.Path(file_okay=False),
               help=f"An encoder-decoder dataset (`corpusforge build pretraining --mode {'|'.join(SEQ2SEQ_KINDS)}`).")
-@click.option("--out", "-o", required=True, help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
+@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
+              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
               help="Model size (layers per stack/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, "
                    "medium 8/512/8, base 12/768/12 (T5-base), large 24/1024/16 (T5-large); "
@@ -271,8 +274,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--tokenizer", "-t", default=None,
               help="The vocab file to copy into OUT/hf [default: the one recorded in the dataset's build, if its "
                    "sha256 matches].")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start again in an --out that holds a run.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its checkpoint (exactly).")
+@click.option("--overwrite", is_flag=True, help="Start again in an --output that holds a run.")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None, hidden=True,
               help="Stop after this step without a final checkpoint, as if interrupted (tests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")

@@ -29,6 +29,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, ThroughputLog
+from corpusforge.beam.resume import Reused, record_inputs
 from corpusforge.beam.sink import (WriteRejects, committed, fail_point, finish_dataset, input_accounting, open_arrow,
                                    spill_path)
 from corpusforge.dataset.writer import shard_name, write_bytes, write_shard
@@ -133,7 +134,8 @@ class SegmentDocuments(CountingDoFn):
         write_bytes(path, data)
         fail_point("segment_documents")
         self.count("tokens", len(self.units))
-        self.count("segment_bytes", len(data))
+        # how big the chunks are depends on the bundles: a Beam metric, never a count the manifest could take in
+        Metrics.counter("corpusforge", "segment_bytes").inc(len(data))
         self.units, self.lengths = [], []
         return path
 
@@ -312,14 +314,19 @@ class MergeMatrixRange(beam.DoFn):
     follows the number of spills merged at once (MERGE_FAN_IN), not the range's size; more spills than that are
     first merged in rounds into larger spills."""
 
-    def __init__(self, tmp: str, per_shard: int):
-        self.tmp, self.per_shard = tmp, per_shard
+    def __init__(self, tmp: str, per_shard: int, markers=None):
+        """markers (resume.Markers): a range whose completion marker is intact is not merged again."""
+        self.tmp, self.per_shard, self.markers = tmp, per_shard, markers
 
     def setup(self):
         keep_freed_memory()
 
     def process(self, range_and_paths):
         rng, paths = range_and_paths
+        done = self.markers and self.markers.read_output("ranges", rng)
+        if done:
+            yield done
+            return
         paths, rounds = sorted(paths), 0
         while len(paths) > 1:  # a round's files are named by (range, round, group): a retry rewrites the same files
             merged = []
@@ -328,6 +335,8 @@ class MergeMatrixRange(beam.DoFn):
                 merged.append(self._merge_to_spill(paths[a:a + MERGE_FAN_IN], path))
                 fail_point("merge_matrix_range")
             paths, rounds = merged, rounds + 1
+        if self.markers:
+            self.markers.write_output("ranges", rng, (rng // self.per_shard, (rng, paths[0])))
         yield rng // self.per_shard, (rng, paths[0])
 
     def _merge_to_spill(self, paths: list[str], path: str) -> str:
@@ -341,11 +350,16 @@ class WriteMatrixShard(beam.DoFn):
     """(shard, its ranges' pieces) -> the shard: the pieces in range order (so in (row, col) order), read as
     streams and written in batches of MATRIX_BATCH_ROWS, whatever the ranges' sizes."""
 
-    def __init__(self, tmp: str, num_shards: int, unit: int):
-        self.tmp, self.num_shards, self.unit = tmp, num_shards, unit
+    def __init__(self, tmp: str, num_shards: int, unit: int, markers=None):
+        """markers (resume.Markers): a shard whose completion marker is intact is not written again."""
+        self.tmp, self.num_shards, self.unit, self.markers = tmp, num_shards, unit, markers
 
     def process(self, shard_and_pieces, layout):
         shard, pieces = shard_and_pieces
+        done = self.markers and self.markers.read_output("shards", shard)
+        if done:
+            yield done
+            return
         self.vocab_size = layout["vocab_size"]
         paths = [path for _, path in sorted(p for p in pieces if p)]
         self.weight_units = 0
@@ -353,7 +367,10 @@ class WriteMatrixShard(beam.DoFn):
         info = write_shard(self._batches(rebatched(chunks, MATRIX_BATCH_ROWS)), MATRIX_SCHEMA,
                            f"{self.tmp}/{shard_name(shard, self.num_shards)}")
         fail_point("write_matrix_shard")
-        yield {**info, "weight_units": self.weight_units}
+        info = {**info, "weight_units": self.weight_units}
+        if self.markers:
+            self.markers.write_output("shards", shard, info)
+        yield info
 
     def _batches(self, chunks):
         for keys, units in chunks:
@@ -364,7 +381,7 @@ class WriteMatrixShard(beam.DoFn):
 
 
 class FinalizeMatrix(beam.DoFn):
-    """Checks the accounting, writes manifest.json (nnz, total weight, shuffle bytes) and makes OUT appear."""
+    """Checks the accounting, writes manifest.json (nnz, total weight, tokens, vocab.txt) and makes OUT appear."""
 
     def __init__(self, tmp: str, output: str, params: dict, extra: dict, unit: int):
         self.tmp, self.output, self.params, self.extra = tmp, output, params, extra
@@ -396,38 +413,51 @@ class FinalizeMatrix(beam.DoFn):
                              rows="nonzero entries")
 
 
-def build_cooccurrence(pipeline, docs: dict, spec: UnitSpec, opts: CountOptions, tmp: str, output: str,
+MATRIX_INPUTS = "matrix-inputs"  # the resume.RecordInputs marker of the counting's spills, vocabulary, counts, rejects
+
+
+def build_cooccurrence(pipeline, docs, spec: UnitSpec, opts: CountOptions, tmp: str, output: str,
                        num_shards: int, min_count: int, max_vocab: int, vocab: list | None, params: dict,
-                       extra: dict):
+                       extra: dict, markers=None):
     """One pipeline, GloVe's vocab_count then cooccur: document rows -> SegmentDocuments (units in chunks, unigram
     counts) -> TMP/vocab.txt (not with a given `vocab`, already copied there) and its layout, a side input ->
     CountCooccurrences -> spills per merge range -> MergeMatrixRange -> pieces per shard -> WriteMatrixShard ->
-    FinalizeMatrix."""
-    segmented = docs["rows"] | "SegmentDocuments" >> beam.ParDo(
-        SegmentDocuments(spec, f"{tmp}/_segments")).with_outputs(UNIGRAMS, COUNTS, main="chunks")
-    if vocab is None:
-        layout = (segmented[UNIGRAMS]
-                  | "SumCounts" >> beam.CombineGlobally(MergeCounts())
-                  | "WriteVocab" >> beam.ParDo(WriteVocab(tmp, min_count, max_vocab, num_shards)))
+    FinalizeMatrix. docs: {"rows", "rejects", "counts"}, or a resume.Reused of MATRIX_INPUTS (what a killed build
+    recorded once it had counted everything: the merges start at once). markers (resume.Markers): the counting's
+    outputs, the merged ranges, the shards and the rejects are recorded, and those whose markers are intact reused."""
+    if isinstance(docs, Reused):
+        layout = pvalue.AsSingleton(pipeline | "RecordedLayout" >> beam.Create([docs.extra]))
+        spills, counts, rejects_in = docs.records, [docs.counts], docs.rejects
     else:
-        layout = pipeline | "GivenVocab" >> beam.Create([vocab_layout([c for _, c in vocab], num_shards)])
-    layout = pvalue.AsSingleton(layout)
-    rejects = docs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
+        segmented = docs["rows"] | "SegmentDocuments" >> beam.ParDo(
+            SegmentDocuments(spec, f"{tmp}/_segments")).with_outputs(UNIGRAMS, COUNTS, main="chunks")
+        if vocab is None:
+            layout = (segmented[UNIGRAMS]
+                      | "SumCounts" >> beam.CombineGlobally(MergeCounts())
+                      | "WriteVocab" >> beam.ParDo(WriteVocab(tmp, min_count, max_vocab, num_shards)))
+        else:
+            layout = pipeline | "GivenVocab" >> beam.Create([vocab_layout([c for _, c in vocab], num_shards)])
+        layout = pvalue.AsSingleton(layout)
+        counted = (segmented.chunks
+                   | "SpreadChunks" >> beam.Reshuffle()  # break fusion: every worker counts a share of the chunks
+                   | "CountCooccurrences" >> beam.ParDo(
+                       CountCooccurrences(f"{tmp}/{VOCAB_FILE}", opts, f"{tmp}/_spill"), layout).with_outputs(
+                       COUNTS, main="spills"))
+        spills, counts, rejects_in = counted.spills, [docs["counts"], segmented[COUNTS], counted[COUNTS]], docs["rejects"]
+        if markers:
+            record_inputs(pipeline, markers, MATRIX_INPUTS, spills, counts, rejects_in, layout,
+                          files=(f"{tmp}/{VOCAB_FILE}",))
+    rejects = rejects_in | "WriteRejects" >> WriteRejects(tmp, markers)
     unit = co.weight_unit(opts.window, opts.distance_weighting)
-    counted = (segmented.chunks
-               | "SpreadChunks" >> beam.Reshuffle()  # break fusion: every worker counts a share of the chunks
-               | "CountCooccurrences" >> beam.ParDo(
-                   CountCooccurrences(f"{tmp}/{VOCAB_FILE}", opts, f"{tmp}/_spill"), layout).with_outputs(
-                   COUNTS, main="spills"))
     every = pipeline | "EveryShard" >> beam.Create([(k, None) for k in range(num_shards)])
-    pieces = (counted.spills
+    pieces = (spills
               | "GroupByMergeRange" >> beam.GroupByKey()
-              | "MergeMatrixRange" >> beam.ParDo(MergeMatrixRange(tmp, co.ranges_per_shard(num_shards))))
+              | "MergeMatrixRange" >> beam.ParDo(MergeMatrixRange(tmp, co.ranges_per_shard(num_shards), markers)))
     shards = ((pieces, every)
               | "AllPieces" >> beam.Flatten()
               | "GroupByShard" >> beam.GroupByKey()
-              | "WriteMatrixShard" >> beam.ParDo(WriteMatrixShard(tmp, num_shards, unit), layout))
-    counts = ((docs["counts"], segmented[COUNTS], counted[COUNTS])
+              | "WriteMatrixShard" >> beam.ParDo(WriteMatrixShard(tmp, num_shards, unit, markers), layout))
+    counts = (tuple(counts)
               | "AllCounts" >> beam.Flatten()
               | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
     return (pipeline

@@ -17,6 +17,14 @@ from apache_beam.transforms.window import GlobalWindows
 log = logging.getLogger("corpusforge")
 COUNTS = "counts"
 PROGRESS_SECONDS = 15.0
+# the launcher's progress line (corpusforge.cliutil.BuildProgress) while the in-process runner runs its job in
+# this process: the readers' ThroughputLogs feed it (done: input bytes or rows finished, records). None elsewhere.
+_progress = None
+
+
+def set_progress(listener) -> None:
+    global _progress
+    _progress = listener
 
 
 class CountingDoFn(beam.DoFn):
@@ -42,13 +50,16 @@ class ThroughputLog:
     """A worker's throughput, logged at most every PROGRESS_SECONDS: long runs show they are moving. Not a
     progress bar (trainers.common.Progress): a worker knows no total and has no terminal, only the log."""
 
-    def __init__(self, what: str):
-        self.what, self.items, self.chars = what, 0, 0
+    def __init__(self, what: str, feeds_progress: bool = False):
+        """feeds_progress: a reader of the input, whose `done` is the launcher's progress (set_progress)."""
+        self.what, self.items, self.chars, self.feeds = what, 0, 0, feeds_progress
         self.started = self.last = time.monotonic()
 
-    def add(self, items: int = 1, chars: int = 0) -> None:
+    def add(self, items: int = 1, chars: int = 0, done: int = 0) -> None:
         self.items += items
         self.chars += chars
+        if self.feeds and _progress is not None:
+            _progress(done, items)
         now = time.monotonic()
         if now - self.last >= PROGRESS_SECONDS:
             self.last = now

@@ -9,7 +9,6 @@ inside a bucket, in the bucket's seeded document order.
 """
 from __future__ import annotations
 
-from collections import Counter
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -31,7 +30,6 @@ from corpusforge.objectives.mass import MassBuilder, MassConfig
 from corpusforge.objectives.stream import StreamBuilder, StreamConfig
 from corpusforge.objectives.t5 import T5Builder, T5Config
 from corpusforge.objectives.translation import TlmBuilder, TlmConfig, TranslationBuilder, TranslationConfig
-from corpusforge.sources.formats import Reject
 
 # configurations whose builders write their own tables (batch.table); any other is BERT-family instances
 BUILDERS = {CausalConfig: CausalBuilder, BilmConfig: BilmBuilder, StreamConfig: StreamBuilder, T5Config: T5Builder,
@@ -76,9 +74,13 @@ class SpillTokenizedShard(CountingDoFn):
     def __init__(self, spill_dir: str, num_buckets: int, seed: int):
         self.spill_dir, self.num_buckets, self.seed = spill_dir, num_buckets, seed
 
+    def setup(self):
+        self.progress = ThroughputLog("read", feeds_progress=True)
+
     def process(self, unit: tuple[str, int, int]):
         table = pa.Table.from_batches(list(read_unit(unit)))
         self.count("read", table.num_rows)
+        self.progress.add(table.num_rows, done=table.num_rows)  # done: rows of the input datasets
         keys = [seeded_key(self.seed, doc_id) for doc_id in table.column("doc_id").to_pylist()]
         table = table.append_column(KEY, pa.array(keys, pa.binary()))
         buckets = np.array([shard_of(k, self.num_buckets) for k in keys])
@@ -124,7 +126,7 @@ class BuildBucket(CountingDoFn):
     def setup(self):
         self.progress = ThroughputLog("instances")
 
-    def process(self, bucket_and_paths, *recorded):  # recorded: RecordBucketInputs's output, only for its order
+    def process(self, bucket_and_paths, *recorded):  # recorded: resume.RecordInputs's output, only for its order
         bucket, paths = bucket_and_paths
         paths = sorted(p for p in paths if p)
         if not paths:
@@ -191,7 +193,7 @@ class BuildInstances(beam.PTransform):
                  record=None):
         """Outputs a Built; markers: see BuildBucket; spilled: the input is (bucket, spill path) pairs;
         record(bucket inputs, [count PCollections]) -> a PCollection of one element that every bucket waits for
-        (RecordBucketInputs: its marker is written before any bucket is built)."""
+        (resume.record_inputs: its marker is written before any bucket is built)."""
         super().__init__()
         self.dedup, self.schema, self.out_dir, self.num_shards = dedup, schema, out_dir, num_shards
         self.cfg, self.seed, self.spill_dir, self.num_buckets = cfg, seed, spill_dir, num_buckets
@@ -220,33 +222,4 @@ class BuildInstances(beam.PTransform):
         return Built(built.spills, counts, spills)
 
 
-BUCKET_INPUTS = "bucket-inputs"
-
-
-class RecordBucketInputs(beam.DoFn):
-    """One marker for everything before the buckets, once it is all written: every bucket's input spills, the
-    counts and the rejects of reading and tokenizing. A resumed build that finds it intact reads nothing again
-    (reused_inputs)."""
-
-    def __init__(self, markers):
-        self.markers = markers
-
-    def process(self, _, inputs: list, counts: list, rejects: list):
-        tmp = self.markers.tmp
-        spills = sorted((bucket, path[len(tmp) + 1:]) for bucket, path in inputs if path)
-        total = Counter()
-        for c in counts:
-            total.update(c)
-        self.markers.write(BUCKET_INPUTS, 0, [p for _, p in spills], spills=spills, counts=dict(sorted(total.items())),
-                           rejects=sorted((r.as_dict() for r in rejects), key=lambda r: (r["file"], r["offset"])))
-        yield True
-
-
-def reused_inputs(pipeline, markers):
-    """(bucket inputs, counts, rejects) from an intact BUCKET_INPUTS marker, else None."""
-    done = markers and markers.read(BUCKET_INPUTS, 0)
-    if not done:
-        return None
-    return (pipeline | "ReusedBucketInputs" >> beam.Create([(b, f"{markers.tmp}/{p}") for b, p in done["spills"]]),
-            pipeline | "ReusedCounts" >> beam.Create([done["counts"]]),
-            pipeline | "ReusedRejects" >> beam.Create([Reject(**r) for r in done["rejects"]]))
+BUCKET_INPUTS = "bucket-inputs"  # the resume.RecordInputs marker of everything before the buckets

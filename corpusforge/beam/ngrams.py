@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
 from corpusforge.beam.counting import COUNTS, CountingDoFn, MergeCounts, ThroughputLog
+from corpusforge.beam.resume import record_inputs
 from corpusforge.beam.sink import WriteRejects, fail_point, finish_dataset, input_accounting, open_arrow, \
     spill_path, write_spill
 from corpusforge.dataset.writer import BATCH_ROWS, shard_name, write_shard
@@ -112,8 +113,9 @@ class SpillingCounter(CountingDoFn):
         raise NotImplementedError
 
     def write_ranges(self, spills, samples, every, tmp: str, num_shards: int, max_order: int,
-                     min_counts: list[int] | None):
-        """This counter's merge path: spill records (+ the sample, every range index) -> shard manifest entries."""
+                     min_counts: list[int] | None, markers=None):
+        """This counter's merge path: spill records (+ the sample, every range index) -> shard manifest entries;
+        markers (resume.Markers): merges whose completion markers are intact are reused, not run again."""
         raise NotImplementedError
 
     def merge(self, tables: list[pa.Table]) -> pa.Table:
@@ -199,7 +201,7 @@ class CountNgrams(SpillingCounter):
             yield from self.add_partial()
 
     def write_ranges(self, spills, samples, every, tmp: str, num_shards: int, max_order: int,
-                     min_counts: list[int] | None):
+                     min_counts: list[int] | None, markers=None):
         """Windows ranged in token order (SplitWindows), each range's n-grams of every order (MergeWindows), the
         shards cut as equal shares of the pieces (plan_shards, WriteCountShards)."""
         boundaries = samples | "Boundaries" >> beam.Map(window_boundaries, num_shards)
@@ -209,14 +211,14 @@ class CountNgrams(SpillingCounter):
         ranges = ((slices, every)
                   | "AllSlices" >> beam.Flatten()
                   | "GroupByRange" >> beam.GroupByKey()
-                  | "MergeRanges" >> beam.ParDo(MergeWindows(tmp, max_order, min_counts),
+                  | "MergeRanges" >> beam.ParDo(MergeWindows(tmp, max_order, min_counts, markers),
                                                 beam.pvalue.AsSingleton(boundaries),
                                                 beam.pvalue.AsSingleton(global_vocab)))
         return (ranges
                 | "AllRanges" >> beam.combiners.ToList()
                 | "PlanShards" >> beam.FlatMap(plan_shards, num_shards)
                 | "SpreadShards" >> beam.Reshuffle()
-                | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, num_shards, max_order)))
+                | "WriteShards" >> beam.ParDo(WriteCountShards(tmp, num_shards, max_order, markers)))
 
     def split_texts(self) -> tuple[pa.Array, np.ndarray]:
         """The batch's sentences split on whitespace by Arrow (the same characters as str.split; checked
@@ -412,8 +414,9 @@ class MergeWindows(beam.DoFn):
     """(range index, slices and fixes) -> per order, the range's n-grams with exact counts, in token order,
     written as one piece file each (WriteCountShards cuts the shards from them)."""
 
-    def __init__(self, tmp: str, max_order: int, min_counts: list[int] | None):
-        self.tmp, self.max_order, self.min_counts = tmp, max_order, min_counts
+    def __init__(self, tmp: str, max_order: int, min_counts: list[int] | None, markers=None):
+        """markers (resume.Markers): a range whose completion marker is intact is not merged again."""
+        self.tmp, self.max_order, self.min_counts, self.markers = tmp, max_order, min_counts, markers
         self._vocab = (None, None, None, None)
 
     def global_vocab(self, path):
@@ -424,6 +427,10 @@ class MergeWindows(beam.DoFn):
 
     def process(self, range_and_items, boundaries, global_vocab):
         k, items = range_and_items
+        done = self.markers and self.markers.read_output("ranges", k)
+        if done:
+            yield done
+            return
         boundaries = [tuple(b) for b in boundaries]
         vocab, ranks, words = self.global_vocab(global_vocab)
         order = self.max_order
@@ -469,6 +476,8 @@ class MergeWindows(beam.DoFn):
             write_spill(path, table.slice(start, stop - start))
             fail_point("merge_windows")
             pieces.append({"order": n, "range": k, "path": path, "rows": stop - start})
+        if self.markers:
+            self.markers.write_output("ranges", k, {"pieces": pieces, **stats})
         yield {"pieces": pieces, **stats}
 
 
@@ -501,18 +510,26 @@ class WriteCountShards(beam.DoFn):
     """(shard, slices of pieces, totals) -> that shard, written; its manifest entry with the totals (zeros but
     on shard 0)."""
 
-    def __init__(self, tmp: str, num_shards: int, max_order: int):
-        self.tmp, self.num_shards, self.max_order = tmp, num_shards, max_order
+    def __init__(self, tmp: str, num_shards: int, max_order: int, markers=None):
+        """markers (resume.Markers): a shard whose completion marker is intact is not written again."""
+        self.tmp, self.num_shards, self.max_order, self.markers = tmp, num_shards, max_order, markers
 
     def process(self, plan):
         shard, slices, totals = plan
+        done = self.markers and self.markers.read_output("shards", shard)
+        if done:
+            yield done
+            return
         batches = [b for path, start, stop in slices
                    for b in open_arrow(path).slice(start, stop - start).combine_chunks().to_batches(BATCH_ROWS)]
         info = write_shard(batches, COUNTS_SCHEMA, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
         fail_point("write_count_shards")
         zeros = {"count_of_counts": np.zeros((self.max_order, COUNT_OF_COUNTS_MAX), np.int64).tolist(),
                  "unique_by_order": [0] * self.max_order, "kept_by_order": [0] * self.max_order}
-        yield {**info, **(totals or zeros)}
+        info = {**info, **(totals or zeros)}
+        if self.markers:
+            self.markers.write_output("shards", shard, info)
+        yield info
 
 
 class FinalizeCounts(beam.DoFn):
@@ -555,34 +572,49 @@ class FinalizeCounts(beam.DoFn):
                              accounting=accounting, rejects=rejects, params=self.params, extra=extra)
 
 
+COUNT_INPUTS = "count-inputs"  # the resume.RecordInputs marker of every counting spill, the counts and the rejects
+
+
 class WriteCounts(beam.PTransform):
-    """{"rows": document rows, "rejects", "counts"} -> OUTPUT/ with count shards sorted by (order, ngram)."""
+    """{"rows": document rows, "rejects", "counts"} -> OUTPUT/ with count shards sorted by (order, ngram); or
+    {"spills": spill records a killed build recorded (resume.reused_inputs), "rejects", "counts"}: the counting is
+    not run again."""
 
     def __init__(self, counter: SpillingCounter, output: str, kind: str, num_shards: int, params: dict,
-                 max_order: int, min_counts: list[int] | None = None, extra: dict | None = None):
+                 max_order: int, min_counts: list[int] | None = None, extra: dict | None = None,
+                 tmp: str | None = None, markers=None):
+        """tmp: the temporary directory (default: a new one); markers (resume.Markers): the counting's spills, the
+        merged ranges, the shards and the rejects are recorded, and those whose markers are intact reused."""
         super().__init__()
         self.counter, self.output, self.kind, self.num_shards = counter, output.rstrip("/"), kind, num_shards
         self.params, self.max_order, self.min_counts, self.extra = params, max_order, min_counts, extra
         parent, _, name = self.output.rpartition("/")
         suffix = f".{name}.incomplete-{uuid.uuid4().hex[:8]}"
-        self.tmp = f"{parent}/{suffix}" if parent else suffix
-        self.counter.spill_dir = f"{self.tmp}/_spill"
+        self.tmp = tmp or (f"{parent}/{suffix}" if parent else suffix)
+        self.counter.spill_dir, self.markers = f"{self.tmp}/_spill", markers
 
     def expand(self, inputs):
         tmp, n, schema = self.tmp, self.num_shards, self.counter.schema
-        counted = inputs["rows"] | "CountPartials" >> beam.ParDo(self.counter).with_outputs(COUNTS, main="spills")
-        spills = counted.spills
+        pipeline = inputs["rejects"].pipeline
+        if "spills" in inputs:
+            spills, counts = inputs["spills"], [inputs["counts"]]
+        else:
+            counted = inputs["rows"] | "CountPartials" >> beam.ParDo(self.counter).with_outputs(COUNTS, main="spills")
+            spills, counts = counted.spills, [inputs["counts"], counted.counts]
+            if self.markers:
+                record_inputs(pipeline, self.markers, COUNT_INPUTS, spills, counts, inputs["rejects"])
         samples = (spills
                    | "Samples" >> beam.Map(lambda s: s["sample"])
                    | "SmallestHashes" >> beam.CombineGlobally(SmallestHashes(SAMPLE_PER_SHARD * n)))
-        every = inputs["rows"].pipeline | "EveryRange" >> beam.Create([(k, None) for k in range(n)])
-        shards = self.counter.write_ranges(spills, samples, every, tmp, n, self.max_order, self.min_counts)
-        rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp)
-        counts = ((inputs["counts"], counted.counts)
+        every = pipeline | "EveryRange" >> beam.Create([(k, None) for k in range(n)])
+        shards = self.counter.write_ranges(spills, samples, every, tmp, n, self.max_order, self.min_counts,
+                                           self.markers)
+        rejects = inputs["rejects"] | "WriteRejects" >> WriteRejects(tmp, self.markers)
+        counts = (tuple(counts)
                   | "AllCounts" >> beam.Flatten()
                   | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
         finalize = FinalizeCounts(tmp, self.output, self.kind, schema, self.params, self.extra, self.max_order)
-        return (inputs["rows"].pipeline
+        return (pipeline
                 | "Start" >> beam.Create([None])
                 | "Finalize" >> beam.ParDo(finalize, beam.pvalue.AsList(shards), beam.pvalue.AsList(rejects),
                                            beam.pvalue.AsSingleton(counts)))

@@ -44,7 +44,7 @@ class ReadSplits(CountingDoFn):
         self.opts = opts
 
     def setup(self):
-        self.progress = ThroughputLog("read")
+        self.progress = ThroughputLog("read", feeds_progress=True)
 
     def process(self, split):
         for item in read_split(split, self.opts):
@@ -54,6 +54,15 @@ class ReadSplits(CountingDoFn):
                 self.count("read")
                 self.progress.add(1, len(item.text))
                 yield item
+        self.progress.add(0, done=split_bytes(split))
+
+
+def split_bytes(split) -> int:
+    """The input bytes a split covers, for the progress line: its byte range, or its whole file (a compressed
+    stream). A zip member's or a parquet row group's share of its file is not known: 0 (the line ends at 100%)."""
+    if split.member or split.fmt == "parquet" and split.index >= 0:
+        return 0
+    return (split.file.size if split.end == -1 else split.end) - split.start
 
 
 class ReadCorpus(beam.PTransform):
@@ -127,6 +136,9 @@ class ReadDatasetShard(CountingDoFn):
     def __init__(self, seed: int, dedup: bool):
         self.seed, self.dedup = seed, dedup
 
+    def setup(self):
+        self.progress = ThroughputLog("read", feeds_progress=True)
+
     def process(self, unit: tuple[str, int, int]):
         for batch in read_unit(unit):
             for row in batch.to_pylist():
@@ -134,6 +146,7 @@ class ReadDatasetShard(CountingDoFn):
                 content = content_hash(row["sentences"]) if self.dedup else None
                 row[KEY] = seeded_key(self.seed, row["doc_id"], content)
                 yield row
+            self.progress.add(batch.num_rows, done=batch.num_rows)  # done: rows of the input datasets
 
 
 class ReadDocuments(beam.PTransform):

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import uuid
+from typing import NamedTuple
 
+import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.dataset.writer import write_bytes
 
 DONE = "_done"  # under the temporary directory; removed with the other intermediate directories
 FINGERPRINT = "fingerprint.json"
+log = logging.getLogger("corpusforge")
 KILL_AFTER = "CORPUSFORGE_KILL_AFTER"  # test switch: "STAGE:N" SIGKILLs the process at the Nth marker of STAGE
 
 
@@ -82,6 +86,18 @@ class Markers:
         write_atomic(self._path(stage, destination), json.dumps(marker, ensure_ascii=False).encode())
         kill_point(stage)
 
+    def write_output(self, stage: str, destination: int, value) -> None:
+        """After the files `value` names under TMP are complete: a marker of `value`, what the stage yields for
+        `destination` (its paths recorded relative to TMP, its files with their sha256)."""
+        files: list = []
+        recorded = _to_marker(self.tmp, value, files)
+        self.write(stage, destination, sorted(set(files)), output=recorded)
+
+    def read_output(self, stage: str, destination: int):
+        """What write_output recorded, if its marker is intact (else None): the stage's output, reused."""
+        done = self.read(stage, destination)
+        return None if done is None else _from_marker(self.tmp, done["output"])
+
     def read(self, stage: str, destination: int) -> dict | None:
         """The marker if it was written by a build with this fingerprint and every file it lists is intact."""
         try:
@@ -111,3 +127,86 @@ def kill_point(stage: str) -> None:
         os.close(fd)
     if reached:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _to_marker(tmp: str, value, files: list):
+    """A JSON value with every path under TMP as {"$tmp": relative path} (collected in `files`): a resumed
+    build may name the adopted directory by another path (another working directory)."""
+    if isinstance(value, str) and value.startswith(tmp + "/"):
+        files.append(value[len(tmp) + 1:])
+        return {"$tmp": value[len(tmp) + 1:]}
+    if isinstance(value, dict):
+        return {k: _to_marker(tmp, v, files) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_marker(tmp, v, files) for v in value]
+    return value
+
+
+def _from_marker(tmp: str, value):
+    """_to_marker inverted; lists come back as tuples (keyed pairs for a GroupByKey, sample entries)."""
+    if isinstance(value, dict):
+        if list(value) == ["$tmp"]:
+            return f"{tmp}/{value['$tmp']}"
+        return {k: _from_marker(tmp, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_from_marker(tmp, v) for v in value)
+    return value
+
+
+class RecordInputs(beam.DoFn):
+    """The one marker for everything before a pipeline's merges, written once all of it is: the records the merges
+    read (spill paths and what travels with them), the counts and the rejects of reading (and of the steps up to
+    there), and `extra` (e.g. a vocabulary's layout). A resumed build that finds it intact reads nothing again
+    (reused_inputs). Yields True, for merges that must not start before it (pretraining's buckets; the merges of the
+    counting pipelines need not wait: their outputs are the same whatever spills they were merged from)."""
+
+    def __init__(self, markers: Markers, stage: str, files: tuple = ()):
+        """files: further files under TMP the merges read (e.g. a vocabulary), checked on reuse."""
+        self.markers, self.stage, self.files = markers, stage, files
+
+    def process(self, _, records: list, counts: list, rejects: list, extra=None):
+        tmp = self.markers.tmp
+        files: list = [f[len(tmp) + 1:] for f in self.files]
+        listed = sorted((_to_marker(tmp, r, files) for r in records), key=lambda r: json.dumps(r, sort_keys=True))
+        extra = _to_marker(tmp, extra, files)
+        total: dict = {}
+        for c in counts:
+            for key, n in c.items():
+                total[key] = total.get(key, 0) + n
+        self.markers.write(self.stage, 0, sorted(set(files)), records=listed, counts=dict(sorted(total.items())),
+                           rejects=sorted((r.as_dict() for r in rejects), key=lambda r: (r["file"], r["offset"])),
+                           extra=extra)
+        yield True
+
+
+class Reused(NamedTuple):
+    records: beam.PCollection
+    counts: beam.PCollection  # one dict: every count up to the merges
+    rejects: beam.PCollection  # Reject records
+    extra: object
+
+
+def reused_inputs(pipeline, markers: Markers | None, stage: str) -> Reused | None:
+    """What RecordInputs recorded, as PCollections, if its marker is intact; else None (build from the input)."""
+    done = markers and markers.read(stage, 0)
+    if not done:
+        return None
+    from corpusforge.sources.formats import Reject
+
+    log.info("resume: %s reused (%d records): reading nothing again", stage, len(done["records"]))
+    return Reused(pipeline | f"Reused{stage.title()}" >> beam.Create(list(_from_marker(markers.tmp, done["records"]))),
+                  pipeline | f"Reused{stage.title()}Counts" >> beam.Create([done["counts"]]),
+                  pipeline | f"Reused{stage.title()}Rejects" >> beam.Create([Reject(**r) for r in done["rejects"]]),
+                  _from_marker(markers.tmp, done["extra"]))
+
+
+def record_inputs(pipeline, markers: Markers, stage: str, records, counts: list, rejects, extra=None,
+                  files: tuple = ()):
+    """RecordInputs once `records`, `counts` (PCollections of dicts), `rejects` and `extra` (a side input) are
+    complete: a PCollection of one True, for the merges to wait on (beam.pvalue.AsSingleton)."""
+    counts = tuple(counts) | f"Recorded{stage.title()}Counts" >> beam.Flatten()
+    side = [beam.pvalue.AsList(records), beam.pvalue.AsList(counts), beam.pvalue.AsList(rejects)]
+    if extra is not None:
+        side.append(extra)
+    return (pipeline | f"Start{stage.title()}Record" >> beam.Create([None])
+            | f"Record{stage.title()}" >> beam.ParDo(RecordInputs(markers, stage, files), *side))

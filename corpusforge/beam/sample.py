@@ -18,6 +18,7 @@ from corpusforge.beam.sink import GROUP_BYTES, KEY, WriteRejects, fail_point
 from corpusforge.dataset.writer import write_json
 
 SAMPLE_FILE, SAMPLE_INFO = "_spill/sample.txt", "_spill/sample.json"  # intermediate: removed before the commit
+SAMPLE_STAGE = "sample"  # the completion marker of the sample files (resume)
 DOCS = "docs"
 
 
@@ -106,8 +107,10 @@ class KeySentences(CountingDoFn):
 class WriteSample(beam.DoFn):
     """The sample (sorted by key) -> sample.txt, and sample.json with the counts the launcher needs."""
 
-    def __init__(self, directory: str):
-        self.directory = directory
+    def __init__(self, directory: str, markers=None):
+        """markers (resume.Markers): the sample files and the rejects get a completion marker (SAMPLE_STAGE), so a
+        resumed build trains on them without reading the input again."""
+        self.directory, self.markers = directory, markers
 
     def process(self, sample: list, counts: dict, rejects: list):
         digest, chars = hashlib.sha256(), 0
@@ -119,14 +122,16 @@ class WriteSample(beam.DoFn):
                 digest.update(data)
                 f.write(data)
         fail_point("write_sample")
+        rejects = sorted(({k: v for k, v in r.items() if k != "duplicates"} for r in rejects), key=lambda r: r["file"])
         write_json(f"{self.directory}/{SAMPLE_INFO}", {
             "sentences": len(sample), "characters": chars, "sha256": digest.hexdigest(), "counts": counts,
-            "rejects": sorted(({k: v for k, v in r.items() if k != "duplicates"} for r in rejects),
-                              key=lambda r: r["file"])})
+            "rejects": rejects})
+        if self.markers:
+            self.markers.write(SAMPLE_STAGE, 0, [SAMPLE_FILE, SAMPLE_INFO, *(r["file"] for r in rejects)])
         yield len(sample)
 
 
-def build_sample(pipeline, source, directory: str, sample_sentences: int, seed: int):
+def build_sample(pipeline, source, directory: str, sample_sentences: int, seed: int, markers=None):
     """ReadDocuments -> KeySentences -> SmallestSentences -> WriteSample (plus counts and rejects)."""
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
     keyed = docs["rows"] | "KeySentences" >> beam.ParDo(KeySentences(seed)).with_outputs(COUNTS, DOCS,
@@ -139,6 +144,6 @@ def build_sample(pipeline, source, directory: str, sample_sentences: int, seed: 
     counts = ((docs["counts"], keyed[COUNTS], distinct)
               | "AllCounts" >> beam.Flatten()
               | "MergeCounts" >> beam.CombineGlobally(MergeCounts()))
-    rejects = docs["rejects"] | "WriteRejects" >> WriteRejects(directory)
-    return sample | "WriteSample" >> beam.ParDo(WriteSample(directory), pvalue.AsSingleton(counts),
+    rejects = docs["rejects"] | "WriteRejects" >> WriteRejects(directory, markers)
+    return sample | "WriteSample" >> beam.ParDo(WriteSample(directory, markers), pvalue.AsSingleton(counts),
                                                  pvalue.AsList(rejects))

@@ -449,23 +449,36 @@ def committed(tmp: str, output: str, shards: list[dict]) -> dict | None:
     return manifest if [s["sha256"] for s in manifest["shards"]] == [s["sha256"] for s in shards] else None
 
 
+def rejects_entry(accounting: dict, rejects: list[dict]) -> dict:
+    """The manifest's "rejects": the files written, the rows the accounting rejected, the files' sha256."""
+    return {"files": [r["file"] for r in rejects], "rows": accounting["rejected"],
+            "sha256": [r["sha256"] for r in rejects]}
+
+
+def publish(tmp: str, output: str, accounting: dict, rejects: list[dict], write_manifest) -> dict:
+    """The one commit of every build (finish_dataset's, and build vocab's, whose manifest lists files, not shards):
+    checks the rejects against the accounting, removes the intermediate files (every merge has finished: nothing
+    reads them any more), writes the manifest (`write_manifest()` returns it) and renames TMP to OUTPUT."""
+    check_rejects(accounting, rejects)
+    remove_intermediate(tmp)
+    manifest = write_manifest()
+    commit(tmp, output)
+    return manifest
+
+
 def finish_dataset(tmp: str, output: str, *, kind: str, schema: pa.Schema, shards: list[dict], accounting: dict,
                    rejects: list[dict], params: dict, extra: dict, rows: str = "rows") -> dict:
-    """The last task of every dataset pipeline: checks the rejects against the accounting, removes the
-    intermediate files (every merge has finished: nothing reads them any more), writes the metadata and
-    renames TMP to OUTPUT; returns the manifest (a retry after the rename returns the committed one)."""
+    """The last task of every dataset pipeline: writes the metadata and publishes TMP as OUTPUT (publish); returns
+    the manifest (a retry after the rename returns the committed one)."""
     done = committed(tmp, output, shards)
     if done is not None:
         return done
-    check_rejects(accounting, rejects)
-    remove_intermediate(tmp)
-    manifest = write_metadata(tmp, kind=kind, schema=schema, shards=shards, input_counts=accounting, params=params,
-                              extra=extra, rejects={"files": [r["file"] for r in rejects],
-                                                    "rows": accounting["rejected"],
-                                                    "sha256": [r["sha256"] for r in rejects]})
-    commit(tmp, output)
+    manifest = publish(tmp, output, accounting, rejects, lambda: write_metadata(
+        tmp, kind=kind, schema=schema, shards=shards, input_counts=accounting, params=params, extra=extra,
+        rejects=rejects_entry(accounting, rejects)))
     fail_point("finalize")
-    log.info("wrote %s: %d %s in %d shards", output, manifest["rows"], rows, len(shards))
+    # the launcher prints the one "wrote ..." line (at the final path, which a build stats stage is not)
+    log.debug("committed %s: %d %s in %d shards", output, manifest["rows"], rows, len(shards))
     return manifest
 
 

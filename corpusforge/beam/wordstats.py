@@ -73,7 +73,7 @@ class CountWords(SpillingCounter):
         return out
 
     def write_ranges(self, spills, samples, every, tmp: str, num_shards: int, max_order: int,
-                     min_counts: list[int] | None):
+                     min_counts: list[int] | None, markers=None):
         """Unigram strings ranged by (order, ngram) quantiles of the sample (SplitSpill); one MergeRange per
         range merges its slices and writes its shard."""
         boundaries = samples | "Boundaries" >> beam.Map(range_boundaries, num_shards)
@@ -81,7 +81,8 @@ class CountWords(SpillingCounter):
         return ((slices, every)
                 | "AllSlices" >> beam.Flatten()
                 | "GroupByRange" >> beam.GroupByKey()
-                | "MergeRanges" >> beam.ParDo(MergeRange(tmp, num_shards, self.schema, max_order, min_counts)))
+                | "MergeRanges" >> beam.ParDo(MergeRange(tmp, num_shards, self.schema, max_order, min_counts,
+                                                                markers)))
 
     def count_batch(self):
         first = np.repeat(np.asarray(self.buckets, np.int32), self.lengths)
@@ -126,16 +127,24 @@ class SplitSpill(beam.DoFn):
 class MergeRange(beam.DoFn):
     """(range index, slices of string spills) -> the shard of that range: exact counts, sorted, min counts applied."""
 
-    def __init__(self, tmp: str, num_shards: int, schema: pa.Schema, max_order: int, min_counts: list[int] | None):
+    def __init__(self, tmp: str, num_shards: int, schema: pa.Schema, max_order: int, min_counts: list[int] | None,
+                 markers=None):
+        """markers (resume.Markers): a shard whose completion marker is intact is not merged again."""
         self.tmp, self.num_shards, self.schema = tmp, num_shards, schema
-        self.max_order, self.min_counts = max_order, min_counts
+        self.max_order, self.min_counts, self.markers = max_order, min_counts, markers
 
     def process(self, shard_and_slices):
         shard, slices = shard_and_slices
+        done = self.markers and self.markers.read_output("shards", shard)
+        if done:
+            yield done
+            return
         parts = [open_arrow(path).slice(start, stop - start) for path, start, stop in sorted(s for s in slices if s)]
         table = sort_table(merge_tables(parts, self.schema)) if parts else self.schema.empty_table()
         table, stats = range_stats(table, self.max_order, self.min_counts)
         batches = table.to_batches(max_chunksize=BATCH_ROWS) if table.num_rows else []
         info = write_shard(batches, self.schema, f"{self.tmp}/{shard_name(shard, self.num_shards)}")
         fail_point("merge_range")
+        if self.markers:
+            self.markers.write_output("shards", shard, {**info, **stats})
         yield {**info, **stats}

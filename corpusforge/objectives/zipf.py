@@ -3,7 +3,8 @@ scipy for the Hurwitz zeta function and the one-dimensional likelihood maximisat
 
 Zipf: frequency f(r) ~ C r^-s over ranks r.
 - least squares on log10 f against log10 r over a stated rank range (default 10 .. 10,000, clipped
-  to the vocabulary), with R^2 as the goodness of fit;
+  to the vocabulary and, in build stats, to the power-law tail the fit below finds: the ranks whose
+  counts are >= its x_min), with R^2 as the goodness of fit;
 - the discrete power-law fit of the count distribution P(count = k) ~ k^-α for k >= x_min, with
   x_min chosen by the Kolmogorov-Smirnov method of Clauset, Shalizi & Newman (2009): below x_min
   word counts do not follow a power law, and fitting from k = 1 biases α. The rank-frequency
@@ -27,10 +28,18 @@ def rank_frequency(counts: np.ndarray) -> np.ndarray:
     return np.sort(np.asarray(counts, dtype=np.int64))[::-1]
 
 
-def fit_zipf_least_squares(freqs: np.ndarray, ranks: tuple[int, int] = DEFAULT_RANKS) -> dict:
-    """log10 f = log10 C - s log10 r over ranks lo..hi (clipped to the vocabulary)."""
+def fit_zipf_least_squares(freqs: np.ndarray, ranks: tuple[int, int] = DEFAULT_RANKS,
+                           min_count: int | None = None) -> dict:
+    """log10 f = log10 C - s log10 r over ranks lo..hi (clipped to the vocabulary and, given min_count, to
+    the ranks whose count is at least that, if that leaves a range to fit). A line through ranks below
+    the power law's x_min misses the data: a character vocabulary's closed alphabet ends in a steep fall
+    that pulled the line to 30x the data at rank 10."""
     freqs = rank_frequency(freqs)
     lo, hi = max(1, ranks[0]), min(ranks[1], len(freqs))
+    if min_count is not None:
+        tail = int(np.searchsorted(-freqs, -min_count, side="right"))  # ranks with a count >= min_count
+        if tail - lo >= 2:
+            hi = min(hi, tail)
     if hi - lo < 2:
         lo, hi = 1, len(freqs)
     r = np.arange(lo, hi + 1, dtype=np.float64)

@@ -10,6 +10,7 @@ library objects are built lazily: a TextTokenizer pickles as its path and bytes,
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import cached_property
 from itertools import chain
 
@@ -24,6 +25,21 @@ SPECIAL_NAMES = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "unk": ("[UN
 
 class TokenizerError(ValueError):
     pass
+
+
+# in a folder (a `build vocab` output, a transformers model folder): the file to read, first found first;
+# spm.model is what `build vocab -m unigram` wrote before it used transformers' name
+FOLDER_FILES = ("spiece.model", "spm.model", "vocab.txt", "tokenizer.json")
+
+
+def tokenizer_file(path: str) -> str:
+    """`path`, or for a local folder the tokenizer file inside it (FOLDER_FILES)."""
+    if "://" in path or not os.path.isdir(path):
+        return path
+    for name in FOLDER_FILES:
+        if os.path.isfile(os.path.join(path, name)):
+            return os.path.join(path, name)
+    raise TokenizerError(f"folder {path} holds no tokenizer file ({', '.join(FOLDER_FILES)})")
 
 
 def kind_of(path: str) -> str:
@@ -43,6 +59,7 @@ class TextTokenizer:
     fast = True  # encode_flat of a vocab.txt through FastWordPiece (same output); False: the library alone
 
     def __init__(self, path: str, lowercase: bool = True, strip_accents: bool | None = None):
+        path = tokenizer_file(path)
         self.path, self.lowercase, self.strip_accents = path, lowercase, strip_accents
         self.kind = kind_of(path)
         try:

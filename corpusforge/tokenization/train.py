@@ -5,8 +5,12 @@ transformers' tokenizer classes as they are:
 
     wordpiece  vocab.txt (+ tokenizer.json)   BERT: [PAD] [UNK] [CLS] [SEP] [MASK] = ids 0..4, ## continuations
     bpe        tokenizer.json, vocab.json, merges.txt   RoBERTa / GPT-2: byte-level, <s> <pad> </s> <unk> <mask> = 0..4
-    unigram    spm.model, spm.vocab           ALBERT: <pad> <unk> [CLS] [SEP] [MASK] = 0..4, then T5's sentinels
+    unigram    spiece.model, spiece.vocab     ALBERT: <pad> <unk> [CLS] [SEP] [MASK] = 0..4, then T5's sentinels
                                               <extra_id_0> ... (extra_ids of them, 100 by default)
+
+and, for every model, tokenizer_config.json + special_tokens_map.json naming the transformers class and the
+special tokens, so AutoTokenizer.from_pretrained(out_dir) opens the folder (corpusforge.tokenization.hfconfig).
+Earlier builds named the unigram files spm.model / spm.vocab; a folder holding those still reads (TextTokenizer).
 
 The same sentences in the same order give byte-identical files. The trainers are deterministic
 except where noted and worked around below (WordPiece's alphabet cut and continuation ids;
@@ -19,6 +23,8 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+
+from corpusforge.tokenization.hfconfig import CONFIG_FILES, write_tokenizer_config
 
 MODELS = ("wordpiece", "bpe", "unigram")
 DEFAULT_VOCAB_SIZE = {"wordpiece": 30522, "bpe": 50000, "unigram": 30000}
@@ -51,9 +57,17 @@ def extra_id_names(count: int) -> list[str]:
     return [f"<extra_id_{i}>" for i in range(count)]
 
 
+# the library kind (corpusforge.tokenization.tokenizer.KINDS) of each model's main file
+KIND = {"wordpiece": "wordpiece", "bpe": "tokenizers", "unigram": "sentencepiece"}
+# the special tokens' roles, in SPECIALS order
+ROLES = {"wordpiece": ("pad", "unk", "cls", "sep", "mask"), "bpe": ("cls", "pad", "sep", "unk", "mask"),
+         "unigram": ("pad", "unk", "cls", "sep", "mask")}
+
+
 def output_files(model: str) -> tuple[str, ...]:
+    """The files a model's training writes, the one transformers reads first (under the name it expects)."""
     return {"wordpiece": ("vocab.txt", "tokenizer.json"), "bpe": ("tokenizer.json", "vocab.json", "merges.txt"),
-            "unigram": ("spm.model", "spm.vocab")}[model]
+            "unigram": ("spiece.model", "spiece.vocab")}[model] + CONFIG_FILES
 
 
 def train(model: str, sentences: Iterable[str], out_dir: str, vocab_size: int | None = None,
@@ -102,6 +116,7 @@ def _batches(sentences: Iterable[str], seen: Counter | None = None) -> Iterator[
 
 
 def _result(out_dir: str, model: str, vocab: dict[str, int], details: dict) -> dict:
+    write_tokenizer_config(out_dir, KIND[model], dict(zip(ROLES[model], SPECIALS[model])), details["lowercase"])
     return {"files": [os.path.join(out_dir, f) for f in output_files(model)], "vocab_size": len(vocab),
             "special_tokens": {t: vocab[t] for t in SPECIALS[model]}, "details": details}
 
@@ -223,7 +238,7 @@ _SPM_TOO_LARGE = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it
 def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFAULT_VOCAB_SIZE["unigram"],
                   lowercase: bool = True, character_coverage: float = DEFAULT_CHARACTER_COVERAGE,
                   extra_ids: int = DEFAULT_EXTRA_IDS) -> dict:
-    """ALBERT-style SentencePiece unigram -> spm.model, spm.vocab.
+    """ALBERT-style SentencePiece unigram -> spiece.model, spiece.vocab (AlbertTokenizer's and T5Tokenizer's names).
 
     <pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4 (control symbols, as ALBERT's 30k-clean.model), then
     T5's sentinels <extra_id_0> ... <extra_id_{extra_ids - 1}> = 5, 6, ... (control symbols too: text that
@@ -264,12 +279,12 @@ def train_unigram(sentences: Iterable[str], out_dir: str, vocab_size: int = DEFA
         raise VocabError(f"SentencePiece training failed: {message.splitlines()[-1]}") from None
     data = model.getvalue()
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "spm.model"), "wb") as f:
+    with open(os.path.join(out_dir, "spiece.model"), "wb") as f:
         f.write(data)
     sp = spm.SentencePieceProcessor(model_proto=data)
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-    # spm.vocab exactly as spm_train writes it: piece <TAB> score, printed like C++ ostream (%g)
-    with open(os.path.join(out_dir, "spm.vocab"), "w", encoding="utf-8", newline="\n") as f:
+    # spiece.vocab exactly as spm_train writes its .vocab: piece <TAB> score, printed like C++ ostream (%g)
+    with open(os.path.join(out_dir, "spiece.vocab"), "w", encoding="utf-8", newline="\n") as f:
         f.writelines(f"{p}\t{sp.get_score(i):g}\n" for i, p in enumerate(pieces))
     vocab = {p: i for i, p in enumerate(pieces)}
     return _result(out_dir, "unigram", vocab, {

@@ -181,8 +181,8 @@ def test_sentencepiece_tokens_spell_its_decoding(tmp_path):
 
     texts = sample_texts()
     train_unigram(texts, str(tmp_path), vocab_size=2000)
-    tok = TextTokenizer(str(tmp_path / "spm.model"))
-    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "spm.model"))
+    tok = TextTokenizer(str(tmp_path / "spiece.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "spiece.model"))
     spelled = spellings(tok)
     assert spelled[tok.vocab["[CLS]"]] == b"[CLS]"
     checked = 0

@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 
-from tests.conftest import ROOT, SAMPLE, VOCAB, run_cli
+import pytest
+
+from tests.conftest import DATA, ROOT, SAMPLE, VOCAB, run_cli
 
 PRETRAINING = ("build", "pretraining", "--input", SAMPLE / "wiki_zh", "--tokenizer", VOCAB, "--num-shards", "4",
                "--max-seq-length", "64", "--max-predictions-per-seq", "10")
@@ -114,3 +116,70 @@ def test_resume_with_nothing_to_resume_builds_from_the_start(tmp_path):
     run_cli(*args, "--output", tmp_path / "undisturbed")
     run_cli(*args, "--output", tmp_path / "out", "--resume")
     assert digests(tmp_path / "out") == digests(tmp_path / "undisturbed")
+
+
+def shard_inodes(directory) -> dict:
+    return {f: inode(f"{directory}/{f}") for f in os.listdir(directory) if f.startswith("data-")}
+
+
+def markers(tmp, stage) -> int:
+    """How many completion markers of `stage` the killed run left."""
+    path = f"{tmp}/_done/{stage}"
+    return len(os.listdir(path)) if os.path.isdir(path) else 0
+
+
+NGRAMS = ("build", "ngrams", "--input", SAMPLE / "wiki_zh", "--order", "3", "--num-shards", "3")
+
+
+def test_ngrams_killed_after_one_shard_resumes_byte_identical_reading_nothing_again(tmp_path, caplog):
+    run_cli(*NGRAMS, "--output", tmp_path / "undisturbed")
+    out = tmp_path / "out"
+    tmp = killed(tmp_path, out, NGRAMS, "shards:1")
+    # counted, every range merged, one of three shards written when the build was killed
+    assert (markers(tmp, "count-inputs"), markers(tmp, "ranges"), markers(tmp, "shards")) == (1, 3, 1)
+    kept = shard_inodes(tmp)
+    assert len(kept) == 1
+
+    before = digests(tmp)
+    refused = run_cli(*NGRAMS, "--order", "2", "--output", out, "--resume", ok=False)
+    assert refused.output == (f"Error: cannot resume {out}: the interrupted build had other inputs or options "
+                              "(--min-count, --order differ); run it again without --resume\n")
+    assert digests(tmp) == before
+
+    run_cli(*NGRAMS, "--output", out, "--resume")
+    assert digests(out) == digests(tmp_path / "undisturbed")
+    assert {f: inode(out / f) for f in kept} == kept  # the finished shard is reused, not written again
+    assert "resume: count-inputs reused" in caplog.text  # and the corpus was not read and counted again
+
+
+@pytest.mark.parametrize("args, inputs", [
+    (("build", "stats", "--input", SAMPLE / "wiki_zh", "--num-shards", "3", "--name", "wiki"), "count-inputs"),
+    (("build", "cooccurrence", "--input", SAMPLE / "news2016zh", "--num-shards", "2", "--window", "5"),
+     "matrix-inputs")], ids=["stats", "cooccurrence"])
+def test_stats_and_cooccurrence_killed_after_one_shard_resume_byte_identical(tmp_path, caplog, args, inputs):
+    run_cli(*args, "--output", tmp_path / "undisturbed")
+    out = tmp_path / "out"
+    tmp = killed(tmp_path, out, args, "shards:1")
+    assert (markers(tmp, inputs), markers(tmp, "shards")) == (1, 1)  # counted; one shard written
+    kept = shard_inodes(tmp)
+    run_cli(*args, "--output", out, "--resume")
+    assert digests(out) == digests(tmp_path / "undisturbed")  # stats: report, plots and summary included
+    assert {f: inode(out / f) for f in kept} == kept
+    assert f"resume: {inputs} reused" in caplog.text
+
+
+@pytest.mark.parametrize("after, reused", [("sample:1", "the sample the killed build drew is reused"),
+                                           ("trained:1", "the vocabulary the killed build trained is reused")])
+def test_vocab_killed_after_the_sample_or_the_training_resumes_byte_identical(tmp_path, caplog, after, reused):
+    args = ("build", "vocab", "--input", DATA / "text", "--model", "wordpiece", "--vocab-size", "3000")
+    run_cli(*args, "--output", tmp_path / "undisturbed")
+    out = tmp_path / "out"
+    tmp = killed(tmp_path, out, args, after)
+    before = digests(tmp)
+    refused = run_cli(*args, "--vocab-size", "3500", "--output", out, "--resume", ok=False)
+    assert refused.output.startswith(f"Error: cannot resume {out}: the interrupted build had other inputs or "
+                                     "options (--vocab-size differ)")
+    assert digests(tmp) == before
+    run_cli(*args, "--output", out, "--resume")
+    assert digests(out) == digests(tmp_path / "undisturbed")
+    assert reused in caplog.text

@@ -123,13 +123,13 @@ def test_sentinels_of_a_trained_sentencepiece_model(tmp_path):
     (corpus / "forged.txt").write_text("A line that spells out <extra_id_0> and <extra_id_1> as plain text.\n",
                                        encoding="utf-8")
     run_cli("build", "vocab", "--input", corpus, "--model", "unigram", "--vocab-size", "600", "--output", tmp_path / "v")
-    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "v" / "spm.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "v" / "spiece.model"))
     assert sp.get_piece_size() == 600
     assert [sp.id_to_piece(i) for i in range(5, 105)] == [f"<extra_id_{i}>" for i in range(100)]
     assert all(sp.is_control(i) for i in range(2, 105)) and not sp.is_control(105)
     assert manifest(tmp_path / "v")["params"]["extra_ids"] == 100
     out = tmp_path / "t5"
-    build(out, corpus, "--tokenizer", tmp_path / "v" / "spm.model", "--max-seq-length", "32")
+    build(out, corpus, "--tokenizer", tmp_path / "v", "--max-seq-length", "32")  # the folder: its spiece.model
     m = manifest(out)
     assert m["params"]["eos_id"] == 3 and m["params"]["sentinel_ids"] == list(range(5, 105))  # [SEP]: no </s>
     sentinels = set(range(5, 105))
@@ -143,7 +143,7 @@ def test_sentinels_of_a_trained_sentencepiece_model(tmp_path):
 def test_extra_ids_zero_gives_the_albert_layout_and_t5_refuses_it(tmp_path):
     run_cli("build", "vocab", "--input", SAMPLE / "plain", "--model", "unigram", "--vocab-size", "500",
             "--extra-ids", "0", "--output", tmp_path / "v")
-    result = build(tmp_path / "x", SAMPLE / "plain", "--tokenizer", tmp_path / "v" / "spm.model", ok=False)
+    result = build(tmp_path / "x", SAMPLE / "plain", "--tokenizer", tmp_path / "v" / "spiece.model", ok=False)
     assert result.exit_code == 1 and result.output.strip().splitlines()[-1] == (
         "Error: a block of 128 inputs has 7 noise spans, but the vocabulary has 0 sentinel tokens (<extra_id_N> or "
         "[unusedN]); train one with `corpusforge build vocab -m unigram --extra-ids 100`")

@@ -145,15 +145,15 @@ def test_unigram_loads_everywhere_and_round_trips(vocabs, sentences):
     from transformers import AlbertTokenizer
 
     out = vocabs / "unigram"
-    sp = spm.SentencePieceProcessor(model_file=str(out / "spm.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(out / "spiece.model"))
     assert sp.get_piece_size() == 6000
     assert [sp.id_to_piece(i) for i in range(5)] == ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
     assert (sp.pad_id(), sp.unk_id(), sp.bos_id(), sp.eos_id()) == (0, 1, -1, -1)
     assert [sp.is_control(i) for i in (2, 3, 4)] == [True] * 3
-    vocab_lines = (out / "spm.vocab").read_text(encoding="utf-8").split("\n")[:-1]
+    vocab_lines = (out / "spiece.vocab").read_text(encoding="utf-8").split("\n")[:-1]
     assert [line.split("\t")[0] for line in vocab_lines] == [sp.id_to_piece(i) for i in range(6000)]
 
-    normalizer = spm.SentencePieceNormalizer(model_file=str(out / "spm.model"))
+    normalizer = spm.SentencePieceNormalizer(model_file=str(out / "spiece.model"))
     ids = sp.encode(sentences)
     known = [(s, i) for s, i in zip(sentences, ids) if sp.unk_id() not in i]
     assert len(known) > 0.95 * len(sentences)
@@ -163,7 +163,7 @@ def test_unigram_loads_everywhere_and_round_trips(vocabs, sentences):
     assert sp.decode(sp.encode("Hello  ＷＯＲＬＤ 北京")) == "hello world 北京"
 
     # transformers 5.x ignores AlbertTokenizer(vocab_file=...) too; from_pretrained converts the .model
-    albert = AlbertTokenizer.from_pretrained(str(out / "spm.model"), keep_accents=True)
+    albert = AlbertTokenizer.from_pretrained(str(out / "spiece.model"), keep_accents=True)
     assert len(albert) == 6000 and (albert.pad_token_id, albert.unk_token_id, albert.cls_token_id,
                                     albert.sep_token_id, albert.mask_token_id) == (0, 1, 2, 3, 4)
     assert_equal_but_ties(sp, albert(sentences, add_special_tokens=False)["input_ids"], ids)
@@ -172,7 +172,7 @@ def test_unigram_loads_everywhere_and_round_trips(vocabs, sentences):
     # ALBERT's default (keep_accents=False) also applies NFKD and strips accents (ä -> a, ド -> ト, and
     # the full-width ～ that the model keeps becomes ~): ids differ only where that changes the text
     # beyond the model's own normalisation
-    plain = AlbertTokenizer.from_pretrained(str(out / "spm.model"))
+    plain = AlbertTokenizer.from_pretrained(str(out / "spiece.model"))
 
     def stripped(s):
         return "".join(c for c in unicodedata.normalize("NFKD", s) if unicodedata.category(c) != "Mn")

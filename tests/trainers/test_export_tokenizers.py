@@ -29,7 +29,7 @@ def vocabulary(kind, tmp_path):
     sentences = [line.replace(" ", "") for line in (DATA / "lm" / "news_train.txt").read_text(encoding="utf-8").splitlines()]
     if kind == "unigram":
         vocab_train.train_unigram(sentences, str(tmp_path), vocab_size=4000)
-        return tmp_path / "spm.model"
+        return tmp_path / "spiece.model"
     vocab_train.train_bpe(sentences, str(tmp_path), vocab_size=3000)
     return tmp_path / "tokenizer.json"
 
