@@ -4,9 +4,8 @@ mask, write) and from a tokenized dataset (the instance stage alone), at 1x and 
 
     python benchmarks/bench_pretraining.py [--scales 1,10] [--workers 2] [--repeats 1]
 
-Google's create_pretraining_data.py on the same text (10.7 MB, bert-base-chinese vocab, same
-settings): 115,363 instances in 80.7 s = 1,430 instances/s, peak RSS 1.1 GB (from the issue).
-Prints Markdown for BENCHMARKS.md.
+The ratio to Google's create_pretraining_data.py, run on the same input in the same session, comes
+from benchmarks/bench_peers.py (rows nsp and sop). Prints Markdown for BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_documents import ROOT, WORK, run_once  # noqa: E402
 
 VOCAB = ROOT.parent / "shared" / "vocab" / "bert-base-chinese-vocab.txt"
-GOOGLE = 1430
 SETTINGS = ["--mode", "nsp", "--masking", "token", "--dupe-factor", "5", "--max-seq-length", "128",
             "--max-predictions-per-seq", "20"]
 
@@ -51,9 +49,9 @@ def main():
     parser.add_argument("--workers", default="2")
     parser.add_argument("--repeats", type=int, default=1)
     a = parser.parse_args()
-    print("| input | scale | input MB | workers | instances | pipeline s | instances/s | x Google | M tokens/s "
+    print("| input | scale | input MB | workers | instances | pipeline s | instances/s | M tokens/s "
           "| CPU s (all processes) | instances per CPU s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for scale in map(int, a.scales.split(",")):
         raw = wiki_news(a.corpus, scale)
         tok = tokenized(scale, a.corpus)
@@ -68,7 +66,7 @@ def main():
                 cpu = statistics.median(r["cpu"] for r in runs)
                 rate = stats["instances"] / pipe
                 print(f"| {name} | {scale}x | {size:.1f} | {workers} | {stats['instances']:,} | {pipe:.1f} | "
-                      f"{rate:,.0f} | {rate / GOOGLE:.1f} | {stats['tokens'] / pipe / 1e6:.2f} | {cpu:.1f} | "
+                      f"{rate:,.0f} | {stats['tokens'] / pipe / 1e6:.2f} | {cpu:.1f} | "
                       f"{stats['instances'] / cpu:,.0f} | {rss:.0f} |", flush=True)
 
 

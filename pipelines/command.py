@@ -1,4 +1,4 @@
-"""What every command shares and can import without Apache Beam (about 2 s): the click command class, the
+"""What every command shares and can import without Apache Beam (seconds of start-up): the click command class, the
 output checks and lock, logging. build lm and eval lm use only this; the Beam commands add pipelines.beamjob."""
 from __future__ import annotations
 

@@ -157,7 +157,7 @@ def save_vectors(p, vocab, out: str, save: str = "sum") -> dict:
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N; auto = cuda when available.")
 @click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
               help="CPU threads for torch; 0 = torch's default. The ops are small (a minibatch of rows): on a "
-                   "loaded machine more threads spin and wait, 30-100x slower (measured on 2 shared cores).")
+                   "loaded machine more threads spin and wait, far slower (BENCHMARKS.md).")
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the init and the entry order.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files in --output.")
 @click.option("--resume", is_flag=True, help="Continue from --output/checkpoint.pt (written after every epoch); "

@@ -69,8 +69,8 @@ class UnitSpec:
 
 def keep_freed_memory() -> None:
     """Counting and merging allocate and free arrays of tens of MB per batch. glibc hands every such array back
-    to the kernel and maps the next one afresh, page-faulting on each 4 KB page: counting ran 35-40% slower
-    for it. Keep freed memory in the heap for reuse instead (what is live stays within --memory-mb either
+    to the kernel and maps the next one afresh, page-faulting on each 4 KB page, which slowed
+    counting markedly (BENCHMARKS.md). Keep freed memory in the heap for reuse instead (what is live stays within --memory-mb either
     way). glibc only; elsewhere a no-op."""
     try:
         libc = ctypes.CDLL("libc.so.6")

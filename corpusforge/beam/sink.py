@@ -117,7 +117,7 @@ def open_arrow(path: str) -> pa.Table:
 
 
 class RowGather:
-    """table.take(indices), many times over one table; 4-12x faster for a list<number> column.
+    """table.take(indices), many times over one table; faster for a list<number> column (BENCHMARKS.md).
 
     pyarrow 25's take on a list column builds an index per value and gathers value by value. Here
     such a column is viewed, without a copy, as a large_binary column of each row's value bytes, whose

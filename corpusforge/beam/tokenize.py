@@ -12,8 +12,8 @@ BATCH_CHARS = 200_000  # documents are buffered to about this many characters pe
 
 
 class TokenizeDoFn(CountingDoFn):
-    """Buffers document rows and tokenizes them a batch at a time (one encode call per batch:
-    1.8x faster than one per document); a row's output does not depend on its batch."""
+    """Buffers document rows and tokenizes them a batch at a time (one encode call per batch
+    costs less than one per document); a row's output does not depend on its batch."""
 
     def __init__(self, tokenizer, segmenter):
         self.tokenizer, self.segmenter = tokenizer, segmenter

@@ -1,7 +1,7 @@
 """Reading datasets back: manifest, memory-mapped tables, and verification.
 
 Manifests and shards are read through Beam's FileSystems where the path is a URL (gs://, s3://), so a
-pipeline can take a dataset in an object store as its input; local paths do not import Beam (about 2 s),
+pipeline can take a dataset in an object store as its input; local paths do not import Beam (seconds of start-up),
 so build lm, eval lm and the trainers start quickly.
 """
 from __future__ import annotations

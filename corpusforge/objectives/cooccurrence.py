@@ -226,7 +226,7 @@ def count_pairs(ids: np.ndarray, pos: np.ndarray, vocab_size: int, window: int,
     or with symmetric also (later, earlier) (a diagonal pair counts twice, as in cooccur.c).
 
     Every pair is one int64, its key shifted left by DISTANCE_BITS with its distance in the low bits, so a single
-    np.sort of plain integers (no argsort, several times slower) groups equal keys; the weights follow from the
+    np.sort of plain integers (no argsort, which is slower) groups equal keys; the weights follow from the
     distances."""
     unit = weight_unit(window, distance_weighting)
     # units of a pair at distance d (index d; 0 is never a distance)

@@ -9,8 +9,8 @@ until the target or the document's end, segment A = the chunk up to a random spl
 - SOP: B is always the continuation; with probability 0.5 A and B are swapped (label 1).
 
 Where this differs from Google's script, on purpose: Google forces a random B whenever the chunk
-holds a single sentence, which made 60.8% of its NSP labels "random" on the shared wiki + news
-text (and its ALBERT script does the same in SOP mode, pairing unrelated text). Here the label is
+holds a single sentence, which on short-sentence text makes most of its NSP labels "random"
+(BENCHMARKS.md has the share on the shared corpora; its ALBERT script does the same in SOP mode, pairing unrelated text). Here the label is
 drawn first, always with probability 0.5; a single-sentence chunk that needs its true continuation
 takes the next sentence as B, or, at the end of a document, is cut in two at a random token. Only
 a chunk that cannot be split (one token) falls back to a random B (counted as forced_random).

@@ -15,7 +15,7 @@ __all__ = ["NORMALIZATION_FORMS", "normalize_text", "cjk_ratio"]
 NORMALIZATION_FORMS = ("NFKC", "NFC", "NFKD", "NFD", "none")
 
 # Characters dropped or rewritten before Unicode normalisation. Hard-coded (Unicode 15) rather
-# than scanned from unicodedata at import time, which costs ~0.2 s per process;
+# than scanned from unicodedata at import time, which costs noticeable start-up time per process;
 # tests/text/test_normalize.py checks the lists against the running interpreter's database.
 #   Cc  control characters (\t and \n are handled separately, \r as a line break)
 _CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f"
@@ -68,7 +68,7 @@ _CLEAN_RE = re.compile("[" + _CLEAN_CLASS + "]")
 def _nfkc_premap() -> tuple[re.Pattern[str], dict[str, str]]:
     """One regex + table that cleans *and* applies NFKC to single BMP characters.
 
-    unicodedata.normalize("NFKC") on Chinese text runs at ~20 MB/s: one full-width comma
+    unicodedata.normalize("NFKC") on Chinese text is slow: one full-width comma
     forces a full decompose/recompose of the whole string. Replacing each character that is not
     NFKC-stable by its own NFKC form first is exact (the result is compatibility-equivalent to
     the input, so its NFKC is the same), and it usually leaves a string that passes

@@ -11,7 +11,7 @@ Segmenters (``get_segmenter(name, user_dict=None)``):
   through its Python binding ``rjieba``, plus one correction that makes it agree with jieba on
   non-Chinese runs (below).
 - ``jieba``: the pure-Python ``jieba`` package itself, precise mode (``jieba.cut(text, HMM=True)``);
-  the reference, 13x slower.
+  the reference, far slower.
 - ``chars``: every non-whitespace character is its own word (a baseline: no whole-word grouping,
   not even of English words).
 - ``presegmented``: the text is already segmented, words separated by whitespace (LTP, pkuseg or
@@ -26,29 +26,14 @@ The jieba segmenters take a jieba user dictionary (``word [freq] [tag]`` per lin
 once at construction (fail fast; gs:// and s3:// paths work) and carried inside the pickled
 segmenter, so workers need no access to the file.
 
-Choice of default, measured with ``python benchmarks/bench_segment.py`` on the Chinese documents
-of ../shared/corpora (wiki2019zh text, Chinese news2016zh content, webtext2019zh content,
-normalised and sentence-split as the pipelines do: 70,868 sentences, 2.82 M characters), on one
-core of the 2-core development machine, which other jobs shared (absolute speeds vary from run to
-run by up to a third; the ratios held at 13-14x); BENCHMARKS.md has the full table:
-
-  segmenter            M chars/s   x jieba   jieba's word spans returned   sentences equal to jieba
-  jieba (reference)      0.31        1.0       100%                          100%
-  rjieba as it comes     4.18       13.6       99.575%                       97.49% (1,777 differ)
-  jieba-rs (default)     4.01       13.0       99.9999%                      99.9986% (1 differs)
-  (bert-base-chinese WordPiece on the same sentences, for scale: 0.6-0.8 M chars/s)
-
-Raw jieba-rs differs from jieba only where the HMM meets a run of non-Chinese characters that no
-dictionary word covers: jieba's HMM cuts such a run at every character other than letters, digits
-and decimals (``1-2`` -> ``1|-|2``, ``2.4km`` -> ``2.4|km``, ``CX-5`` -> ``CX|-|5``, a URL at every
-``.``), jieba-rs keeps the run whole. ``JiebaRsSegmenter`` applies jieba's rule to such words (no
-Chinese character, not in the dictionary), for about 4% of its speed, which leaves one sentence of
-70,868 different: ``常|在|较`` (jieba) vs ``常在|较``, a near-tie in the HMM (the two paths'
-log-probabilities are 1.5e-7 apart) that jieba-rs's copy of the model resolves the other way. With
-HMM off the two agree on every sentence. So jieba-rs is the default: jieba's segmentation at 13x the
-speed, 5-7x faster than the WordPiece tokenizer it feeds, where pure-Python jieba would take 2-2.7x
-as long as the tokenizer itself. Dictionary load per process: jieba about 1 s and 65 MB, jieba-rs
-0.15-0.3 s and 33 MB.
+Why jieba-rs is the default (BENCHMARKS.md, "Word segmentation", has the measurements): it gives jieba's
+segmentation at an order of magnitude jieba's speed, well above the WordPiece tokenizer it feeds, where
+pure-Python jieba would take longer than the tokenizer itself. Raw jieba-rs differs from jieba only where the
+HMM meets a run of non-Chinese characters that no dictionary word covers: jieba's HMM cuts such a run at every
+character other than letters, digits and decimals (``1-2`` -> ``1|-|2``, ``2.4km`` -> ``2.4|km``, ``CX-5`` ->
+``CX|-|5``, a URL at every ``.``), jieba-rs keeps the run whole. ``JiebaRsSegmenter`` applies jieba's rule to
+such words (no Chinese character, not in the dictionary); what is left is a near-tie in the HMM that jieba-rs's
+copy of the model can resolve the other way (with HMM off the two agree on every sentence).
 """
 from __future__ import annotations
 
@@ -298,7 +283,7 @@ _HMM_SKIP = re.compile(r"([a-zA-Z0-9]+(?:\.\d+)?%?)")  # jieba.finalseg.re_skip
 
 
 class JiebaRsSegmenter(_JiebaBase):
-    """jieba-rs (Rust, via rjieba) with jieba's HMM rule for non-Chinese runs: jieba's output, 13x faster."""
+    """jieba-rs (Rust, via rjieba) with jieba's HMM rule for non-Chinese runs: jieba's output, much faster."""
 
     name, dist, module = "jieba-rs", "rjieba", "rjieba"
 
