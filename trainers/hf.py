@@ -171,7 +171,7 @@ def t5_tokenizer(directory: str, vocab: dict, roles: dict, eos_id: int, max_leng
 
     from corpusforge.objectives.t5 import sentinel_ids
 
-    backend = AutoTokenizer.from_pretrained(directory).backend_tokenizer
+    backend = AutoTokenizer.from_pretrained(directory, local_files_only=True).backend_tokenizer  # never the Hub
     by_id = {i: t for t, i in vocab.items()}
     eos = by_id[eos_id]
     backend.post_processor = processors.TemplateProcessing(single=f"$A {eos}", pair=f"$A {eos} $B {eos}",
