@@ -37,7 +37,7 @@ from corpusforge.sources.formats import Document, ReadOptions, plan_splits, read
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, get_segmenter  # noqa: E402
 from corpusforge.tokenization.tokenizer import TextTokenizer  # noqa: E402
 from corpusforge.tokenization.words import tokenize_documents  # noqa: E402
-from pipelines.pretraining import BUCKET_BYTES  # noqa: E402
+from corpusforge.pipelines.pretraining import BUCKET_BYTES  # noqa: E402
 
 SEED = 12345
 

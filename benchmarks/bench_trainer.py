@@ -62,7 +62,7 @@ def step_rate(data: Path, preset: str, steps: int, batch: int = 32) -> dict:
     import torch
 
     from corpusforge.torch import EpochSampler, PretrainingCollator, PretrainingDataset
-    from trainers.encoder import Encoder, EncoderConfig, count_parameters, parameter_groups
+    from corpusforge.trainers.encoder import Encoder, EncoderConfig, count_parameters, parameter_groups
 
     ds = PretrainingDataset(str(data))
     collate = PretrainingCollator(label=ds.info.label)

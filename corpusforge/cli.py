@@ -146,30 +146,30 @@ SUMMARIES = {
 
 
 @main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={
-    "documents": "pipelines.documents:main", "dedup": "pipelines.documents:dedup", "tokenized": "pipelines.tokenized:main", "vocab": "pipelines.vocab:main",
-    "pretraining": "pipelines.pretraining:main", "cooccurrence": "pipelines.cooccurrence:main",
-    "word2vec": "pipelines.word2vec:main",
-    "ngrams": "pipelines.ngrams:main", "lm": "pipelines.lm:build_lm", "stats": "pipelines.statistics:main"})
+    "documents": "corpusforge.pipelines.documents:main", "dedup": "corpusforge.pipelines.documents:dedup", "tokenized": "corpusforge.pipelines.tokenized:main", "vocab": "corpusforge.pipelines.vocab:main",
+    "pretraining": "corpusforge.pipelines.pretraining:main", "cooccurrence": "corpusforge.pipelines.cooccurrence:main",
+    "word2vec": "corpusforge.pipelines.word2vec:main",
+    "ngrams": "corpusforge.pipelines.ngrams:main", "lm": "corpusforge.pipelines.lm:build_lm", "stats": "corpusforge.pipelines.statistics:main"})
 def build():
     """Build a dataset with an Apache Beam pipeline (Beam options pass through)."""
 
 
 @main.group(name="eval", cls=LazyGroup, context_settings=CONTEXT,
-            lazy={"lm": "pipelines.lm:eval_lm", "vectors": "trainers.glove:eval_vectors"})
+            lazy={"lm": "corpusforge.pipelines.lm:eval_lm", "vectors": "corpusforge.trainers.glove:eval_vectors"})
 def evaluate():
     """Evaluate a built model: an n-gram LM's perplexity, word vectors' neighbours and analogies."""
 
 
 @main.group(cls=LazyGroup, context_settings=CONTEXT,
-            lazy={"glove": "trainers.glove:main", "bert": "trainers.commands:train_bert",
-                  "gpt": "trainers.gpt:train_gpt", "seq2seq": "trainers.seq2seq:train_seq2seq",
-                  "electra": "trainers.electra:train_electra", "word2vec": "trainers.word2vec:main"})
+            lazy={"glove": "corpusforge.trainers.glove:main", "bert": "corpusforge.trainers.commands:train_bert",
+                  "gpt": "corpusforge.trainers.gpt:train_gpt", "seq2seq": "corpusforge.trainers.seq2seq:train_seq2seq",
+                  "electra": "corpusforge.trainers.electra:train_electra", "word2vec": "corpusforge.trainers.word2vec:main"})
 def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
 
 
 @main.group(cls=LazyGroup, context_settings=CONTEXT, lazy={
-    "hf": "trainers.commands:export_hf", "parquet": "corpusforge.exports:export_parquet",
+    "hf": "corpusforge.trainers.commands:export_hf", "parquet": "corpusforge.exports:export_parquet",
     "tfrecord": "corpusforge.exports:export_tfrecord"})
 def export():
     """Write a dataset or a trained model in another tool's format."""
@@ -252,7 +252,7 @@ def export_megatron(dataset, prefix, split_sentences, append_eod, eos_token):
     eod = None
     if append_eod:
         from corpusforge.objectives.causal import resolve_eos
-        from pipelines.pretraining import recorded_vocab
+        from corpusforge.pipelines.pretraining import recorded_vocab
 
         try:
             eod = resolve_eos(eos_token, recorded_vocab(manifest), manifest["special_ids"],

@@ -10,7 +10,7 @@ import click
 
 from corpusforge.cliutil import input_argument
 from corpusforge.errors import BadInput, BadOutput, OutputExists
-from pipelines.command import Command, check_inputs, lock_output, temporary_dir
+from corpusforge.pipelines.command import Command, check_inputs, lock_output, temporary_dir
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 OWN_FILES = re.compile(r"data-\d{5}-of-\d{5}\.(tfrecord|parquet)")  # what an export writes, and all it may replace

@@ -1,7 +1,7 @@
 """What every Beam build command shares: input/output options, validation, running, reporting.
 
 Launcher-side only (click); Beam workers never import this module. What needs no Beam is in
-pipelines.command, so build lm and eval lm start without importing Apache Beam.
+corpusforge.pipelines.command, so build lm and eval lm start without importing Apache Beam.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_optio
 from corpusforge.dataset.empty import DEFAULT_MAX_REJECT_SHARE, warn_rejects
 from corpusforge.dataset.reader import DatasetError, is_dataset, read_manifest, shard_paths
 from corpusforge.errors import BadInput, BadOption
-from pipelines.command import PATH_OPTIONS, check_output, configure_logging, resume_dir, temporary_dir
+from corpusforge.pipelines.command import PATH_OPTIONS, check_output, configure_logging, resume_dir, temporary_dir
 from corpusforge.sources.files import InputError, expand_inputs, split_bytes_for
 from corpusforge.sources.formats import FORMAT_NAMES, ReadOptions
 from corpusforge.text import DocumentFilter
@@ -281,7 +281,7 @@ def fingerprint(job: Job) -> dict:
 
 def start_temporary(job: Job) -> None:
     """job.tmp and job.markers: with --resume the killed run's temporary directory of the same fingerprint
-    (pipelines.command.resume_dir; refused with one sentence if it had another), else a new one."""
+    (corpusforge.pipelines.command.resume_dir; refused with one sentence if it had another), else a new one."""
     if "://" in job.output:
         job.tmp = temporary_dir(job.output)
         return
@@ -300,7 +300,7 @@ def start_temporary(job: Job) -> None:
 def run_job(job: Job, build, report: bool = True) -> dict:
     """Builds the graph with `build(pipeline)`, runs it, reports (unless not `report`: then the caller
     prints, with job.result and job.seconds, once its output is final). A failed run's temporary directory is
-    removed when the command ends and releases the output's lock (pipelines.command.Lock)."""
+    removed when the command ends and releases the output's lock (corpusforge.pipelines.command.Lock)."""
     log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
              job.output, job.num_shards)
     started = time.monotonic()

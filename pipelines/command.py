@@ -1,5 +1,5 @@
 """What every command shares and can import without Apache Beam (seconds of start-up): the click command class, the
-output checks and lock, logging. build lm and eval lm use only this; the Beam commands add pipelines.beamjob."""
+output checks and lock, logging. build lm and eval lm use only this; the Beam commands add corpusforge.pipelines.beamjob."""
 from __future__ import annotations
 
 import errno

@@ -1,6 +1,6 @@
 """cooccurrence: a corpus -> GloVe's vocabulary and word-word co-occurrence matrix.
 
-    python -m pipelines.cooccurrence --input CORPUS_OR_DOCS --output OUT [--window 10] [--min-count 5]
+    python -m corpusforge.pipelines.cooccurrence --input CORPUS_OR_DOCS --output OUT [--window 10] [--min-count 5]
     corpusforge build cooccurrence  (the same command)
 
 One Beam pipeline that does GloVe's vocab_count then cooccur, reading and segmenting the input once: the units
@@ -33,9 +33,9 @@ from corpusforge.dataset.writer import remove_tree, write_bytes
 from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
-from pipelines.beamjob import (BEAM_HELP, build_progress, input_options, output_options, prepare_job, print_accounting,
+from corpusforge.pipelines.beamjob import (BEAM_HELP, build_progress, input_options, output_options, prepare_job, print_accounting,
                               print_data_movement, resume_option, start_temporary)
-from pipelines.command import COMMAND
+from corpusforge.pipelines.command import COMMAND
 
 log = logging.getLogger("corpusforge")
 UNITS = ("words", "chars", "tokens")
@@ -180,6 +180,6 @@ for _param in main.params:
         _param.default = DEFAULTS[_param.name]
 
 if __name__ == "__main__":
-    from pipelines.cooccurrence import main as _main  # DoFns pickled by module name, not from __main__
+    from corpusforge.pipelines.cooccurrence import main as _main  # DoFns pickled by module name, not from __main__
 
     sys.exit(_main())

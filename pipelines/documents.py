@@ -1,6 +1,6 @@
 """documents: raw corpora -> cleaned, sentence-split documents {doc_id, source, title, sentences}.
 
-    python -m pipelines.documents --input CORPUS... --output OUT [options] [Beam options]
+    python -m corpusforge.pipelines.documents --input CORPUS... --output OUT [options] [Beam options]
     corpusforge build documents  (the same command)
     corpusforge build dedup -i DOCUMENTS -o OUT  (near-duplicate removal over a documents dataset)
 """
@@ -16,8 +16,8 @@ from corpusforge.beam.sink import WriteDataset
 from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import DOCUMENTS, DOCUMENTS_LANGUAGE
 from corpusforge.text.minhash import SHINGLES, candidate_probability
-from pipelines.beamjob import BEAM_HELP, _stack, input_options, output_options, prepare_job, resume_option, run_job
-from pipelines.command import COMMAND, temporary_dir
+from corpusforge.pipelines.beamjob import BEAM_HELP, _stack, input_options, output_options, prepare_job, resume_option, run_job
+from corpusforge.pipelines.command import COMMAND, temporary_dir
 
 
 def build_documents(pipeline, source: DocumentInput, output: str, num_shards: int, params: dict, tmp=None,

@@ -31,7 +31,7 @@ from corpusforge.objectives import lm
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.text import normalize_text
 from corpusforge.tokenization.segment import SegmenterError, get_segmenter, recorded_segmenter
-from pipelines.command import COMMAND, check_output, configure_logging, temporary_dir
+from corpusforge.pipelines.command import COMMAND, check_output, configure_logging, temporary_dir
 
 log = logging.getLogger("corpusforge")
 ARPA = "model.arpa"

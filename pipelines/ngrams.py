@@ -1,6 +1,6 @@
 """ngrams: a corpus -> exact counts of every 1..N-gram, sorted, with count-of-counts per order.
 
-    python -m pipelines.ngrams --input CORPUS_OR_DOCS --order 5 --output OUT [options]
+    python -m corpusforge.pipelines.ngrams --input CORPUS_OR_DOCS --order 5 --output OUT [options]
     corpusforge build ngrams  (the same command)
 
 Columns: order (uint8), ngram (string: tokens joined by one space, with <s> / </s> at sentence
@@ -23,8 +23,8 @@ from corpusforge.beam.read import ReadDocuments
 from corpusforge.objectives.ngrams import MAX_ORDER, parse_min_counts
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import SEGMENTERS, SegmenterError, get_segmenter
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
-from pipelines.command import COMMAND
+from corpusforge.pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
+from corpusforge.pipelines.command import COMMAND
 
 # Counting takes the text as given (like lmplz / ngram-count): no document is dropped for being short
 # and none is merged with a duplicate unless asked (--min-chars N, --dedup).

@@ -1,7 +1,7 @@
 """pretraining: tokenized documents -> BERT / ALBERT / RoBERTa / SpanBERT instances, GPT blocks, ELMo sentences,
 Transformer-XL streams, T5, BART or MASS examples, translation pairs (seq2seq or XLM's TLM).
 
-    python -m pipelines.pretraining --input TOKENIZED_OR_DOCS_OR_RAW [--tokenizer vocab.txt] --output OUT
+    python -m corpusforge.pipelines.pretraining --input TOKENIZED_OR_DOCS_OR_RAW [--tokenizer vocab.txt] --output OUT
     corpusforge build pretraining  (the same command)
 """
 from __future__ import annotations
@@ -36,8 +36,8 @@ from corpusforge.objectives.translation import (DIRECTIONS, LANGUAGES, TlmConfig
                                                 translation_statistics)
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
-from pipelines.command import COMMAND
+from corpusforge.pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
+from corpusforge.pipelines.command import COMMAND
 
 BUCKET_BYTES = 2 << 20  # input bytes per random bucket (NSP draws random segments inside a bucket)
 # the language-model modes: each is a dataset kind of its own (schema, manifest statistics)

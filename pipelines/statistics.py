@@ -1,6 +1,6 @@
 """stats: a corpus -> unigram frequencies, Zipf and Heaps fits, length distributions, plots and a report.
 
-    python -m pipelines.statistics --input CORPUS_OR_DOCS --output OUT [--compare OTHER_STATS]
+    python -m corpusforge.pipelines.statistics --input CORPUS_OR_DOCS --output OUT [--compare OTHER_STATS]
     corpusforge build stats  (the same command)
 
 A Beam pass counts every token exactly (with the first Heaps bucket it occurs in) and the length
@@ -29,9 +29,9 @@ from corpusforge.beam.wordstats import HEAPS_BUCKETS, LENGTH_CAP, CountWords
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf
-from pipelines.beamjob import (BEAM_HELP, input_options, output_options, prepare_job, print_data_movement,
+from corpusforge.pipelines.beamjob import (BEAM_HELP, input_options, output_options, prepare_job, print_data_movement,
                                print_summary, resume_option, run_job)
-from pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
+from corpusforge.pipelines.ngrams import COUNT_COMMAND, count_options, make_units, read_for_counting
 
 def build_stats(pipeline, job, units, output, extra):
     """ReadDocuments -> CountWords (partial counts per worker) -> unigram shards sorted by token, in `output`."""

@@ -1,6 +1,6 @@
 """tokenized: documents (a documents dataset or raw corpora) -> token ids and word indices per sentence.
 
-    python -m pipelines.tokenized --input DOCS_OR_RAW --tokenizer vocab.txt|tokenizer.json|spiece.model|DIR --output OUT
+    python -m corpusforge.pipelines.tokenized --input DOCS_OR_RAW --tokenizer vocab.txt|tokenizer.json|spiece.model|DIR --output OUT
     corpusforge build tokenized  (the same command)
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
-from pipelines.command import COMMAND
+from corpusforge.pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
+from corpusforge.pipelines.command import COMMAND
 
 
 def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, params, extra, tmp=None,

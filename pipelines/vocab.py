@@ -1,6 +1,6 @@
 """vocab: a corpus -> a WordPiece, byte-level BPE or SentencePiece unigram vocabulary.
 
-    python -m pipelines.vocab --input CORPUS_OR_DOCS --model wordpiece|bpe|unigram --output OUT [options]
+    python -m corpusforge.pipelines.vocab --input CORPUS_OR_DOCS --model wordpiece|bpe|unigram --output OUT [options]
     corpusforge build vocab  (the same command)
 
 A Beam pipeline draws a deterministic sample of sentences: every sentence gets a seeded hash of
@@ -42,9 +42,9 @@ from corpusforge.beam.sink import input_accounting, publish, rejects_entry
 from corpusforge.dataset.writer import remove_tree, write_bytes, write_json
 from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, SAMPLE_STAGE, build_sample
 from corpusforge.tokenization import train as vocab_train
-from pipelines.beamjob import (BEAM_HELP, build_progress, input_options, prepare_job, print_accounting, progress_option,
+from corpusforge.pipelines.beamjob import (BEAM_HELP, build_progress, input_options, prepare_job, print_accounting, progress_option,
                               resume_option, start_temporary)
-from pipelines.command import COMMAND
+from corpusforge.pipelines.command import COMMAND
 
 log = logging.getLogger("corpusforge")
 TRAINED = "trained"  # the completion marker of the trained files (resume)
@@ -213,6 +213,6 @@ def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_co
 
 
 if __name__ == "__main__":
-    from pipelines.vocab import main as _main  # DoFns pickled by module name, not from __main__
+    from corpusforge.pipelines.vocab import main as _main  # DoFns pickled by module name, not from __main__
 
     sys.exit(_main())

@@ -1,6 +1,6 @@
 """word2vec: a corpus -> word2vec's vocabulary and its subsampled training corpus.
 
-    python -m pipelines.word2vec --input CORPUS_OR_DOCS --output OUT [--sample 1e-3] [--min-count 5]
+    python -m corpusforge.pipelines.word2vec --input CORPUS_OR_DOCS --output OUT [--sample 1e-3] [--min-count 5]
     corpusforge build word2vec  (the same command)
 
 The vocabulary step is build cooccurrence's (the same --units, --segmenter, --min-count, --max-vocab and counts);
@@ -28,9 +28,9 @@ from corpusforge.beam.word2vec import build_word2vec
 from corpusforge.objectives.word2vec import UNIGRAM_POWER
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import SegmenterError, get_segmenter
-from pipelines import cooccurrence
-from pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, print_accounting
-from pipelines.command import COMMAND, temporary_dir
+from corpusforge.pipelines import cooccurrence
+from corpusforge.pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, print_accounting
+from corpusforge.pipelines.command import COMMAND, temporary_dir
 from corpusforge.dataset.writer import remove_tree
 
 log = logging.getLogger("corpusforge")
@@ -105,6 +105,6 @@ for _param in main.params:
         _param.default = cooccurrence.DEFAULTS[_param.name]
 
 if __name__ == "__main__":
-    from pipelines.word2vec import main as _main  # DoFns pickled by module name, not from __main__
+    from corpusforge.pipelines.word2vec import main as _main  # DoFns pickled by module name, not from __main__
 
     sys.exit(_main())

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import corpusforge
+
 from tests.conftest import ROOT
 
 DOCKER = ROOT / "docker"
@@ -57,15 +59,23 @@ def test_dataflow_launcher_is_valid_bash():
 
 def test_setup_file_stages_every_package_workers_import(tmp_path):
     """`--setup_file pyproject.toml` (how Dataflow/Flink workers get corpusforge without a custom image):
-    Beam's own stager builds the sdist, and it holds every package a worker unpickles DoFns from."""
+    Beam's own stager builds the sdist, it holds every package a worker unpickles DoFns from, and what pip installs
+    from it is corpusforge.pipelines / corpusforge.trainers, nothing else at the top of site-packages."""
     pytest.importorskip("build")
     import tarfile
+    import zipfile
 
     from apache_beam.runners.portability.stager import Stager
 
     sdist = Stager._build_setup_package(str(ROOT / "pyproject.toml"), str(tmp_path), None)
     names = tarfile.open(sdist).getnames()
-    packages = {n.split("/")[1] for n in names if n.count("/") >= 2 and n.endswith("__init__.py")}
-    assert {"corpusforge", "pipelines", "trainers"} <= packages
     for module in ("corpusforge/beam/sink.py", "corpusforge/tokenization/segment.py", "pipelines/pretraining.py"):
         assert any(n.endswith(module) for n in names), module
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "wheel"), sdist], check=True)
+    (wheel,) = (tmp_path / "wheel").glob("corpusforge-*.whl")
+    files = zipfile.ZipFile(wheel).namelist()
+    assert {f.split("/")[0] for f in files} == {"corpusforge", f"corpusforge-{corpusforge.__version__}.dist-info"}
+    for module in ("corpusforge/pipelines/pretraining.py", "corpusforge/pipelines/beamjob.py",
+                   "corpusforge/trainers/common.py", "corpusforge/beam/sink.py"):
+        assert module in files, module

@@ -19,10 +19,10 @@ import torch.distributed as dist
 
 from corpusforge.dataset.reader import file_sha256
 from corpusforge.torch import DatasetInfo, NotPretrainingData, PretrainingCollator, PretrainingDataset, masking_config
-from trainers.common import (RESUME_STATE as LOOP_STATE, Loop, TrainError, autocast_for, linear_schedule, load_checkpoint,
+from corpusforge.trainers.common import (RESUME_STATE as LOOP_STATE, Loop, TrainError, autocast_for, linear_schedule, load_checkpoint,
                              find_vocab, open_run, run_distributed, wrap_ddp)
-from trainers.encoder import PRESETS, SHARING, Encoder, EncoderConfig, Lamb, count_parameters, parameter_groups
-from trainers.hf import load_hf, save_hf
+from corpusforge.trainers.encoder import PRESETS, SHARING, Encoder, EncoderConfig, Lamb, count_parameters, parameter_groups
+from corpusforge.trainers.hf import load_hf, save_hf
 
 RESUME_STATE = (*LOOP_STATE, "data")
 EVAL_EPOCH = 2**31 - 1  # the masking "epoch" of the held-out rows: the same masks at every evaluation

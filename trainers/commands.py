@@ -9,7 +9,7 @@ import os
 import click
 
 from corpusforge.cliutil import AliasOption, input_argument
-from trainers.options import device_options, run_options
+from corpusforge.trainers.options import device_options, run_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PRESET_NAMES = ("tiny", "mini", "small", "medium", "base", "large")
@@ -68,8 +68,8 @@ def train_bert(resume, overwrite, quiet, no_sentence_loss, optimizer, arch, **kw
     dynamic masking); --sbo adds SpanBERT's span-boundary loss. Several GPUs:
     torchrun --nproc_per_node N -m corpusforge.cli train bert ...
     """
-    from trainers.bert import TrainConfig, TrainError, train
-    from trainers.common import CheckpointError
+    from corpusforge.trainers.bert import TrainConfig, TrainError, train
+    from corpusforge.trainers.common import CheckpointError
 
     cfg = TrainConfig(arch=arch, sentence_loss=not no_sentence_loss,
                       optimizer=optimizer or ("lamb" if arch == "albert" else "adamw"), **kw)
@@ -87,16 +87,16 @@ def train_bert(resume, overwrite, quiet, no_sentence_loss, optimizer, arch, **kw
 def export_hf(checkpoint, out, tokenizer):
     """Write a training checkpoint in the layout transformers loads (BertForPreTraining / AlbertForPreTraining;
     T5ForConditionalGeneration / BartForConditionalGeneration for train seq2seq)."""
-    from trainers.common import CheckpointError, load_checkpoint
-    from trainers.encoder import EncoderConfig
-    from trainers.hf import save_hf
+    from corpusforge.trainers.common import CheckpointError, load_checkpoint
+    from corpusforge.trainers.encoder import EncoderConfig
+    from corpusforge.trainers.hf import save_hf
 
     try:
         ckpt = load_checkpoint(checkpoint, needs=("model_config", "model", "data", "step"))
     except CheckpointError as e:
         raise click.ClickException(str(e)) from None
     if ckpt["model_config"].get("model_type") in ("t5", "bart"):  # a train seq2seq checkpoint
-        from trainers.seq2seq import export_checkpoint
+        from corpusforge.trainers.seq2seq import export_checkpoint
 
         out = out or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "hf")
         try:

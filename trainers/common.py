@@ -222,7 +222,7 @@ def autocast_for(precision: str, device: torch.device):
 
 def linear_schedule(optimizer, cfg):
     """Linear warm-up (default 6% of the steps), then linear decay to 0 (BERT's schedule)."""
-    from trainers.encoder import lr_factor
+    from corpusforge.trainers.encoder import lr_factor
 
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, int(0.06 * cfg.max_steps))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, cfg.max_steps))

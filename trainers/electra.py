@@ -32,10 +32,10 @@ from torch.utils.data import DataLoader
 from corpusforge.cliutil import AliasOption
 from corpusforge.torch import (IGNORE, DatasetInfo, EpochSampler, NotPretrainingData, PretrainingCollator,
                                PretrainingDataset, masking_config)
-from trainers.common import (CheckpointError, MetricsLog, Progress, gather_rng_states, load_checkpoint,
+from corpusforge.trainers.common import (CheckpointError, MetricsLog, Progress, gather_rng_states, load_checkpoint,
                              save_checkpoint, set_rng_state, setup_distributed, teardown_distributed)
-from trainers.encoder import PRESETS, count_parameters, lr_factor, parameter_groups
-from trainers.options import device_options, run_options
+from corpusforge.trainers.encoder import PRESETS, count_parameters, lr_factor, parameter_groups
+from corpusforge.trainers.options import device_options, run_options
 
 CHECKPOINT = "checkpoint.pt"
 RESUME_STATE = ("model", "optimizer", "scheduler", "step", "epoch", "micro", "rng", "window", "config")
@@ -252,7 +252,7 @@ def log_window(w: dict, d, step: int, lr: float, seconds: float) -> dict:
 def save_exports(directory: str, model: Electra, info: DatasetInfo, vocab_file: str | None) -> None:
     """OUT/hf/discriminator (ElectraForPreTraining) and OUT/hf/generator (ElectraForMaskedLM), each with the
     tokenizer."""
-    from trainers.hf import save_tokenizer
+    from corpusforge.trainers.hf import save_tokenizer
 
     for name, part in (("discriminator", model.discriminator), ("generator", model.generator)):
         out = os.path.join(directory, name)
@@ -281,7 +281,7 @@ def train(cfg: ElectraTrainConfig, resume: bool = False, overwrite: bool = False
 
 
 def _train(cfg, info, d, resume, overwrite, quiet):
-    from trainers.bert import TrainError as BertTrainError, find_vocab
+    from corpusforge.trainers.bert import TrainError as BertTrainError, find_vocab
 
     validate(cfg, info, d.world_size)
     ckpt_path = os.path.join(cfg.out, CHECKPOINT)

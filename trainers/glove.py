@@ -29,8 +29,8 @@ import torch
 from corpusforge.cliutil import input_argument
 from corpusforge.dataset.cooccurrence import iter_matrix, matrix_dataset
 from corpusforge.objectives.cooccurrence import parse_vocab
-from trainers.common import CheckpointError, MetricsLog, Progress, load_checkpoint, save_checkpoint
-from trainers.common import read_metrics as _read_metrics
+from corpusforge.trainers.common import CheckpointError, MetricsLog, Progress, load_checkpoint, save_checkpoint
+from corpusforge.trainers.common import read_metrics as _read_metrics
 
 # defaults: glove.c's
 DIM, EPOCHS, X_MAX, ALPHA, LR, GRAD_CLIP, BATCH = 50, 15, 100.0, 0.75, 0.05, 100.0, 4096

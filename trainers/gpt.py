@@ -23,10 +23,10 @@ import torch
 
 from corpusforge.cliutil import AliasOption
 from corpusforge.dataset.reader import open_shard, read_manifest
-from trainers.common import (Loop, TrainError, autocast_for, evaluate_loss, linear_schedule,
+from corpusforge.trainers.common import (Loop, TrainError, autocast_for, evaluate_loss, linear_schedule,
                              log_loss_window, loss_window, open_run, run_distributed, wrap_ddp)
-from trainers.encoder import PRESETS, count_parameters, parameter_groups
-from trainers.options import device_options, run_options
+from corpusforge.trainers.encoder import PRESETS, count_parameters, parameter_groups
+from corpusforge.trainers.options import device_options, run_options
 
 IGNORE = -100
 

@@ -15,7 +15,7 @@ import shutil
 import torch
 
 from corpusforge.tokenization.hfconfig import TOKENIZER_FILES, write_tokenizer_config
-from trainers.encoder import EncoderConfig
+from corpusforge.trainers.encoder import EncoderConfig
 
 WEIGHTS = "model.safetensors"
 

@@ -22,11 +22,11 @@ import torch
 
 from corpusforge.cliutil import AliasOption
 from corpusforge.torch import IGNORE, SEQ2SEQ_KINDS, NotPretrainingData, Seq2SeqCollator, Seq2SeqDataset
-from trainers.common import (RESUME_STATE, CheckpointError, Loop, TrainError, autocast_for, evaluate_loss, find_vocab,
+from corpusforge.trainers.common import (RESUME_STATE, CheckpointError, Loop, TrainError, autocast_for, evaluate_loss, find_vocab,
                              linear_schedule, log_loss_window, loss_window, open_run, run_distributed,
                              wrap_ddp)
-from trainers.encoder import PRESETS, count_parameters, parameter_groups
-from trainers.options import device_options, run_options
+from corpusforge.trainers.encoder import PRESETS, count_parameters, parameter_groups
+from corpusforge.trainers.options import device_options, run_options
 
 ARCHS = ("t5", "bart")
 # the model a dataset kind trains by default: MASS's decoder has absolute positions (BART's), T5 none
@@ -202,7 +202,7 @@ def _train(cfg, dataset, d, resume, overwrite, quiet):
 def save_export(directory: str, model, vocab_file: str | None, special: dict, lowercase: bool) -> None:
     """save_pretrained (config.json, generation_config.json, model.safetensors) and the tokenizer as
     `export hf` writes it for the vocabulary's kind."""
-    from trainers.hf import save_tokenizer
+    from corpusforge.trainers.hf import save_tokenizer
 
     model.save_pretrained(directory)
     if vocab_file:

@@ -32,7 +32,7 @@ import torch
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.objectives.cooccurrence import parse_vocab
 from corpusforge.objectives import word2vec as w2v
-from trainers.common import CheckpointError, MetricsLog, load_checkpoint, save_checkpoint
+from corpusforge.trainers.common import CheckpointError, MetricsLog, load_checkpoint, save_checkpoint
 
 DIM, WINDOW, NEGATIVE, EPOCHS, BATCH = 100, 5, 5, 5, 1024
 # --hs: the tree's top nodes are on nearly every path, so a batch sums thousands of their gradients (word2vec.c

@@ -48,7 +48,7 @@ class CountingDoFn(beam.DoFn):
 
 class ThroughputLog:
     """A worker's throughput, logged at most every PROGRESS_SECONDS: long runs show they are moving. Not a
-    progress bar (trainers.common.Progress): a worker knows no total and has no terminal, only the log."""
+    progress bar (corpusforge.trainers.common.Progress): a worker knows no total and has no terminal, only the log."""
 
     def __init__(self, what: str, feeds_progress: bool = False):
         """feeds_progress: a reader of the input, whose `done` is the launcher's progress (set_progress)."""

@@ -3,7 +3,7 @@
 A stage that writes the outputs of one destination (a shard, a bucket) records them, after they are
 written, in TMP/_done/STAGE/DEST.json: the files relative to TMP with their sha256, what the stage
 yields downstream, and the fingerprint of the inputs and options of the build. A resumed build (the
-killed run's TMP adopted, see pipelines.command.resume_dir) finds its stage outputs from these markers,
+killed run's TMP adopted, see corpusforge.pipelines.command.resume_dir) finds its stage outputs from these markers,
 never by listing (spill names are random per attempt), and reuses a destination only if every file
 listed is there with its sha256; anything else is built again. Like datatrove's and dolma's executors,
 which skip the ranks whose completion file exists.

@@ -6,7 +6,7 @@ from corpusforge.dataset import load_table
 from corpusforge.dataset.reader import read_manifest
 from corpusforge.objectives.instances import InstanceBuilder, InstanceConfig, instance_statistics
 from corpusforge.objectives.masking import KEEP, MASK, MaskingConfig, mask_tokens, vocabulary_ids, words_of
-from pipelines.pretraining import main as pretraining_command
+from corpusforge.pipelines.pretraining import main as pretraining_command
 from tests.conftest import ROOT
 
 CLI = {p.name: p.default for p in pretraining_command.params}  # the defaults a user gets

@@ -170,7 +170,7 @@ def test_a_dataset_changed_during_the_build_is_not_replaced_at_commit(tmp_path):
 
 
 def test_a_file_added_while_the_build_runs_stops_the_commit_with_one_sentence(tmp_path, monkeypatch):
-    import pipelines.beamjob as common
+    import corpusforge.pipelines.beamjob as common
 
     out = tmp_path / "out"
     build_documents(out, PLAIN)
@@ -192,7 +192,7 @@ def test_a_file_added_while_the_build_runs_stops_the_commit_with_one_sentence(tm
 
 SLOW_BUILD = """
 import sys, time
-import pipelines.beamjob as common
+import corpusforge.pipelines.beamjob as common
 run_job, delay = common.run_job, float(sys.argv[1])
 def slow(job, build):  # a build that is still running while the test tries a second one
     time.sleep(delay)

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from corpusforge.torch import IGNORE, PretrainingCollator, PretrainingDataset, masking_config
 from tests.conftest import build_pretraining
-from trainers.encoder import Encoder, EncoderConfig
-from trainers.hf import save_hf
+from corpusforge.trainers.encoder import Encoder, EncoderConfig
+from corpusforge.trainers.hf import save_hf
 
 
 @pytest.fixture(scope="module")

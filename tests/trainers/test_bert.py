@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import VOCAB, run_cli
-from trainers.common import read_metrics
+from corpusforge.trainers.common import read_metrics
 
 FAST = ("--preset", "tiny", "--batch-size", "8", "--quiet")
 
@@ -77,7 +77,7 @@ def _one_batch(data, n=6):
 def test_export_loads_in_transformers_with_the_same_logits(sample_nsp64, uninterrupted, tmp_path):
     from transformers import BertForPreTraining, BertTokenizer
 
-    from trainers.encoder import Encoder, EncoderConfig
+    from corpusforge.trainers.encoder import Encoder, EncoderConfig
 
     run_cli("export", "hf", uninterrupted / "checkpoint.pt", "--out", tmp_path / "hf")
     ckpt = torch.load(uninterrupted / "checkpoint.pt", weights_only=False)
@@ -103,8 +103,8 @@ def test_export_loads_in_transformers_with_the_same_logits(sample_nsp64, uninter
 def test_albert_export_loads_as_albert_for_pretraining(sample_nsp64, tmp_path, share):
     from transformers import AlbertForPreTraining
 
-    from trainers.encoder import Encoder, EncoderConfig
-    from trainers.hf import load_hf, save_hf
+    from corpusforge.trainers.encoder import Encoder, EncoderConfig
+    from corpusforge.trainers.hf import load_hf, save_hf
 
     torch.manual_seed(0)
     c = EncoderConfig.preset("tiny", 21128, arch="albert", embedding_size=64, share=share, layers=3)
@@ -164,8 +164,8 @@ def test_bad_arguments_fail_with_one_sentence(sample_nsp64, sample_tokenized, tm
     assert "neither a checkpoint file nor a directory" in error(sample_nsp64, "--init-from", tmp_path / "nothing")
     # a model with another vocabulary
     (tmp_path / "other").mkdir()
-    from trainers.encoder import Encoder, EncoderConfig
-    from trainers.hf import save_hf
+    from corpusforge.trainers.encoder import Encoder, EncoderConfig
+    from corpusforge.trainers.hf import save_hf
 
     c = EncoderConfig.preset("tiny", 30522)
     save_hf(tmp_path / "other", c, Encoder(c).state_dict(), {"pad": 0}, None)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.conftest import build_pretraining, run_cli
-from trainers.common import read_metrics
+from corpusforge.trainers.common import read_metrics
 
 FAST = ("--preset", "tiny", "--batch-size", "8", "--quiet", "--threads", "1")
 
@@ -56,7 +56,7 @@ def test_replaced_token_detection_beats_the_all_original_guess(sample_electra64,
 
 def _batch(data, n=6):
     from corpusforge.torch import PretrainingDataset, masking_config
-    from trainers.electra import ElectraCollator
+    from corpusforge.trainers.electra import ElectraCollator
 
     ds = PretrainingDataset(str(data))
     collate = ElectraCollator(mask_id=ds.info.special_ids["mask"], masking=masking_config(ds.info, "token"), seed=3)
@@ -66,7 +66,7 @@ def _batch(data, n=6):
 def test_both_exports_load_in_transformers_with_our_logits(sample_electra64, short_run):
     from transformers import BertTokenizer, ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
-    from trainers.electra import Electra
+    from corpusforge.trainers.electra import Electra
 
     ckpt = torch.load(short_run / "checkpoint.pt", weights_only=True)
     ours = Electra(ElectraConfig(**ckpt["discriminator_config"]), ElectraConfig(**ckpt["generator_config"]))

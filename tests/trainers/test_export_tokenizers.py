@@ -10,8 +10,8 @@ import torch
 from corpusforge.dataset.reader import load_table
 from corpusforge.tokenization import train as vocab_train
 from tests.conftest import DATA, VOCAB, run_cli
-from trainers.encoder import Encoder, EncoderConfig
-from trainers.hf import save_hf
+from corpusforge.trainers.encoder import Encoder, EncoderConfig
+from corpusforge.trainers.hf import save_hf
 
 WIKI = DATA / "text" / "wiki_zh_sample.jsonl"
 

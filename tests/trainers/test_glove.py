@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.conftest import DATA, run_cli
-from trainers import glove
+from corpusforge.trainers import glove
 
 GLOVE = DATA / "glove"
 
@@ -90,7 +90,7 @@ def test_train_writes_glove_and_word2vec_files(matrix, tmp_path):
 
 def test_interrupted_and_resumed_equals_uninterrupted(matrix, tmp_path):
     """The shared trainer machinery: metrics.jsonl per epoch, checkpoint.pt, exact --resume."""
-    from trainers.common import read_metrics
+    from corpusforge.trainers.common import read_metrics
 
     args = ["-i", matrix, "--dim", "8", "--device", "cpu", "--threads", "1"]
     run_cli("train", "glove", *args, "-o", tmp_path / "whole", "--epochs", "4")

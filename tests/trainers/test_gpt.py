@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, SAMPLE, run_cli
-from trainers.common import read_metrics
+from corpusforge.trainers.common import read_metrics
 
 VOCAB = ROOT / "samples" / "vocab" / "bert-base-chinese-vocab.txt"
 FAST = ("--preset", "tiny", "--batch-size", "8", "--threads", "1", "--quiet")
@@ -59,7 +59,7 @@ def test_held_out_loss_is_the_exported_models(trained, blocks):
     at a time with the exported model."""
     from transformers import GPT2LMHeadModel
 
-    from trainers.gpt import CausalBlocks
+    from corpusforge.trainers.gpt import CausalBlocks
 
     evals = [r for r in read_metrics(trained / "metrics.jsonl") if "eval_loss" in r]
     assert [r["step"] for r in evals] == [30, 60] and evals[1]["eval_loss"] < evals[0]["eval_loss"]
@@ -95,7 +95,7 @@ def test_a_block_attends_within_its_documents(trained, blocks):
     (the brute-force reference); without it, later documents see earlier ones."""
     from transformers import GPT2LMHeadModel
 
-    from trainers.gpt import CausalBlocks, CausalCollator
+    from corpusforge.trainers.gpt import CausalBlocks, CausalCollator
 
     model = GPT2LMHeadModel.from_pretrained(trained / "hf").eval()
     data = CausalBlocks(str(blocks))

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from corpusforge.torch.collate import span_boundaries
-from trainers.encoder import Encoder, EncoderConfig
+from corpusforge.trainers.encoder import Encoder, EncoderConfig
 
 V = 8
 # two rows of 12: [CLS] 5 tokens [SEP] ..., spans at positions 3-5 and 9 (row 0) and 1-2 (row 1)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import DATA, SAMPLE, run_cli
-from trainers.common import read_metrics
+from corpusforge.trainers.common import read_metrics
 
 SPM = DATA / "seq2seq" / "spm.model"  # 3,000 unigram pieces, <extra_id_0..99> = 5..104 (tests/data/seq2seq)
 V = 3000
@@ -155,7 +155,7 @@ def test_padding_and_the_models_shift_change_no_loss(t5_data, bart_data):
     """Seq2SeqCollator's batch: padding is -100 in labels and 0 in attention_mask, so a padded batch's loss
     is its examples' losses fed alone (brute force); the model's decoder inputs are the labels shifted right."""
     from corpusforge.torch import IGNORE, Seq2SeqCollator, Seq2SeqDataset
-    from trainers.seq2seq import build_model, model_config, special_tokens
+    from corpusforge.trainers.seq2seq import build_model, model_config, special_tokens
 
     for data, arch in ((t5_data, "t5"), (bart_data, "bart")):
         dataset = Seq2SeqDataset(str(data))

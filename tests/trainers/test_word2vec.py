@@ -10,7 +10,7 @@ import torch
 
 from corpusforge.objectives import cooccurrence as co
 from tests.conftest import DATA, run_cli
-from trainers import word2vec as w2v
+from corpusforge.trainers import word2vec as w2v
 
 GLOVE = DATA / "glove"
 
