@@ -15,14 +15,8 @@ import time
 from dataclasses import dataclass
 
 import click
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import StandardOptions
 
 from corpusforge import __version__
-from corpusforge.beam.prepare import PrepareOptions
-from corpusforge.beam.read import DocumentInput
-from corpusforge.beam.resume import Markers, fingerprint_digest, read_fingerprint, write_fingerprint
-from corpusforge.beam.runner import BeamArgsError, make_pipeline, pipeline_options
 from corpusforge.dataset.empty import DEFAULT_MAX_REJECT_SHARE, warn_rejects
 from corpusforge.dataset.reader import DatasetError, is_dataset, read_manifest, shard_paths
 from corpusforge.errors import BadInput, BadOption
@@ -176,6 +170,8 @@ class Job:
 
 def check_runner(name) -> None:
     """An unknown --runner fails here, before any work, not when the pipeline runs."""
+    from apache_beam.options.pipeline_options import StandardOptions
+    from corpusforge.beam.runner import BeamArgsError
     if not name or not isinstance(name, str):
         return
     from apache_beam.runners.runner import create_runner
@@ -191,6 +187,11 @@ def check_runner(name) -> None:
 
 def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
     """Validates everything before any work starts; raises ClickException with one sentence."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import StandardOptions
+    from corpusforge.beam.prepare import PrepareOptions
+    from corpusforge.beam.read import DocumentInput
+    from corpusforge.beam.runner import BeamArgsError, pipeline_options
     configure_logging()
     try:
         options = pipeline_options(list(kw.pop("beam_args")))
@@ -262,6 +263,7 @@ def prepare_job(kw: dict, *, kinds: tuple = ("documents",)) -> Job:
 def fingerprint(job: Job) -> dict:
     """What a build's output depends on: its options, each input file's size and modification time (a dataset
     input by its manifest), the files other options name, and corpusforge's version. JSON-normalised."""
+    from apache_beam.io.filesystems import FileSystems
     def state(path):
         if "://" in path:
             meta = FileSystems.match([path])[0].metadata_list
@@ -282,6 +284,7 @@ def fingerprint(job: Job) -> dict:
 def start_temporary(job: Job) -> None:
     """job.tmp and job.markers: with --resume the killed run's temporary directory of the same fingerprint
     (corpusforge.pipelines.command.resume_dir; refused with one sentence if it had another), else a new one."""
+    from corpusforge.beam.resume import Markers, fingerprint_digest, read_fingerprint, write_fingerprint
     if "://" in job.output:
         job.tmp = temporary_dir(job.output)
         return
@@ -301,6 +304,7 @@ def run_job(job: Job, build, report: bool = True) -> dict:
     """Builds the graph with `build(pipeline)`, runs it, reports (unless not `report`: then the caller
     prints, with job.result and job.seconds, once its output is final). A failed run's temporary directory is
     removed when the command ends and releases the output's lock (corpusforge.pipelines.command.Lock)."""
+    from corpusforge.beam.runner import make_pipeline
     log.info("%s: %.1f MB of input -> %s (%d shard(s))", job.params.get("kind", "build"), job.input_bytes / 1e6,
              job.output, job.num_shards)
     started = time.monotonic()
@@ -326,6 +330,7 @@ def build_progress(job: Job):
     """The progress line around a pipeline's run, where one can be drawn: the in-process runner (its readers
     run in this process and feed it), asked for with --progress or stderr a terminal. Total: the input's bytes
     (raw files) or rows (datasets)."""
+    from apache_beam.options.pipeline_options import StandardOptions
     from apache_beam.options.pipeline_options import DirectOptions
 
     wanted = sys.stderr.isatty() if job.progress is None else job.progress

@@ -21,14 +21,7 @@ import sys
 import time
 
 import click
-from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.beam.cooccurrence import (MATRIX_INPUTS, VOCAB_FILE, CountOptions, UnitSpec, build_cooccurrence,
-                                           empty_vocabulary_message, read_vocab_file)
-from corpusforge.beam.resume import reused_inputs
-from corpusforge.beam.read import ReadDocuments
-from corpusforge.beam.runner import make_pipeline
-from corpusforge.beam.sink import DropDuplicates
 from corpusforge.dataset.writer import remove_tree, write_bytes
 from corpusforge.objectives import cooccurrence as co
 from corpusforge.sources.formats import PRETOKENIZED
@@ -45,6 +38,8 @@ DEFAULTS = {"min_chars": 0, "dedup": False}
 
 def read_docs(pipeline, source):
     """ReadDocuments, then (with --dedup) one document per content; {"rows", "rejects", "counts"}."""
+    from corpusforge.beam.read import ReadDocuments
+    from corpusforge.beam.sink import DropDuplicates
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
     if not source.prepare.dedup:
         return docs
@@ -56,6 +51,9 @@ def read_docs(pipeline, source):
 
 
 def run_pipeline(job, spec, opts, tmp, min_count, max_vocab, vocab, params, extra) -> dict:
+    from corpusforge.beam.cooccurrence import MATRIX_INPUTS, build_cooccurrence, empty_vocabulary_message
+    from corpusforge.beam.resume import reused_inputs
+    from corpusforge.beam.runner import make_pipeline
     pipeline = make_pipeline(job.options)
     # a resumed build whose counting is all recorded reads nothing again
     docs = reused_inputs(pipeline, job.markers, MATRIX_INPUTS) or read_docs(pipeline, job.source)
@@ -116,6 +114,8 @@ def main(units, segmenter, user_dict, vocab_path, min_count, max_vocab, window, 
     are formed; windows never cross documents. `corpusforge export cooccurrence` writes GloVe's
     binary format; `corpusforge train glove` trains vectors on the matrix.
     """
+    from apache_beam.io.filesystems import FileSystems
+    from corpusforge.beam.cooccurrence import CountOptions, UnitSpec, VOCAB_FILE, read_vocab_file
     fmt = kw["fmt"]
     job = prepare_job(kw)
     units = units or ("tokens" if fmt == PRETOKENIZED else "words")

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import sys
 
-import apache_beam as beam
 import click
 
-from corpusforge.beam.read import DocumentInput, ReadDocuments
-from corpusforge.beam.sink import WriteDataset
 from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import DOCUMENTS, DOCUMENTS_LANGUAGE
 from corpusforge.text.minhash import SHINGLES, candidate_probability
@@ -23,6 +20,9 @@ from corpusforge.pipelines.command import COMMAND, temporary_dir
 def build_documents(pipeline, source: DocumentInput, output: str, num_shards: int, params: dict, tmp=None,
                     markers=None, near=None):
     """The documents graph: ReadCorpus -> PrepareDocuments [-> NearDedup] [-> WriteExamples] -> WriteDataset."""
+    import apache_beam as beam
+    from corpusforge.beam.read import ReadDocuments
+    from corpusforge.beam.sink import WriteDataset
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
     cleaning = near is not None or source.prepare.cleaning
     if cleaning:

@@ -13,13 +13,8 @@ from __future__ import annotations
 import math
 import sys
 
-import apache_beam as beam
 import click
 
-from corpusforge.beam.ngrams import COUNT_INPUTS, CountNgrams, Units, WriteCounts
-from corpusforge.beam.resume import reused_inputs
-from corpusforge.beam.sink import DropDuplicates
-from corpusforge.beam.read import ReadDocuments
 from corpusforge.objectives.ngrams import MAX_ORDER, parse_min_counts
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import SEGMENTERS, SegmenterError, get_segmenter
@@ -50,6 +45,7 @@ def count_options(f):
 
 def make_units(units: str, segmenter: str | None, user_dict: str | None, fmt: str) -> tuple[Units, str]:
     """The token rule and its name for the manifest; raises ClickException with one sentence."""
+    from corpusforge.beam.ngrams import Units
     name = "chars" if units == "chars" else (segmenter or ("presegmented" if fmt == PRETOKENIZED else "jieba-rs"))
     if units == "chars" and segmenter:
         raise click.ClickException("--segmenter applies to --units words, not to --units chars")
@@ -63,6 +59,11 @@ def make_units(units: str, segmenter: str | None, user_dict: str | None, fmt: st
 def read_for_counting(pipeline, source, markers=None):
     """ReadDocuments, then exact dedup when asked for (counting sees every document otherwise); a resumed build
     whose counting spills are all recorded (WriteCounts) reads nothing: {"spills", "rejects", "counts"}."""
+    import apache_beam as beam
+    from corpusforge.beam.ngrams import COUNT_INPUTS
+    from corpusforge.beam.read import ReadDocuments
+    from corpusforge.beam.resume import reused_inputs
+    from corpusforge.beam.sink import DropDuplicates
     reused = reused_inputs(pipeline, markers, COUNT_INPUTS)
     if reused:
         return {"spills": reused.records, "rejects": reused.rejects, "counts": reused.counts}
@@ -77,6 +78,7 @@ def read_for_counting(pipeline, source, markers=None):
 
 def build_ngrams(pipeline, job, units, order, min_counts, extra):
     """ReadDocuments -> CountNgrams (partial counts per worker) -> range shards sorted by n-gram."""
+    from corpusforge.beam.ngrams import CountNgrams, WriteCounts
     docs = read_for_counting(pipeline, job.source, job.markers)
     counter = CountNgrams(units, order, spill_dir="", sample_size=256 * job.num_shards)
     return docs | "WriteCounts" >> WriteCounts(counter, job.output, "ngrams", job.num_shards, job.params, order,

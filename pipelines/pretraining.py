@@ -10,17 +10,11 @@ import functools
 import math
 import sys
 
-import apache_beam as beam
 import click
 import numpy as np
 import pyarrow as pa
 from click.core import ParameterSource
 
-from corpusforge.beam.instances import BUCKET_INPUTS, BuildInstances
-from corpusforge.beam.read import ReadDocuments, dataset_units
-from corpusforge.beam.resume import record_inputs, reused_inputs
-from corpusforge.beam.sink import WriteDataset
-from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import (bart_schema, bilm_schema, causal_schema, mass_schema, pretraining_schema,
                                         stream_schema, t5_schema, tlm_schema, translation_schema)
@@ -53,6 +47,12 @@ PAIR_MODES = ("translation", "tlm")  # modes that read translation pairs (--side
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
     """(tokenized shards | ReadDocuments -> TokenizeDocuments) -> BuildInstances -> WriteDataset; a resumed
     build whose bucket inputs are all recorded (resume.RecordInputs) starts at the buckets."""
+    import apache_beam as beam
+    from corpusforge.beam.instances import BUCKET_INPUTS, BuildInstances
+    from corpusforge.beam.read import ReadDocuments, dataset_units
+    from corpusforge.beam.resume import record_inputs, reused_inputs
+    from corpusforge.beam.sink import WriteDataset
+    from corpusforge.beam.tokenize import TokenizeDocuments
     kind = cfg.mode if cfg.mode in OWN_KINDS else "pretraining"
     schema = OWN_KINDS[kind][0](id_type) if kind in OWN_KINDS else pretraining_schema(id_type, LABELS.get(cfg.mode))
     tmp, markers = job.tmp, job.markers

@@ -22,10 +22,7 @@ import sys
 import click
 import numpy as np
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.beam.ngrams import WriteCounts
-from corpusforge.beam.wordstats import HEAPS_BUCKETS, LENGTH_CAP, CountWords
 from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.dataset.writer import commit, json_bytes, remove_tree, write_bytes, write_json
 from corpusforge.objectives import zipf
@@ -35,6 +32,8 @@ from corpusforge.pipelines.ngrams import COUNT_COMMAND, count_options, make_unit
 
 def build_stats(pipeline, job, units, output, extra):
     """ReadDocuments -> CountWords (partial counts per worker) -> unigram shards sorted by token, in `output`."""
+    from corpusforge.beam.ngrams import WriteCounts
+    from corpusforge.beam.wordstats import CountWords
     docs = read_for_counting(pipeline, job.source, job.markers)
     counter = CountWords(units, spill_dir="", sample_size=256 * job.num_shards)
     return docs | "WriteCounts" >> WriteCounts(counter, output, "stats", job.num_shards, job.params, 1, None, extra,
@@ -42,6 +41,7 @@ def build_stats(pipeline, job, units, output, extra):
 
 
 def compute_summary(directory: str, ranks: tuple[int, int], name: str) -> tuple[dict, pa.Table]:
+    from corpusforge.beam.wordstats import HEAPS_BUCKETS, LENGTH_CAP
     manifest = read_manifest(directory)
     table = load_table(directory)
     counts = table.column("count").to_numpy()
@@ -89,6 +89,7 @@ LENGTH_BINS = 40  # log-spaced bins from 1 to LENGTH_CAP: on a log axis a bin pe
 
 def figures(runs: list[tuple[dict, np.ndarray]]) -> dict:
     """The three plots as matplotlib Figures, keyed by file name (draw() renders them; tests read their data)."""
+    from corpusforge.beam.wordstats import LENGTH_CAP
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -196,6 +197,7 @@ def corpus_name(inputs) -> str:
 
 
 def report(summaries: list[dict]) -> str:
+    from corpusforge.beam.wordstats import LENGTH_CAP
     def row(label, fn):
         return f"| {label} | " + " | ".join(fn(s) for s in summaries) + " |\n"
 
@@ -247,6 +249,7 @@ def main(zipf_ranks, compare_dir, name, units, segmenter, user_dict, **kw):
 
     Defaults are --min-chars 0 and --no-dedup, as in build ngrams: the corpus is measured as given.
     """
+    from apache_beam.io.filesystems import FileSystems
     try:
         lo, hi = (int(x) for x in zipf_ranks.split(":"))
         if not 1 <= lo < hi:

@@ -8,13 +8,9 @@ from __future__ import annotations
 import sys
 import unicodedata
 
-import apache_beam as beam
 import click
 import pyarrow as pa
 
-from corpusforge.beam.read import ReadDocuments
-from corpusforge.beam.sink import WriteDataset
-from corpusforge.beam.tokenize import TokenizeDocuments
 from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import tokenized_schema
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
@@ -26,6 +22,10 @@ from corpusforge.pipelines.command import COMMAND
 def build_tokenized(pipeline, source, tokenizer, segmenter, output, num_shards, params, extra, tmp=None,
                     markers=None):
     """ReadDocuments -> TokenizeDocuments -> WriteDataset."""
+    import apache_beam as beam
+    from corpusforge.beam.read import ReadDocuments
+    from corpusforge.beam.sink import WriteDataset
+    from corpusforge.beam.tokenize import TokenizeDocuments
     docs = pipeline | "ReadDocuments" >> ReadDocuments(source)
     tokenized = docs["rows"] | "TokenizeDocuments" >> TokenizeDocuments(tokenizer, segmenter)
     counts = (docs["counts"], tokenized.counts) | "AllCounts" >> beam.Flatten()

@@ -34,13 +34,9 @@ import time
 from importlib.metadata import version
 
 import click
-from apache_beam.io.filesystems import FileSystems
 
 from corpusforge import __version__
-from corpusforge.beam.runner import make_pipeline
-from corpusforge.beam.sink import input_accounting, publish, rejects_entry
 from corpusforge.dataset.writer import remove_tree, write_bytes, write_json
-from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO, SAMPLE_STAGE, build_sample
 from corpusforge.tokenization import train as vocab_train
 from corpusforge.pipelines.beamjob import (BEAM_HELP, build_progress, input_options, prepare_job, print_accounting, progress_option,
                               resume_option, start_temporary)
@@ -57,6 +53,7 @@ class SampleFile:
         self.path = path
 
     def __iter__(self):
+        from apache_beam.io.filesystems import FileSystems
         with FileSystems.open(self.path) as raw:
             for line in io.TextIOWrapper(raw, encoding="utf-8", newline="\n"):
                 yield line[:-1] if line.endswith("\n") else line
@@ -72,6 +69,9 @@ def train_and_commit(tmp: str, output: str, model: str, params: dict, sample_sec
     """Trains on tmp/sample.txt, writes the files and manifest.json into tmp, and makes OUT appear. markers
     (resume.Markers): the trained files get a completion marker, and a resumed build that finds it intact does not
     train again."""
+    from apache_beam.io.filesystems import FileSystems
+    from corpusforge.beam.sample import SAMPLE_FILE, SAMPLE_INFO
+    from corpusforge.beam.sink import input_accounting, publish, rejects_entry
     with FileSystems.open(f"{tmp}/{SAMPLE_INFO}") as f:
         info = json.load(f)
     counts = info["counts"]
@@ -172,6 +172,8 @@ def main(model, vocab_size, extra_ids, sample_sentences, lowercase, character_co
     sample is deterministic: the same input and --seed give byte-identical files on any runner and
     worker count.
     """
+    from corpusforge.beam.runner import make_pipeline
+    from corpusforge.beam.sample import SAMPLE_STAGE, build_sample
     vocab_size = vocab_train.DEFAULT_VOCAB_SIZE[model] if vocab_size is None else vocab_size
     if extra_ids and model != "unigram":
         raise click.ClickException(f"--extra-ids applies to -m unigram only (T5's sentinels); drop it for {model}")

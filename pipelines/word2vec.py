@@ -22,9 +22,6 @@ import time
 
 import click
 
-from corpusforge.beam.cooccurrence import UnitSpec, empty_vocabulary_message
-from corpusforge.beam.runner import make_pipeline
-from corpusforge.beam.word2vec import build_word2vec
 from corpusforge.objectives.word2vec import UNIGRAM_POWER
 from corpusforge.sources.formats import PRETOKENIZED
 from corpusforge.tokenization.segment import SegmenterError, get_segmenter
@@ -55,6 +52,9 @@ def main(units, segmenter, user_dict, min_count, max_vocab, windows, sample, cop
     the segment and the token's position, so the output does not depend on workers or bundles.
     `corpusforge train word2vec` trains skip-gram or CBOW vectors on it.
     """
+    from corpusforge.beam.cooccurrence import UnitSpec, empty_vocabulary_message
+    from corpusforge.beam.runner import make_pipeline
+    from corpusforge.beam.word2vec import build_word2vec
     fmt = kw["fmt"]
     job = prepare_job(kw)
     units = units or ("tokens" if fmt == PRETOKENIZED else "words")

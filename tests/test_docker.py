@@ -17,7 +17,7 @@ DOCKER = ROOT / "docker"
 
 
 def beam_pin() -> str:
-    return re.search(r'"apache-beam==([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    return re.search(r'^apache-beam==([\d.]+)$', (ROOT / "constraints.txt").read_text(), re.M).group(1)
 
 
 def test_images_match_the_pinned_beam_version():

@@ -19,8 +19,6 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 SPLIT_BYTES = 64 << 20  # largest byte range per parallel read of an uncompressed file
 MIN_SPLIT_BYTES = 1 << 20
@@ -83,6 +81,7 @@ def expand_inputs(paths: list[str]) -> list[InputFile]:
 
     Raises InputError naming the first path that matches nothing.
     """
+    from apache_beam.io.filesystems import FileSystems
     found: dict[str, int] = {}
     for raw in paths:
         path = raw.rstrip("/") if _is_dir(raw) else raw
@@ -126,6 +125,8 @@ _KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, 
 def open_raw(path: str) -> BinaryIO:
     """A file's bytes. A local FIFO, socket or device is never opened (opening a FIFO waits for a
     writer forever): it is Unreadable, a counted reject."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
     if "://" not in path:
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):

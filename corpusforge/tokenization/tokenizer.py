@@ -15,7 +15,6 @@ from functools import cached_property
 from itertools import chain
 
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 
 KINDS = ("wordpiece", "tokenizers", "sentencepiece")
 # BERT's special tokens; other vocabularies name their own (RoBERTa <s>, ALBERT [CLS] ...)
@@ -59,6 +58,7 @@ class TextTokenizer:
     fast = True  # encode_flat of a vocab.txt through FastWordPiece (same output); False: the library alone
 
     def __init__(self, path: str, lowercase: bool = True, strip_accents: bool | None = None):
+        from apache_beam.io.filesystems import FileSystems
         path = tokenizer_file(path)
         self.path, self.lowercase, self.strip_accents = path, lowercase, strip_accents
         self.kind = kind_of(path)
