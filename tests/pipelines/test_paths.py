@@ -170,7 +170,7 @@ def test_a_dataset_changed_during_the_build_is_not_replaced_at_commit(tmp_path):
 
 
 def test_a_file_added_while_the_build_runs_stops_the_commit_with_one_sentence(tmp_path, monkeypatch):
-    import corpusforge.pipelines.beamjob as common
+    import corpusforge.beam.runner as common  # run_job imports make_pipeline from here when it runs
 
     out = tmp_path / "out"
     build_documents(out, PLAIN)

@@ -75,7 +75,8 @@ def test_stats_plots_fit_the_data_and_name_the_corpus(tmp_path, units):
     (within 2x; with --units chars it sat 3x above on this text, 30x on the sample wiki, before its range
     stopped at the power-law tail); lengths.png has no bar at the length cap, only a marker with the clipped
     share; legends name the corpus, not the output folder."""
-    from corpusforge.pipelines.statistics import LENGTH_CAP, figures
+    from corpusforge.beam.wordstats import LENGTH_CAP
+    from corpusforge.pipelines.statistics import figures
 
     out = tmp_path / "out-folder"
     run_cli("build", "stats", "-i", DATA / "text" / "wiki_zh_sample.jsonl", "-o", out, "--units", units)

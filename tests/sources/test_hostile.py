@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from apache_beam.io.filesystems import FileSystems
+
 from corpusforge.sources import files, formats
 from corpusforge.sources.formats import Document, Reject
 from tests.conftest import DATA, SAMPLE
@@ -293,7 +295,7 @@ PATCHES = {
     "json": lambda mp, e: mp.setattr(formats, "_parse_json", lambda s: (_ for _ in ()).throw(e)),
     "text": lambda mp, e: mp.setattr(formats, "_decode", lambda line, offset: (_ for _ in ()).throw(e)),
     "decompress": lambda mp, e: mp.setattr(files, "_decompressor", lambda kind: FailingDecompressor(e)),
-    "open": lambda mp, e: mp.setattr(files.FileSystems, "open", lambda *a, **k: (_ for _ in ()).throw(e)),
+    "open": lambda mp, e: mp.setattr(FileSystems, "open", lambda *a, **k: (_ for _ in ()).throw(e)),
     "parquet": lambda mp, e: mp.setattr(pq.ParquetFile, "iter_batches", lambda *a, **k: (_ for _ in ()).throw(e)),
     "parquet-open": lambda mp, e: mp.setattr(pq, "ParquetFile", lambda *a, **k: (_ for _ in ()).throw(e)),
 }
