@@ -155,15 +155,15 @@ def build():
 
 
 @main.group(name="eval", cls=LazyGroup, context_settings=CONTEXT,
-            lazy={"lm": "corpusforge.pipelines.lm:eval_lm", "vectors": "corpusforge.trainers.glove:eval_vectors"})
+            lazy={"lm": "corpusforge.pipelines.lm:eval_lm", "vectors": "corpusforge.trainers.commands:eval_vectors"})
 def evaluate():
     """Evaluate a built model: an n-gram LM's perplexity, word vectors' neighbours and analogies."""
 
 
 @main.group(cls=LazyGroup, context_settings=CONTEXT,
-            lazy={"glove": "corpusforge.trainers.glove:main", "bert": "corpusforge.trainers.commands:train_bert",
-                  "gpt": "corpusforge.trainers.gpt:train_gpt", "seq2seq": "corpusforge.trainers.seq2seq:train_seq2seq",
-                  "electra": "corpusforge.trainers.electra:train_electra", "word2vec": "corpusforge.trainers.word2vec:main"})
+            lazy={"glove": "corpusforge.trainers.commands:train_glove", "bert": "corpusforge.trainers.commands:train_bert",
+                  "gpt": "corpusforge.trainers.commands:train_gpt", "seq2seq": "corpusforge.trainers.commands:train_seq2seq",
+                  "electra": "corpusforge.trainers.commands:train_electra", "word2vec": "corpusforge.trainers.commands:train_word2vec"})
 def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
 

@@ -9,7 +9,7 @@ import importlib.util
 import click
 
 EXTRA = {"torch": "train", "matplotlib": "plots"}  # module -> the extra that installs it
-REQUIRES = {"corpusforge.trainers.commands": "torch", "corpusforge.trainers.glove": "torch", "corpusforge.trainers.gpt": "torch", "corpusforge.pipelines.statistics": "matplotlib"}
+REQUIRES = {"corpusforge.trainers.commands": "torch", "corpusforge.pipelines.statistics": "matplotlib"}
 
 
 def installed(module: str) -> bool:

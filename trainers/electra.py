@@ -29,13 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from corpusforge.cliutil import AliasOption
 from corpusforge.torch import (IGNORE, DatasetInfo, EpochSampler, NotPretrainingData, PretrainingCollator,
                                PretrainingDataset, masking_config)
 from corpusforge.trainers.common import (CheckpointError, MetricsLog, Progress, gather_rng_states, load_checkpoint,
                              save_checkpoint, set_rng_state, setup_distributed, teardown_distributed)
 from corpusforge.trainers.encoder import PRESETS, count_parameters, lr_factor, parameter_groups
-from corpusforge.trainers.options import device_options, run_options
 
 CHECKPOINT = "checkpoint.pt"
 RESUME_STATE = ("model", "optimizer", "scheduler", "step", "epoch", "micro", "rng", "window", "config")
@@ -428,55 +426,8 @@ def _train(cfg, info, d, resume, overwrite, quiet):
     return last
 
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-@click.command(context_settings=CONTEXT)
-@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
-              type=click.Path(file_okay=False),
-              help="A pretraining dataset (`build pretraining --mode electra`, or any other of kind pretraining).")
-@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
-              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
-              help="The discriminator's size (layers/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, medium "
-                   "8/512/8, base 12/768/12, large 24/1024/16; feed-forward 4x hidden.")
-@click.option("--generator-size", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True,
-              help="The generator's hidden size as a fraction of the discriminator's (ELECTRA: 0.25 small / large, "
-                   "0.33 base); as many layers, hidden / 64 heads.")
-@click.option("--embedding-size", type=click.IntRange(min=1), default=None,
-              help="Width of the shared embeddings [default: the discriminator's hidden size; ELECTRA-Small: 128].")
-@click.option("--masking", type=click.Choice(["token", "wwm", "ngram", "span"]), default=None,
-              help="Dynamic masking for datasets built with --masking none [default: token, as ELECTRA]; statically "
-                   "masked datasets are used as they are.")
-@click.option("--masked-lm-prob", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Dynamic masking: share of tokens the generator fills [default: 0.15, 0.25 for --preset large].")
-@click.option("--rtd-weight", type=click.FloatRange(min=0), default=50.0, show_default=True,
-              help="Weight of the replaced-token-detection loss (loss = MLM + weight x RTD; ELECTRA's 50).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True,
-              help="Peak learning rate (ELECTRA-Small's).")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
-@click.option("--warmup-steps", type=click.IntRange(min=0), default=None,
-              help="Linear warm-up, then linear decay to 0 [default: 6% of --max-steps].")
-@click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimizer steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Sequences per micro-batch and process (one step: batch x grad-accum x processes).")
-@device_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Weights, data order, masking, sampling, dropout.")
-@click.option("--eval-rows", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Hold out the dataset's first N rows (its order is a seeded shuffle) for evaluation.")
-@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Evaluate MLM and RTD accuracy (and the all-original baseline) on the held-out rows every N steps.")
-@click.option("--tokenizer", "-t", default=None,
-              help="The vocab file to copy into OUT/hf [default: the one recorded in the dataset's build, if its "
-                   "sha256 matches].")
-@run_options
 def train_electra(resume, overwrite, quiet, **kw):
-    """Pretrain ELECTRA (generator + discriminator, replaced-token detection) on a pretraining dataset.
-
-    \b
-    Outputs OUT/hf/discriminator (transformers' ElectraForPreTraining) and OUT/hf/generator
-    (ElectraForMaskedLM). Several GPUs: torchrun --nproc_per_node N -m corpusforge.cli train electra ...
-    """
+    """The body of `corpusforge train electra` (its options and help: trainers/commands.py)."""
     try:
         train(ElectraTrainConfig(**kw), resume=resume, overwrite=overwrite, quiet=quiet)
     except TrainError as e:

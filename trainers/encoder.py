@@ -15,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Google's BERT miniatures (Turc et al. 2019) and the two released sizes: (layers, hidden, heads)
-PRESETS = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8), "medium": (8, 512, 8),
-           "base": (12, 768, 12), "large": (24, 1024, 16)}
+from corpusforge.trainers.options import PRESETS
+
 SHARING = ("none", "all", "attention", "ffn")
 MAX_SPAN_OFFSET = 64  # SBO: positions within a span beyond this share one embedding
 

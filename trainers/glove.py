@@ -26,14 +26,15 @@ import click
 import numpy as np
 import torch
 
-from corpusforge.cliutil import input_argument
 from corpusforge.dataset.cooccurrence import iter_matrix, matrix_dataset
 from corpusforge.objectives.cooccurrence import parse_vocab
 from corpusforge.trainers.common import CheckpointError, MetricsLog, Progress, load_checkpoint, save_checkpoint
 from corpusforge.trainers.common import read_metrics as _read_metrics
+from corpusforge.trainers.options import GLOVE_ALPHA, GLOVE_BATCH, GLOVE_DIM, GLOVE_EPOCHS, GLOVE_LR, GLOVE_X_MAX
 
 # defaults: glove.c's
-DIM, EPOCHS, X_MAX, ALPHA, LR, GRAD_CLIP, BATCH = 50, 15, 100.0, 0.75, 0.05, 100.0, 4096
+DIM, EPOCHS, X_MAX, ALPHA, LR, BATCH = GLOVE_DIM, GLOVE_EPOCHS, GLOVE_X_MAX, GLOVE_ALPHA, GLOVE_LR, GLOVE_BATCH
+GRAD_CLIP = 100.0
 
 
 def load_matrix(directory: str):
@@ -140,30 +141,8 @@ def save_vectors(p, vocab, out: str, save: str = "sum") -> dict:
     return {"vectors": "vectors.txt", "word2vec": "vectors.w2v.txt"}
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--input", "-i", "matrix", required=True, help="A cooccurrence dataset (from `build cooccurrence`).")
-@click.option("--output", "-o", required=True, help="Directory for vectors.txt, vectors.w2v.txt, params.pt.")
-@click.option("--dim", type=click.IntRange(min=1), default=DIM, show_default=True, help="Vector size.")
-@click.option("--epochs", type=click.IntRange(min=1), default=EPOCHS, show_default=True, help="Passes over the matrix.")
-@click.option("--x-max", type=click.FloatRange(min=0, min_open=True), default=X_MAX, show_default=True,
-              help="f(x) = min(1, (x/x_max)^alpha).")
-@click.option("--alpha", type=click.FloatRange(min=0), default=ALPHA, show_default=True, help="f's exponent.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=LR, show_default=True,
-              help="AdaGrad learning rate.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH, show_default=True,
-              help="Entries per update (each reads the parameters as they were before it, like Hogwild threads).")
-@click.option("--save", type=click.Choice(["sum", "word"]), default="sum", show_default=True,
-              help="Save word + context vectors (glove.c -model 2) or the word vectors only.")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N; auto = cuda when available.")
-@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-              help="CPU threads for torch; 0 = torch's default. The ops are small (a minibatch of rows): on a "
-                   "loaded machine more threads spin and wait, far slower (BENCHMARKS.md).")
-@click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the init and the entry order.")
-@click.option("--overwrite", is_flag=True, help="Replace existing files in --output.")
-@click.option("--resume", is_flag=True, help="Continue from --output/checkpoint.pt (written after every epoch); "
-                                             "the result equals an uninterrupted run's.")
 def main(matrix, output, dim, epochs, x_max, alpha, lr, batch_size, save, device, threads, seed, overwrite, resume):
-    """Train GloVe word vectors on a co-occurrence matrix; prints the cost per epoch like glove.c."""
+    """The body of `corpusforge train glove` (its options and help: trainers/commands.py)."""
     try:
         manifest, vocab, rows, cols, values = load_matrix(matrix)
     except (FileNotFoundError, ValueError) as e:
@@ -275,15 +254,8 @@ def analogies(words, unit, lines) -> dict:
     return {"questions": questions, "covered": covered, "correct": correct}
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@input_argument("vectors", type=click.Path(dir_okay=False))
-@click.option("--word", "-w", "query", multiple=True, help="Print this word's nearest neighbours (repeatable).")
-@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Neighbours per word.")
-@click.option("--analogies", "analogy_files", multiple=True, type=click.Path(dir_okay=False),
-              help="A file of `a b c d` analogy lines (word2vec's questions-words.txt format; ':' lines are "
-                   "section names); prints accuracy over the questions whose four words are all known.")
 def eval_vectors(vectors, query, k, analogy_files):
-    """Nearest neighbours (cosine) and analogy accuracy of word vectors (GloVe or word2vec text format)."""
+    """The body of `corpusforge eval vectors` (its options and help: trainers/commands.py)."""
     if not os.path.exists(vectors):
         raise click.ClickException(f"{vectors} does not exist")
     try:

@@ -21,12 +21,10 @@ import click
 import numpy as np
 import torch
 
-from corpusforge.cliutil import AliasOption
 from corpusforge.dataset.reader import open_shard, read_manifest
 from corpusforge.trainers.common import (Loop, TrainError, autocast_for, evaluate_loss, linear_schedule,
                              log_loss_window, loss_window, open_run, run_distributed, wrap_ddp)
 from corpusforge.trainers.encoder import PRESETS, count_parameters, parameter_groups
-from corpusforge.trainers.options import device_options, run_options
 
 IGNORE = -100
 
@@ -193,41 +191,8 @@ def _train(cfg, dataset, d, resume, overwrite, quiet):
     return last
 
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-@click.command(context_settings=CONTEXT)
-@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
-              type=click.Path(file_okay=False),
-              help="A causal dataset (`corpusforge build pretraining --mode causal`).")
-@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
-              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
-              help="Model size (layers/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, medium 8/512/8, "
-                   "base 12/768/12 (GPT-2 small), large 24/1024/16 (GPT-2 medium).")
-@click.option("--reset-attention/--no-reset-attention", default=True, show_default=True,
-              help="Attention and position ids restart at every document boundary (Megatron's "
-                   "reset_attention_mask / reset_position_ids); off: a block is one causal sequence (GPT-2).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=6e-4, show_default=True, help="Peak learning rate.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.1, show_default=True)
-@click.option("--warmup-steps", type=click.IntRange(min=0), default=None,
-              help="Linear warm-up, then linear decay to 0 [default: 6% of --max-steps].")
-@click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimizer steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Blocks per micro-batch and process (one step: batch x grad-accum x processes).")
-@device_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Weights, data order, dropout.")
-@click.option("--eval-rows", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Hold out the dataset's first N blocks (its order is a seeded shuffle) for evaluation.")
-@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Evaluate loss and perplexity on the held-out blocks every N steps.")
-@run_options
 def train_gpt(resume, overwrite, quiet, **kw):
-    """Pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel) on a causal dataset.
-
-    \b
-    Several GPUs: torchrun --nproc_per_node N -m corpusforge.cli train gpt ...
-    """
+    """The body of `corpusforge train gpt` (its options and help: trainers/commands.py)."""
     try:
         train(GPTConfig(**kw), resume=resume, overwrite=overwrite, quiet=quiet)
     except TrainError as e:

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import click
 
+# model sizes (layers, hidden, heads): Google's BERT miniatures (Turc et al. 2019) and the two released sizes
+PRESETS = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8), "medium": (8, 512, 8),
+           "base": (12, 768, 12), "large": (24, 1024, 16)}
+SEQ2SEQ_MODES = ("t5", "bart", "mass", "translation")  # the datasets train seq2seq reads (corpusforge.torch.SEQ2SEQ_KINDS)
+SEQ2SEQ_ARCHS = ("t5", "bart")
+# train glove's and train word2vec's defaults (GloVe's demo.sh; word2vec C's)
+GLOVE_DIM, GLOVE_EPOCHS, GLOVE_X_MAX, GLOVE_ALPHA, GLOVE_LR, GLOVE_BATCH = 50, 15, 100.0, 0.75, 0.05, 4096
+W2V_DIM, W2V_WINDOW, W2V_NEGATIVE, W2V_EPOCHS, W2V_BATCH = 100, 5, 5, 5, 1024
+
 
 def _stack(*options):
     def apply(f):

@@ -20,15 +20,14 @@ from dataclasses import asdict, dataclass, replace
 import click
 import torch
 
-from corpusforge.cliutil import AliasOption
-from corpusforge.torch import IGNORE, SEQ2SEQ_KINDS, NotPretrainingData, Seq2SeqCollator, Seq2SeqDataset
+from corpusforge.torch import IGNORE, NotPretrainingData, Seq2SeqCollator, Seq2SeqDataset
 from corpusforge.trainers.common import (RESUME_STATE, CheckpointError, Loop, TrainError, autocast_for, evaluate_loss, find_vocab,
                              linear_schedule, log_loss_window, loss_window, open_run, run_distributed,
                              wrap_ddp)
 from corpusforge.trainers.encoder import PRESETS, count_parameters, parameter_groups
-from corpusforge.trainers.options import device_options, run_options
+from corpusforge.trainers.options import SEQ2SEQ_ARCHS
 
-ARCHS = ("t5", "bart")
+ARCHS = SEQ2SEQ_ARCHS
 # the model a dataset kind trains by default: MASS's decoder has absolute positions (BART's), T5 none
 DEFAULT_ARCH = {"t5": "t5", "bart": "bart", "mass": "bart", "translation": "t5"}
 MODELS = {"t5": "T5ForConditionalGeneration", "bart": "BartForConditionalGeneration"}
@@ -233,45 +232,8 @@ def export_checkpoint(ckpt: dict, out: str, tokenizer: str | None) -> str:
     return type(model).__name__
 
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-@click.command(context_settings=CONTEXT)
-@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
-              type=click.Path(file_okay=False),
-              help=f"An encoder-decoder dataset (`corpusforge build pretraining --mode {'|'.join(SEQ2SEQ_KINDS)}`).")
-@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
-              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
-              help="Model size (layers per stack/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, "
-                   "medium 8/512/8, base 12/768/12 (T5-base), large 24/1024/16 (T5-large); "
-                   "feed-forward 4x hidden.")
-@click.option("--arch", type=click.Choice(ARCHS), default=None,
-              help="T5ForConditionalGeneration or BartForConditionalGeneration [default: bart for bart and mass "
-                   "data, t5 for t5 and translation data].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True, help="Peak learning rate.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
-@click.option("--warmup-steps", type=click.IntRange(min=0), default=None,
-              help="Linear warm-up, then linear decay to 0 [default: 6% of --max-steps].")
-@click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimizer steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Examples per micro-batch and process (one step: batch x grad-accum x processes).")
-@device_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Weights, data order, dropout.")
-@click.option("--eval-rows", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Hold out the dataset's first N examples (its order is a seeded shuffle) for evaluation.")
-@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Evaluate loss and perplexity on the held-out examples every N steps.")
-@click.option("--tokenizer", "-t", default=None,
-              help="The vocab file to copy into OUT/hf [default: the one recorded in the dataset's build, if its "
-                   "sha256 matches].")
-@run_options
 def train_seq2seq(resume, overwrite, quiet, **kw):
-    """Pretrain an encoder-decoder (transformers' T5 / BART) on a t5, bart, mass or translation dataset.
-
-    \b
-    Several GPUs: torchrun --nproc_per_node N -m corpusforge.cli train seq2seq ...
-    """
+    """The body of `corpusforge train seq2seq` (its options and help: trainers/commands.py)."""
     try:
         train(Seq2SeqConfig(**kw), resume=resume, overwrite=overwrite, quiet=quiet)
     except (TrainError, CheckpointError) as e:

@@ -33,8 +33,9 @@ from corpusforge.dataset.reader import load_table, read_manifest
 from corpusforge.objectives.cooccurrence import parse_vocab
 from corpusforge.objectives import word2vec as w2v
 from corpusforge.trainers.common import CheckpointError, MetricsLog, load_checkpoint, save_checkpoint
+from corpusforge.trainers.options import W2V_BATCH, W2V_DIM, W2V_EPOCHS, W2V_NEGATIVE, W2V_WINDOW
 
-DIM, WINDOW, NEGATIVE, EPOCHS, BATCH = 100, 5, 5, 5, 1024
+DIM, WINDOW, NEGATIVE, EPOCHS, BATCH = W2V_DIM, W2V_WINDOW, W2V_NEGATIVE, W2V_EPOCHS, W2V_BATCH
 # --hs: the tree's top nodes are on nearly every path, so a batch sums thousands of their gradients (word2vec.c
 # applies them one at a time, each seeing the last: self-limiting); summed they diverge. A node shared by more
 # than MEAN_CAP examples of a batch gets MEAN_CAP times their mean (1, 4 and 32 tried on the test text: 32 learnt best).
@@ -215,34 +216,9 @@ def save_vectors(vectors: np.ndarray, words: list[str], out: str) -> dict:
     return {"text": "vectors.txt", "binary": "vectors.bin"}
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--input", "-i", "data", required=True, help="A word2vec dataset (from `build word2vec`).")
-@click.option("--output", "-o", required=True, help="Directory for vectors.txt, vectors.bin, metrics.jsonl.")
-@click.option("--cbow", is_flag=True, help="CBOW (predict a word from its context's mean) instead of skip-gram.")
-@click.option("--dim", type=click.IntRange(min=1), default=DIM, show_default=True, help="Vector size.")
-@click.option("--window", type=click.IntRange(1, 50), default=WINDOW, show_default=True,
-              help="Largest context distance; each centre's window is drawn uniform in 1..window.")
-@click.option("--negative", type=click.IntRange(0, 100), default=NEGATIVE, show_default=True,
-              help="Negative samples per positive, drawn from unigram counts ** 0.75; 0: none (needs --hs).")
-@click.option("--hs", is_flag=True, help="Hierarchical softmax over word2vec.c's Huffman tree of the counts "
-                                         "(with --negative > 0 both are trained, as word2vec.c -hs 1 -negative N).")
-@click.option("--epochs", type=click.IntRange(min=1), default=EPOCHS, show_default=True,
-              help="Passes over the dataset (its subsampling is fixed: for a new draw per epoch build with "
-                   "--epochs-static K and train --epochs 1).")
-@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Starting learning rate, decayed linearly to 0.0001 * alpha. Default 0.025, 0.05 with --cbow.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH, show_default=True,
-              help="Centre tokens per update (each reads the vectors as they were before it).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N; auto = cuda when available.")
-@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-              help="CPU threads for torch; 0 = torch's default.")
-@click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the init and every draw.")
-@click.option("--overwrite", is_flag=True, help="Replace existing files in --output.")
-@click.option("--resume", is_flag=True, help="Continue from --output/checkpoint.pt (written after every epoch); "
-                                             "the result equals an uninterrupted run's.")
 def main(data, output, cbow, dim, window, negative, hs, epochs, alpha, batch_size, device, threads, seed, overwrite,
          resume):
-    """Train word2vec vectors (skip-gram or CBOW with negative sampling) on a word2vec dataset."""
+    """The body of `corpusforge train word2vec` (its options and help: trainers/commands.py)."""
     try:
         manifest, vocab, ids, rows = load_corpus(data)
     except (FileNotFoundError, ValueError) as e:
