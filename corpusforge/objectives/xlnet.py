@@ -65,10 +65,10 @@ class XLNetConfig:
             object.__setattr__(self, "num_predict", default_num_predict(self.max_seq_length))
         if None in (self.cls_id, self.sep_id, self.eod_id):
             raise ValueError("XLNet records need the vocabulary's [CLS], [SEP] and end-of-document tokens")
-        if not 1 <= self.reuse_length < self.max_seq_length - 4:
-            raise ValueError(f"--reuse-length {self.reuse_length} must be at least 1 and leave room for A, B, two "
-                             f"[SEP] and a [CLS] in --max-seq-length {self.max_seq_length} (at most "
-                             f"{self.max_seq_length - 5})")
+        if not 1 <= self.reuse_length < self.max_seq_length - 4:  # A and B need a token each, at least
+            raise ValueError(f"--max-seq-length {self.max_seq_length} with a reuse part of {self.reuse_length} "
+                             f"tokens (--reuse-length, default half) leaves no room for A, B, two [SEP] and a [CLS]; "
+                             f"raise --max-seq-length or give a --reuse-length of at most {self.max_seq_length - 5}")
         rest = self.max_seq_length - self.reuse_length
         first, second = self.num_predict - self.num_predict // 2, self.num_predict // 2
         if first > self.reuse_length or second > rest or self.num_predict < 1:
@@ -121,16 +121,17 @@ def split_a_and_b(bounds: np.ndarray, n: int, begin: int, budget: int, rng: np.r
     return begin, a_end, b_begin, b_end, label
 
 
-def sample_mask(starts: np.ndarray, length: int, goal: int, rng: np.random.Generator) -> np.ndarray:
+def sample_mask(starts: np.ndarray, length: int, goal: int | None, rng: np.random.Generator) -> np.ndarray:
     """_sample_mask over a part of `length` tokens whose words start at `starts` (ascending positions):
-    the masked positions, exactly `goal` of them, ascending."""
+    the masked positions, ascending: exactly `goal` of them (None: the spans alone, no cap and no fill)."""
     mask = np.zeros(length, dtype=bool)
     grams = rng.choice(np.arange(1, MAX_GRAM + 1), size=length + 1, p=GRAM_P)  # at most one span per token
     left = rng.random(length + 1)
     word_of = np.searchsorted(starts, np.arange(length), "left")  # the first word starting at or after t
-    nstarts, cur, count, k = len(starts), 0, 0, 0
-    while cur < length and count < goal:
-        n = min(int(grams[k]), goal - count)
+    room = length if goal is None else goal  # what is left to mask
+    nstarts, cur, k = len(starts), 0, 0
+    while cur < length and room > 0:
+        n = min(int(grams[k]), room)
         ctx = n * MASK_ALPHA // MASK_BETA
         l_ctx = int(left[k] * ctx)
         k += 1
@@ -138,23 +139,20 @@ def sample_mask(starts: np.ndarray, length: int, goal: int, rng: np.random.Gener
         if beg >= length:
             break
         w = int(word_of[beg])  # the word start at or after beg
-        if w >= nstarts:
+        if w + n >= nstarts:  # no word there, or the n-gram would run to the part's end: the reference stops
             break
-        beg = int(starts[w])
-        if w + n >= nstarts:  # the n-gram would run to the part's end: the reference stops here
-            break
-        end = int(starts[w + n])
-        while end - beg > goal - count and n > 1:  # whole words only, never past num_predict
+        beg, end = int(starts[w]), int(starts[w + n])
+        while end - beg > room and n > 1:  # whole words only, never past num_predict
             n -= 1
             end = int(starts[w + n])
-        if end - beg > goal - count:
+        if end - beg > room:
             break
         mask[beg:end] = True
-        count += end - beg
+        if goal is not None:
+            room -= end - beg
         cur = end + ctx - l_ctx
-    if count < goal:  # the reference's fill: random single tokens, each a new one
-        free = np.flatnonzero(~mask)
-        mask[rng.choice(free, goal - count, replace=False)] = True
+    if goal is not None and room:  # the reference's fill: random single tokens, each a new one
+        mask[rng.choice(np.flatnonzero(~mask), room, replace=False)] = True
     return np.flatnonzero(mask)
 
 
