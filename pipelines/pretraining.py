@@ -100,8 +100,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
                    "Transformer-XL segments of --num-streams parallel streams (kind stream); t5: T5 span "
                    "corruption, sentinels and EOS (kind t5); bart: BART text infilling (kind bart); mass: MASS fragment "
                    "masking (kind mass); translation: source/target pairs (kind translation); tlm: XLM's "
-                   "translation language modelling (kind tlm); xlnet: XLNet's records, a reuse part then A [SEP] B [SEP] "
-                   "[CLS] with the continuation label and num_predict span targets (kind xlnet).")
+                   "translation language modelling (kind tlm); xlnet: XLNet's records, a reuse part then "
+                   "A [SEP] B [SEP] [CLS] with the continuation label and num_predict span targets (kind xlnet).")
 @click.option("--masking", type=click.Choice(SCHEMES), default=None,
               help="token (default; electra: none): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT "
                    "n-grams of words; span: SpanBERT spans of words; none: unmasked, for dynamic masking in the "
@@ -164,7 +164,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @resume_option
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
          max_ngram, span_p, max_span, mean_noise_span_length, mask_ratio, poisson_lambda, permute_sentences, direction,
-         eos_token, cross_document, num_streams, reuse_length, num_predict, tokenizer_path, lowercase, segmenter, user_dict, **kw):
+         eos_token, cross_document, num_streams, reuse_length, num_predict, tokenizer_path, lowercase, segmenter,
+         user_dict, **kw):
     """Build pretraining instances: sentence pairs or packed blocks, statically masked or not.
 
     --input is a tokenized dataset (from `build tokenized`), a documents dataset or raw corpora

@@ -23,8 +23,8 @@ import torch
 
 from corpusforge.cliutil import AliasOption
 from corpusforge.torch import IGNORE, NotPretrainingData, XLNetCollator, XLNetDataset
-from trainers.common import (CheckpointError, Loop, TrainError, autocast_for, evaluate_loss, linear_schedule, log_loss_window,
-                             loss_window, open_run, run_distributed, wrap_ddp)
+from trainers.common import (CheckpointError, Loop, TrainError, autocast_for, evaluate_loss, linear_schedule,
+                             log_loss_window, loss_window, open_run, run_distributed, wrap_ddp)
 from trainers.encoder import PRESETS, count_parameters, parameter_groups
 from trainers.options import device_options, run_options
 

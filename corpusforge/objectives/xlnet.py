@@ -267,6 +267,6 @@ def xlnet_statistics(totals: dict, max_seq_length: int) -> dict:
             "a_tokens_per_record": round(totals.get("a_tokens", 0) / records, 3),
             "b_tokens_per_record": round(totals.get("b_tokens", 0) / records, 3),
             # [SEP] / [CLS] positions _sample_mask chose: XLNet's collator drops them, so fewer targets
-            "masked_special_share": round(totals.get("masked_in_specials", 0) / records, 4),
+            "masked_specials_per_record": round(totals.get("masked_in_specials", 0) / records, 4),
             "stream_tokens": totals.get("stream_tokens", 0),
             "tail_tokens": totals.get("tail_tokens", 0)}

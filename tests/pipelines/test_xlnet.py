@@ -53,7 +53,8 @@ def test_layout_and_num_predict(built):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "xlnet"
     p = manifest["params"]
-    assert (p["max_seq_length"], p["reuse_length"], p["num_predict"], p["mask_alpha"], p["mask_beta"]) == (128, 64, 21, 6, 1)
+    settings = (p["max_seq_length"], p["reuse_length"], p["num_predict"], p["mask_alpha"], p["mask_beta"])
+    assert settings == (128, 64, 21, 6, 1)
     table = load_table(str(out))
     assert table.column_names == ["input_ids", "seg_id", "is_masked", "label"]
     ids = np.array(table.column("input_ids").to_pylist())
@@ -71,7 +72,8 @@ def test_layout_and_num_predict(built):
     assert stats["records"] == table.num_rows and stats["continuation_share"] == round(labels.mean(), 4)
     assert 0.3 < labels.mean() < 0.5  # 0.5 where A can end at a sentence boundary inside the budget
     assert stats["a_tokens_per_record"] == round((a_sep - 64).mean(), 3)
-    assert stats["masked_special_share"] == round((masked.astype(bool) & np.isin(ids, (CLS, SEP))).sum() / len(ids), 4)
+    masked_specials = (masked.astype(bool) & np.isin(ids, (CLS, SEP))).sum()
+    assert stats["masked_specials_per_record"] == round(masked_specials / len(ids), 4)
 
 
 def test_a_and_b_come_from_the_text(built, documents):
@@ -141,8 +143,8 @@ def test_bad_input_is_one_sentence(built, tmp_path):
                  "--reuse-length and --num-predict apply to --mode xlnet only")
     short = tmp_path / "short"
     short.mkdir()
-    (short / "a.txt").write_text("北京是中国的首都，也是一座历史悠久的城市。\n\n上海是中国最大的城市之一，人口很多。\n",
-                                 encoding="utf-8")
+    two_documents = "北京是中国的首都，也是一座历史悠久的城市。\n\n上海是中国最大的城市之一，人口很多。\n"
+    (short / "a.txt").write_text(two_documents, encoding="utf-8")
     one_sentence(build(tmp_path / "f", "--input", short, "--tokenizer", VOCAB, ok=False),
                  "XLNet's records need a stream of more than --max-seq-length 128 tokens")
     for name in "abcdef":
