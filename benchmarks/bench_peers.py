@@ -14,6 +14,8 @@ Rows (ours | peer):
   outputs are compared (same vocab.txt, same records, values within 1e-9 relative)
 - lm: build ngrams --order 5 + build lm (modified Kneser-Ney) | KenLM lmplz -o 5; the n-gram counts of the two
   ARPA files are compared
+- xlnet: build pretraining --mode xlnet, 128 / reuse 64 / num_predict 21 | zihangdai/xlnet data_utils.py
+  (bsz_per_host 32, uni-directional), both with one SentencePiece unigram model trained on the same text
 
 Inputs, made once under benchmarks/_work/ from ../shared/corpora and scaled by k copies: the pretraining rows
 read the wiki + news documents in BERT's text format (one sentence per line, a blank line between documents,
@@ -148,6 +150,36 @@ def pretraining_row(name: str, scale: int, workers: int):
     return ours, theirs
 
 
+def spiece() -> Path:
+    """A SentencePiece unigram model of the wiki + news text (build vocab), shared by both sides of the xlnet row:
+    data_utils.py reads raw text through a SentencePiece model only."""
+    out = WORK / "xlnet_spm"
+    if not (out / "spiece.model").exists():
+        subprocess.run(cli("build", "vocab", "-m", "unigram", "--vocab-size", "16000", "--extra-ids", "0",
+                           "-i", CORPUS / "wiki_zh", "-i", CORPUS / "news2016zh", "-o", out, "--overwrite"),
+                       check=True, capture_output=True, cwd=ROOT)
+    return out / "spiece.model"
+
+
+def xlnet_row(scale: int, workers: int):
+    source, model = bert_text(scale), spiece()
+    out = WORK / "peers_out"
+    ours = measure(cli("build", "pretraining", "-i", source, "-t", model, "-o", out, "--overwrite", "--no-dedup",
+                       "--mode", "xlnet", "--max-seq-length", "128", *beam(workers)))
+    ours["count"] = json.loads((out / "manifest.json").read_text())["rows"]
+    save_dir = WORK / "xlnet_peer"
+    shutil.rmtree(save_dir, ignore_errors=True)
+    script = PEERS / "xlnet" / "data_utils.py"
+    theirs = measure([str(TF_PYTHON), str(script), "--use_tpu=False", "--bsz_per_host=32", "--num_core_per_host=1",
+                      "--seq_len=128", "--reuse_len=64", "--bi_data=False", "--uncased=True", "--mask_alpha=6",
+                      "--mask_beta=1", "--num_predict=21", f"--input_glob={source}/*/*.txt", f"--sp_path={model}",
+                      f"--save_dir={save_dir}"], cwd=script.parent, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    theirs["count"] = 32 * int(re.search(r"Num of batches: (\d+)", theirs["output"]).group(1))
+    for r in (ours, theirs):
+        r["rate"] = r["count"] / r["wall"]
+    return ours, theirs
+
+
 def hf_recipe(files: list[str], max_seq_length: int, num_proc: int) -> None:
     """The run_mlm recipe (transformers' examples/pytorch/language-modeling/run_mlm.py, not line by line), with
     the masking applied once to every block (static, as ours); prints the number of blocks."""
@@ -272,10 +304,13 @@ ROWS = {  # name -> (pipeline, peer, unit, run, what is needed)
     "cooccurrence": ("build cooccurrence, window 10, symmetric, min-count 5", "GloVe C vocab_count + cooccur",
                      "M tokens/s", cooccurrence_row, GLOVE / "cooccur"),
     "lm": ("build ngrams --order 5 + build lm (modified KN)", "KenLM lmplz -o 5", "M tokens/s", lm_row, LMPLZ),
+    "xlnet": ("build pretraining xlnet, 128 / reuse 64 / num_predict 21", "XLNet data_utils.py (bsz_per_host 32, uni)",
+              "instances/s", xlnet_row, PEERS / "xlnet" / "data_utils.py"),
 }
 INPUTS = {"nsp": "wiki + news, BERT text format", "sop": "wiki + news, BERT text format",
           "mlm": "wiki + news, BERT text format", "cooccurrence": "wiki + news train + webtext",
-          "lm": "all ../shared/corpora, one document a line"}
+          "lm": "all ../shared/corpora, one document a line",
+          "xlnet": "wiki + news, BERT text format, SentencePiece unigram 16k"}
 
 
 def rate_text(rate: float, unit: str) -> str:

@@ -37,6 +37,7 @@ def main():
     corpusforge train gpt -i CAUSAL -o RUN          pretrain a GPT-2 decoder (transformers' GPT2LMHeadModel)
     corpusforge train seq2seq -i T5 -o RUN          pretrain an encoder-decoder (transformers' T5 / BART)
     corpusforge train electra -i PRE -o RUN         pretrain ELECTRA: generator + replaced-token detection
+    corpusforge train xlnet -i XLNET -o RUN         pretrain XLNet: permutation language modelling
     corpusforge export hf RUN/checkpoint.pt         a checkpoint in the layout transformers loads
     corpusforge export megatron DATA -o PREFIX      a tokenized or causal dataset as Megatron-LM's .bin/.idx
     corpusforge export tfrecord PRE -o DIR          pretraining instances for Google BERT's / ALBERT's run_pretraining.py
@@ -113,6 +114,7 @@ EXAMPLES = {
     "train gpt": "corpusforge train gpt -i causal -o run --max-steps 1000",
     "train seq2seq": "corpusforge train seq2seq -i t5 -o run --max-steps 1000",
     "train electra": "corpusforge train electra -i electra128 -o run --max-steps 1000",
+    "train xlnet": "corpusforge train xlnet -i xlnet128 -o run --max-steps 1000",
     "export hf": "corpusforge export hf run/checkpoint.pt -o run/hf",
     "export tfrecord": "corpusforge export tfrecord nsp128 -o nsp128-tf",
     "export parquet": "corpusforge export parquet tok -o tok-parquet",
@@ -139,6 +141,7 @@ SUMMARIES = {
     "train gpt": "Pretrain a GPT-2 decoder",
     "train seq2seq": "Pretrain a T5 / BART encoder-decoder",
     "train electra": "Pretrain ELECTRA: a generator and a replaced-token discriminator",
+    "train xlnet": "Pretrain XLNet by permutation language modelling",
     "export hf": "A training checkpoint in the layout transformers loads",
     "export tfrecord": "nsp/sop instances for Google BERT's / ALBERT's run_pretraining.py",
     "export parquet": "Any dataset's rows as Parquet files",
@@ -163,7 +166,8 @@ def evaluate():
 @main.group(cls=LazyGroup, context_settings=CONTEXT,
             lazy={"glove": "corpusforge.trainers.commands:train_glove", "bert": "corpusforge.trainers.commands:train_bert",
                   "gpt": "corpusforge.trainers.commands:train_gpt", "seq2seq": "corpusforge.trainers.commands:train_seq2seq",
-                  "electra": "corpusforge.trainers.commands:train_electra", "word2vec": "corpusforge.trainers.commands:train_word2vec"})
+                  "electra": "corpusforge.trainers.commands:train_electra", "xlnet": "corpusforge.trainers.commands:train_xlnet",
+                  "word2vec": "corpusforge.trainers.commands:train_word2vec"})
 def train():
     """Train a model on a built dataset (thin PyTorch trainers)."""
 

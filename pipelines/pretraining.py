@@ -17,7 +17,7 @@ from click.core import ParameterSource
 
 from corpusforge.dataset.reader import read_manifest
 from corpusforge.dataset.schema import (bart_schema, bilm_schema, causal_schema, mass_schema, pretraining_schema,
-                                        stream_schema, t5_schema, tlm_schema, translation_schema)
+                                        stream_schema, t5_schema, tlm_schema, translation_schema, xlnet_schema)
 from corpusforge.objectives.bart import BartConfig, bart_statistics
 from corpusforge.objectives.bilm import BilmConfig, bilm_statistics, spellings
 from corpusforge.objectives.causal import CausalConfig, causal_statistics, resolve_eos
@@ -28,6 +28,7 @@ from corpusforge.objectives.mass import MassConfig, mass_statistics
 from corpusforge.objectives.t5 import T5Config, sentinel_ids, t5_statistics
 from corpusforge.objectives.translation import (DIRECTIONS, LANGUAGES, TlmConfig, TranslationConfig, tlm_statistics,
                                                 translation_statistics)
+from corpusforge.objectives.xlnet import MASK_ALPHA, MASK_BETA, XLNetConfig, xlnet_statistics
 from corpusforge.tokenization.segment import DEFAULT_SEGMENTER, SEGMENTERS, SegmenterError, get_segmenter
 from corpusforge.tokenization.tokenizer import TextTokenizer, TokenizerError
 from corpusforge.pipelines.beamjob import BEAM_HELP, input_options, output_options, prepare_job, resume_option, run_job
@@ -40,7 +41,7 @@ LM_KINDS = {"causal": (causal_schema, causal_statistics), "bilm": (bilm_schema, 
 # every mode that writes a dataset kind of its own; the others write kind pretraining
 OWN_KINDS = {**LM_KINDS, "t5": (t5_schema, t5_statistics), "bart": (bart_schema, bart_statistics),
              "mass": (mass_schema, mass_statistics), "translation": (translation_schema, translation_statistics),
-             "tlm": (tlm_schema, tlm_statistics)}
+             "tlm": (tlm_schema, tlm_statistics), "xlnet": (xlnet_schema, xlnet_statistics)}
 PAIR_MODES = ("translation", "tlm")  # modes that read translation pairs (--side pair)
 
 
@@ -99,7 +100,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
                    "Transformer-XL segments of --num-streams parallel streams (kind stream); t5: T5 span "
                    "corruption, sentinels and EOS (kind t5); bart: BART text infilling (kind bart); mass: MASS fragment "
                    "masking (kind mass); translation: source/target pairs (kind translation); tlm: XLM's "
-                   "translation language modelling (kind tlm).")
+                   "translation language modelling (kind tlm); xlnet: XLNet's records, a reuse part then "
+                   "A [SEP] B [SEP] [CLS] with the continuation label and num_predict span targets (kind xlnet).")
 @click.option("--masking", type=click.Choice(SCHEMES), default=None,
               help="token (default; electra: none): BERT; wwm: whole words (Chinese BERT-wwm); ngram: ALBERT "
                    "n-grams of words; span: SpanBERT spans of words; none: unmasked, for dynamic masking in the "
@@ -144,6 +146,12 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
                    "at each document's end (its short last block kept).")
 @click.option("--num-streams", type=click.IntRange(min=1), default=None,
               help="stream: contiguous streams per bucket, read side by side (the trainer's batch size; default 16).")
+@click.option("--reuse-length", type=click.IntRange(min=1), default=None,
+              help="xlnet: tokens of each record's reuse part, where the next record's A starts (XLNet's "
+                   "reuse_len; default half of --max-seq-length, as its 256 of 512).")
+@click.option("--num-predict", type=click.IntRange(min=1), default=None,
+              help="xlnet: positions to predict per record, half in the reuse part (default "
+                   "round(max-seq-length x 85 / 512): XLNet's 85 of 512).")
 @click.option("--tokenizer", "-t", "tokenizer_path", default=None,
               help="For documents or raw input: a WordPiece vocab.txt, tokenizer.json or SentencePiece .model "
                    "(a tokenized dataset brings its own; building 128 and 512 from it does not re-tokenize).")
@@ -156,7 +164,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
 @resume_option
 def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_predictions_per_seq, dupe_factor,
          max_ngram, span_p, max_span, mean_noise_span_length, mask_ratio, poisson_lambda, permute_sentences, direction,
-         eos_token, cross_document, num_streams, tokenizer_path, lowercase, segmenter, user_dict, **kw):
+         eos_token, cross_document, num_streams, reuse_length, num_predict, tokenizer_path, lowercase, segmenter,
+         user_dict, **kw):
     """Build pretraining instances: sentence pairs or packed blocks, statically masked or not.
 
     --input is a tokenized dataset (from `build tokenized`), a documents dataset or raw corpora
@@ -171,7 +180,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
     labels (the original block); --mode mass one of kind mass: input_ids, decoder_input_ids, labels,
     decoder_position_ids (MASS); --mode translation one of kind translation: input_ids, labels,
     source_lang, target_lang; --mode tlm one of kind tlm (XLM): input_ids, position_ids, langs,
-    special_tokens_mask, masked_lm_positions, masked_lm_labels.
+    special_tokens_mask, masked_lm_positions, masked_lm_labels; --mode xlnet one of kind xlnet
+    (XLNet): input_ids, seg_id, is_masked, label.
     """
     if permute_sentences and mode != "bart":
         raise click.ClickException("--permute-sentences applies to --mode bart only")
@@ -180,6 +190,8 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
         raise click.ClickException("--direction applies to --mode translation and tlm only")
     if mask_ratio is not None and mode not in ("bart", "mass"):
         raise click.ClickException("--mask-ratio applies to --mode bart and mass only")
+    if (reuse_length is not None or num_predict is not None) and mode != "xlnet":
+        raise click.ClickException("--reuse-length and --num-predict apply to --mode xlnet only")
     job = prepare_job(kw, kinds=("documents", "tokenized"))
     tokenized = [read_manifest(d) for d in job.source.datasets if read_manifest(d)["kind"] == "tokenized"]
     try:
@@ -239,6 +251,10 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         masking, extra_params = "none", {"mask_ratio": cfg.mask_ratio, "bos_id": cfg.bos_id, "eos_id": cfg.eos_id}
+    elif mode == "xlnet":
+        cfg, extra_params = xlnet_config(masking, cross_document, eos_token, max_seq_length, reuse_length,
+                                         num_predict, dupe_factor, tokenizer, tokenized, special, vocab_size)
+        masking = "none"
     elif mode in PAIR_MODES:
         cfg, masking, extra_params = pair_config(mode, masking, direction or "zh-en", eos_token, cross_document,
                                                  max_seq_length, masked_lm_prob, max_predictions_per_seq, dupe_factor,
@@ -340,6 +356,27 @@ def t5_config(masking, cross_document, eos_token, max_seq_length, noise_density,
     return cfg, {"eos_token": eos_token, "eos_id": cfg.eos_id, "noise_density": noise_density,
                  "mean_noise_span_length": mean_noise_span_length, "raw_length": raw, "inputs_length": inputs,
                  "targets_length": targets, "sentinel_ids": list(cfg.sentinel_ids)}
+
+
+def xlnet_config(masking, cross_document, eos_token, max_seq_length, reuse_length, num_predict, dupe_factor,
+                 tokenizer, tokenized, special, vocab_size) -> tuple[XLNetConfig, dict]:
+    """XLNet's configuration: [CLS], [SEP] and the end-of-document token (--eos-token, else the vocabulary's
+    <eod>, else causal's choice); a setting that cannot work is one sentence."""
+    if masking not in (None, "none") or not cross_document:
+        raise click.ClickException("--mode xlnet takes neither --masking (it samples its own span targets) nor "
+                                   "--no-cross-document (its stream runs across documents, as XLNet's)")
+    vocab = tokenizer.vocab if tokenizer else recorded_vocab(tokenized[0])
+    try:
+        if eos_token is None and vocab and "<eod>" in vocab:
+            eos_token = "<eod>"
+        eod_id = resolve_eos(eos_token, vocab, special, vocab_size)
+        cfg = XLNetConfig(max_seq_length=max_seq_length, reuse_length=reuse_length, num_predict=num_predict,
+                          cls_id=special.get("cls"), sep_id=special.get("sep"), eod_id=eod_id,
+                          dupe_factor=dupe_factor)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    return cfg, {"eos_token": eos_token, "eos_id": eod_id, "reuse_length": cfg.reuse_length,
+                 "num_predict": cfg.num_predict, "mask_alpha": MASK_ALPHA, "mask_beta": MASK_BETA}
 
 
 def pair_side(mode, kw):

@@ -322,3 +322,41 @@ def eval_vectors(**kw):
     from corpusforge.trainers.glove import eval_vectors as run
 
     return run(**kw)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--input", "-i", "--data", "-d", "data", cls=AliasOption, hidden_aliases=("--data", "-d"), required=True,
+              type=click.Path(file_okay=False),
+              help="An xlnet dataset (`corpusforge build pretraining --mode xlnet`).")
+@click.option("--output", "-o", "--out", "out", cls=AliasOption, hidden_aliases=("--out",), required=True,
+              help="Run directory: metrics.jsonl, checkpoint.pt, hf/.")
+@click.option("--preset", type=click.Choice(PRESET_NAMES), default="tiny", show_default=True,
+              help="Model size (layers/hidden/heads): tiny 2/128/2, mini 4/256/4, small 4/512/8, medium 8/512/8, "
+                   "base 12/768/12 (XLNet-Base), large 24/1024/16 (XLNet-Large); feed-forward 4x hidden.")
+@click.option("--perm-size", type=click.IntRange(min=1), default=None,
+              help="Factorisation orders are drawn in chunks of this many positions (XLNet's perm_size) "
+                   "[default: the dataset's --reuse-length].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+              help="Peak learning rate.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--warmup-steps", type=click.IntRange(min=0), default=None,
+              help="Linear warm-up, then linear decay to 0 [default: 6% of --max-steps].")
+@click.option("--max-steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimizer steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Records per micro-batch and process (one step: batch x grad-accum x processes).")
+@device_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Weights, data order, permutations, dropout.")
+@click.option("--eval-rows", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Hold out the dataset's first N records (its order is a seeded shuffle) for evaluation.")
+@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Evaluate the loss of the held-out records (fixed permutations) every N steps.")
+@run_options
+def train_xlnet(**kw):
+    """Pretrain XLNet (transformers' XLNetLMHeadModel) by permutation language modelling on an xlnet dataset.
+
+    \b
+    Several GPUs: torchrun --nproc_per_node N -m corpusforge.cli train xlnet ...
+    """
+    from corpusforge.trainers.xlnet import train_xlnet as run
+
+    return run(**kw)

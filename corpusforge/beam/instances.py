@@ -30,11 +30,12 @@ from corpusforge.objectives.mass import MassBuilder, MassConfig
 from corpusforge.objectives.stream import StreamBuilder, StreamConfig
 from corpusforge.objectives.t5 import T5Builder, T5Config
 from corpusforge.objectives.translation import TlmBuilder, TlmConfig, TranslationBuilder, TranslationConfig
+from corpusforge.objectives.xlnet import XLNetBuilder, XLNetConfig
 
 # configurations whose builders write their own tables (batch.table); any other is BERT-family instances
 BUILDERS = {CausalConfig: CausalBuilder, BilmConfig: BilmBuilder, StreamConfig: StreamBuilder, T5Config: T5Builder,
             BartConfig: BartBuilder, MassConfig: MassBuilder, TranslationConfig: TranslationBuilder,
-            TlmConfig: TlmBuilder}
+            TlmConfig: TlmBuilder, XLNetConfig: XLNetBuilder}
 
 
 def table_documents(table: pa.Table) -> list[TokenizedDocument]:

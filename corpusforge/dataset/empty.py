@@ -25,6 +25,9 @@ HINTS = {
     "empty_side": "a side of every pair is empty; check the english and chinese fields",
 }
 GENERIC_HINT = "check --input, --format and the filters"
+# records kept but no row built: what a mode needs that the kept text lacks ({...}: the build's params)
+KEPT_HINTS = {"xlnet": "XLNet's records need a stream of more than --max-seq-length {max_seq_length} tokens per "
+                       "bucket; give more text or lower --max-seq-length"}
 
 
 class EmptyBuild(BuildError):
@@ -40,7 +43,9 @@ def check_produced(accounting: dict, rows: int, params: dict) -> None:
     if not read:
         problem, hint = "the input holds no records", "check --input (empty files?)"
     elif kept:
-        problem, hint = f"the {kept} records kept produced no rows", "the input may be too small for these options"
+        problem = f"the {kept} records kept produced no rows"
+        hint = KEPT_HINTS.get(params.get("mode"), "the input may be too small for these options").format_map(
+            {"max_seq_length": params.get("max_seq_length")})
     else:
         reasons = {**accounting.get("filtered_by_reason", {}), **accounting.get("rejected_by_reason", {})}
         reason, n = max(reasons.items(), key=lambda item: (item[1], item[0]))

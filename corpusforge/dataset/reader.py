@@ -23,7 +23,7 @@ def filesystems():
 
 # The kinds corpusforge writes: row shards (with dataset_info.json and state.json), or files only.
 SHARD_KINDS = ("documents", "tokenized", "pretraining", "causal", "bilm", "stream", "t5", "bart", "mass", "translation",
-               "tlm", "cooccurrence", "word2vec", "ngrams", "stats")
+               "tlm", "xlnet", "cooccurrence", "word2vec", "ngrams", "stats")
 FILE_KINDS = ("vocab", "lm")
 
 

@@ -162,12 +162,26 @@ def tlm_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
     )
 
 
+def xlnet_schema(id_type: pa.DataType = pa.uint16()) -> pa.Schema:
+    """kind "xlnet": one row per XLNet record (build pretraining --mode xlnet), data_utils.py's features; see
+    objectives/xlnet.py. The permutation is the collator's (corpusforge.torch.collate.XLNetCollator)."""
+    return pa.schema(
+        [
+            # the reuse part, then A [SEP] B [SEP] [CLS]: max_seq_length tokens, no padding
+            pa.field("input_ids", pa.list_(id_type), nullable=False),
+            pa.field("seg_id", pa.list_(pa.uint8()), nullable=False),  # 0: reuse, A, [SEP]; 1: B, [SEP]; 2: [CLS]
+            pa.field("is_masked", pa.list_(pa.uint8()), nullable=False),  # 1 at the num_predict positions to predict
+            pa.field("label", pa.int8(), nullable=False),  # 1: B continues A; 0: B is random
+        ]
+    )
+
+
 REJECT_FIELDS = ("reason", "file", "line", "offset", "excerpt", "detail")
 
 SCHEMAS = {"documents": DOCUMENTS, "tokenized": tokenized_schema(), "pretraining": pretraining_schema(),
            "causal": causal_schema(), "bilm": bilm_schema(), "stream": stream_schema(),
            "t5": t5_schema(), "bart": bart_schema(), "mass": mass_schema(),
-           "translation": translation_schema(), "tlm": tlm_schema()}
+           "translation": translation_schema(), "tlm": tlm_schema(), "xlnet": xlnet_schema()}
 
 
 def hf_features(schema: pa.Schema) -> dict:

@@ -129,3 +129,64 @@ class Seq2SeqCollator:
         if "decoder_position_ids" in rows[0]:
             out["decoder_position_ids"], _ = pad_rows([r["decoder_position_ids"] for r in rows], 0, self.multiple)
         return {k: torch.from_numpy(v) for k, v in out.items()}
+
+
+def local_perm_index(length: int, perm_size: int, rng: np.random.Generator) -> np.ndarray:
+    """XLNet's _local_perm factorisation order of a part: index[c * P + j] = c * P + sigma(j), one random
+    permutation sigma of range(P) shared by every chunk of P positions (its reshape / shuffle / reshape),
+    the chunks in order. A smaller index comes earlier in the order."""
+    sigma = rng.permutation(perm_size)
+    return (np.arange(0, length, perm_size)[:, None] + sigma[None, :]).reshape(-1)
+
+
+class XLNetCollator:
+    """xlnet rows (XLNetDataset) -> the arguments of transformers' XLNetLMHeadModel, the permutation drawn
+    here each time a row is seen, as XLNet's input function (data_utils.py get_dataset / _local_perm) does.
+
+    The reuse part and the A/B part are permuted separately (each in chunks of perm_size); the reuse part
+    sees nothing of the A/B part, which sees all of the reuse part. Within a part, a context token (not
+    to predict, not [SEP] / [CLS]) is seen by every position and sees no masked or special token; a
+    target (is_masked, not [SEP] / [CLS]) sees the context and the masked / special tokens strictly
+    before it in the order, never itself; a special sees those before it and itself. Output: input_ids,
+    token_type_ids (seg_id) (B, T) int64; perm_mask (B, T, T) float, 1 = may not attend; target_mapping
+    (B, num_predict, T) one-hot rows of the targets in position order, zero rows for padding; labels
+    (B, num_predict), the targets' ids, IGNORE for padding. The generator is seeded by (seed, epoch,
+    the row's index), so a row gets the same permutation whichever worker collates it."""
+
+    def __init__(self, sep_id: int, cls_id: int, reuse_length: int, num_predict: int, perm_size: int | None = None,
+                 seed: int = 0, epoch: int = 0):
+        self.func = np.array([sep_id, cls_id])
+        self.reuse, self.num_predict, self.perm_size = reuse_length, num_predict, perm_size or reuse_length
+        self.seed, self.epoch = seed, epoch
+
+    def __call__(self, rows: list[dict]) -> dict:
+        ids = np.stack([r["input_ids"] for r in rows]).astype(np.int64)
+        n, width = ids.shape
+        masked = np.stack([r["is_masked"] for r in rows]).astype(bool)
+        func = np.isin(ids, self.func)
+        target = masked & ~func
+        index = np.empty((n, width), dtype=np.int64)
+        for b, r in enumerate(rows):
+            rng = np.random.default_rng([self.seed, self.epoch, int(r["index"])])
+            index[b, :self.reuse] = local_perm_index(self.reuse, self.perm_size, rng)
+            index[b, self.reuse:] = local_perm_index(width - self.reuse, self.perm_size, rng)
+        context = ~masked & ~func
+        rev = np.where(context, -1, index)
+        self_rev = np.where(target, rev, rev + 1)
+        perm = (self_rev[:, :, None] <= rev[:, None, :]) & ~context[:, None, :]
+        part = np.arange(width) >= self.reuse
+        perm &= part[:, None] == part[None, :]  # within a part, _local_perm's mask
+        perm |= ~part[:, None] & part[None, :]  # the reuse part never sees the A/B part
+        counts = target.sum(1)
+        if counts.max(initial=0) > self.num_predict:
+            raise ValueError(f"a row has {int(counts.max())} targets, more than num_predict {self.num_predict}")
+        row, col = np.nonzero(target)
+        slot = np.arange(len(row)) - (np.cumsum(counts) - counts)[row]
+        mapping = np.zeros((n, self.num_predict, width), dtype=np.float32)
+        mapping[row, slot, col] = 1
+        labels = np.full((n, self.num_predict), IGNORE, dtype=np.int64)
+        labels[row, slot] = ids[row, col]
+        types = np.stack([r["seg_id"] for r in rows]).astype(np.int64)
+        return {k: torch.from_numpy(v) for k, v in {
+            "input_ids": ids, "token_type_ids": types, "perm_mask": perm.astype(np.float32),
+            "target_mapping": mapping, "labels": labels}.items()}

@@ -249,3 +249,28 @@ class Seq2SeqDataset(Dataset):
     def longest(self) -> int:
         """The longest sequence of any column (from the offsets: nothing is read)."""
         return max((int(np.diff(b[c][0]).max(initial=0)) for b in self.shards.open() for c in self.columns), default=0)
+
+
+class XLNetDataset(Dataset):
+    """Random access to the records of an xlnet dataset (build pretraining --mode xlnet): dicts of input_ids,
+    seg_id and is_masked as numpy views into the memory-mapped shards, plus index (it seeds the permutation)."""
+
+    COLUMNS = ("input_ids", "seg_id", "is_masked")
+
+    def __init__(self, directory: str):
+        try:
+            manifest = read_manifest(directory)
+            shard_paths(directory, manifest)
+        except (FileNotFoundError, DatasetError) as e:
+            raise NotPretrainingData(str(e)) from None
+        if manifest.get("kind") != "xlnet":
+            raise NotPretrainingData(f"{directory} is a {manifest.get('kind')} dataset; XLNet reads one of kind xlnet "
+                                     "(build pretraining --mode xlnet)")
+        self.manifest, self.params = manifest, manifest["params"]
+        self.shards = _Shards(directory, self.COLUMNS)
+
+    def __len__(self) -> int:
+        return self.shards.rows
+
+    def __getitem__(self, index: int) -> dict:
+        return self.shards.row(int(index))
