@@ -1,12 +1,14 @@
 """Each pipeline beside its peer, back to back on the same input: rates, their ratio, peak RSS of both.
 
     bash benchmarks/peers/setup_all.sh     # once: the peers, into benchmarks/_peers/ (git-ignored)
-    flock /tmp/corpusforge-bench.lock python benchmarks/bench_peers.py [--rows nsp,sop,mlm,cooccurrence,lm]
+    flock /tmp/corpusforge-bench.lock python benchmarks/bench_peers.py [--rows nsp,sop,electra,mlm,cooccurrence,lm]
         [--scales 1,10] [--repeats 3] [--workers 2]
 
 Rows (ours | peer):
 - nsp: build pretraining --mode nsp --masking token | google-research/bert create_pretraining_data.py
 - sop: build pretraining --mode sop --masking ngram | google-research/albert create_pretraining_data.py
+- electra: build pretraining --mode electra (128 tokens, no masking) | google-research/electra
+  build_pretraining_dataset.py --num-processes 2; the outputs' statistics are compared (electra_stats.py)
 - mlm: build pretraining --mode full-sentences --masking token, 512 tokens | the Hugging Face run_mlm recipe
   (datasets text + map(num_proc=2) with the fast BertTokenizer, group_texts, DataCollatorForLanguageModeling
   applied once to every block)
@@ -180,6 +182,73 @@ def xlnet_row(scale: int, workers: int):
     return ours, theirs
 
 
+def tfrecords(directory: Path) -> int:
+    """The number of records in a folder of TFRecord files, from their framing (length, CRC, data, CRC)."""
+    count = 0
+    for path in directory.glob("*.tfrecord*"):
+        with open(path, "rb") as f:
+            while header := f.read(12):
+                f.seek(int.from_bytes(header[:8], "little") + 4, os.SEEK_CUR)
+                count += 1
+    return count
+
+
+def electra_row(scale: int, workers: int):
+    from peers.electra_stats import summary
+
+    source = bert_text(scale)
+    flat = WORK / f"electra_text_{scale}x"  # ELECTRA's script lists one folder
+    if not flat.exists():
+        tmp = WORK / "electra_text.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for f in sorted(source.rglob("*.txt")):
+            (tmp / f"{f.parent.name}_{f.name}").symlink_to(f)
+        tmp.rename(flat)
+    out, peer_out = WORK / "peers_out", WORK / "electra_peer_out"
+    ours = measure(cli("build", "pretraining", "-i", source, "-t", VOCAB, "-o", out, "--overwrite", "--no-dedup",
+                       "--mode", "electra", "--dupe-factor", "1", "--max-seq-length", "128", *beam(workers)))
+    manifest = json.loads((out / "manifest.json").read_text())
+    ours["count"] = manifest["statistics"]["instances"]
+    script = PEERS / "electra" / "build_pretraining_dataset.py"
+    peer_args = [f"--corpus-dir={flat}", f"--vocab-file={VOCAB}", f"--output-dir={peer_out}", "--max-seq-length=128",
+                 f"--num-processes={workers}"]
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    theirs = measure([str(TF_PYTHON), str(script), *peer_args], cwd=script.parent, env=env)
+    theirs["count"] = tfrecords(peer_out)
+    for r in (ours, theirs):
+        r["rate"] = r["count"] / r["wall"]
+    # the outputs' statistics (not timed): ours from the dataset, the same figures as of ELECTRA's records
+    from corpusforge.dataset import load_table
+
+    types = load_table(str(out)).column("token_type_ids").combine_chunks()
+    lengths = types.value_lengths().to_numpy()
+    flat_types, starts = types.values.to_numpy(), types.offsets.to_numpy()[:-1]
+    second = np.add.reduceat(flat_types.astype(np.int64), starts)
+    stats = {"ours": summary(lengths, lengths - second - 2, second > 0, 128),
+             "peer": json.loads(measure([str(TF_PYTHON), str(ROOT / "benchmarks" / "peers" / "electra_stats.py"),
+                                         "records", str(peer_out)], env=env)["output"].strip().splitlines()[-1])}
+    stats["ours"]["random_target_share"] = manifest["statistics"]["electra"]["random_target_share"]
+    if scale == 1:  # a second, counted run of the peer for its random-target share (at 1x only: it costs a run)
+        counted = measure([str(TF_PYTHON), str(ROOT / "benchmarks" / "peers" / "electra_stats.py"), "random-targets",
+                           str(script), *peer_args], cwd=script.parent, env=env)["output"]
+        targets = sum(int(n) for n in re.findall(r"random targets: job \d+: (\d+)", counted))
+        stats["peer"]["random_target_share"] = round(targets / tfrecords(peer_out), 4)
+    documents = sum(1 for f in flat.iterdir() for doc in f.read_text(encoding="utf-8").split("\n\n") if doc.strip())
+    for side in stats.values():
+        side["documents"] = documents
+        side["instances_per_document"] = round(side["instances"] / documents, 3)
+    (WORK / f"electra_stats_{scale}x.json").write_text(json.dumps(stats, indent=1))
+    print(json.dumps(stats), file=sys.stderr, flush=True)
+    o, p = stats["ours"], stats["peer"]
+    ours["check"] = (f"instances per document {o['instances_per_document']} / {p['instances_per_document']}, "
+                     f"one segment {o['one_segment_share']} / {p['one_segment_share']}, first segment mean "
+                     f"{o['first_segment_tokens_mean']} / {p['first_segment_tokens_mean']} tokens"
+                     + (f", random target {o['random_target_share']} / {p['random_target_share']}"
+                        if "random_target_share" in p else ""))
+    return ours, theirs
+
+
 def hf_recipe(files: list[str], max_seq_length: int, num_proc: int) -> None:
     """The run_mlm recipe (transformers' examples/pytorch/language-modeling/run_mlm.py, not line by line), with
     the masking applied once to every block (static, as ours); prints the number of blocks."""
@@ -299,6 +368,8 @@ ROWS = {  # name -> (pipeline, peer, unit, run, what is needed)
     "sop": ("build pretraining sop + ngram masking (n ≤ 3), 128 / 20, dupe 1",
             "ALBERT create_pretraining_data.py (ngram 3, whole words)", "instances/s",
             lambda s, w: pretraining_row("sop", s, w), PEERS / "albert" / "create_pretraining_data.py"),
+    "electra": ("build pretraining electra, 128, no masking", "ELECTRA build_pretraining_dataset.py (2 processes)",
+                "instances/s", electra_row, PEERS / "electra" / "build_pretraining_dataset.py"),
     "mlm": ("build pretraining full-sentences + token masking, 512 / 80", "HF run_mlm recipe (datasets, num_proc=2)",
             "k tokens/s", mlm_row, None),
     "cooccurrence": ("build cooccurrence, window 10, symmetric, min-count 5", "GloVe C vocab_count + cooccur",
@@ -308,6 +379,7 @@ ROWS = {  # name -> (pipeline, peer, unit, run, what is needed)
               "instances/s", xlnet_row, PEERS / "xlnet" / "data_utils.py"),
 }
 INPUTS = {"nsp": "wiki + news, BERT text format", "sop": "wiki + news, BERT text format",
+          "electra": "wiki + news, BERT text format",
           "mlm": "wiki + news, BERT text format", "cooccurrence": "wiki + news train + webtext",
           "lm": "all ../shared/corpora, one document a line",
           "xlnet": "wiki + news, BERT text format, SentencePiece unigram 16k"}

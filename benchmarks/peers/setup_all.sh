@@ -3,7 +3,7 @@
 # fails to set up is named and the others go on.
 cd "$(dirname "$0")"
 status=0
-for peer in google xlnet glove kenlm hf; do
+for peer in google electra xlnet glove kenlm hf; do
   bash "setup_$peer.sh" || { echo "setup_$peer.sh failed" >&2; status=1; }
 done
 exit $status
