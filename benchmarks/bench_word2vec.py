@@ -102,7 +102,7 @@ def main():
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     data = build(work)
-    from trainers.word2vec import load_corpus
+    from corpusforge.trainers.word2vec import load_corpus
 
     _, vocab, ids, rows = load_corpus(str(data))
     words = np.array([w for w, _ in vocab], dtype=object)
