@@ -151,7 +151,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
                    "(a tokenized dataset brings its own; building 128 and 512 from it does not re-tokenize).")
 @click.option("--lowercase/--no-lowercase", default=True, show_default=True, help="WordPiece: lower-case.")
 @click.option("--segmenter", default=DEFAULT_SEGMENTER, show_default=True,
-              help=f"For documents or raw input: word segmenter ({', '.join(SEGMENTERS)}, or module:Class).")
+              help=f"For documents or raw input: word segmenter ({', '.join(SEGMENTERS)}, or module:Class); not run for "
+                   "causal, stream, t5, bart and mass, which read no word ids.")
 @click.option("--user-dict", default=None, help="A jieba user dictionary.")
 @input_options
 @output_options
