@@ -43,6 +43,8 @@ OWN_KINDS = {**LM_KINDS, "t5": (t5_schema, t5_statistics), "bart": (bart_schema,
              "mass": (mass_schema, mass_statistics), "translation": (translation_schema, translation_statistics),
              "tlm": (tlm_schema, tlm_statistics), "xlnet": (xlnet_schema, xlnet_statistics)}
 PAIR_MODES = ("translation", "tlm")  # modes that read translation pairs (--side pair)
+# modes whose builders never read word ids: their documents are not segmented into words (it only costs time)
+WORDLESS_MODES = ("causal", "stream", "t5", "bart", "mass")
 
 
 def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buckets, extra):
@@ -157,7 +159,8 @@ def build_pretraining(pipeline, job, cfg, tokenizer, segmenter, id_type, num_buc
                    "(a tokenized dataset brings its own; building 128 and 512 from it does not re-tokenize).")
 @click.option("--lowercase/--no-lowercase", default=True, show_default=True, help="WordPiece: lower-case.")
 @click.option("--segmenter", default=DEFAULT_SEGMENTER, show_default=True,
-              help=f"For documents or raw input: word segmenter ({', '.join(SEGMENTERS)}, or module:Class).")
+              help=f"For documents or raw input: word segmenter ({', '.join(SEGMENTERS)}, or module:Class); not run for "
+                   "causal, stream, t5, bart and mass, which read no word ids.")
 @click.option("--user-dict", default=None, help="A jieba user dictionary.")
 @input_options
 @output_options
@@ -277,6 +280,7 @@ def main(mode, masking, max_seq_length, short_seq_prob, masked_lm_prob, max_pred
                       segmenter=segmenter if not tokenized else None, user_dict=user_dict, buckets=num_buckets,
                       **extra_params)
     extra = {"tokenizer": fingerprint, "segmenter": seg_fingerprint, "special_ids": special}
+    seg = None if mode in WORDLESS_MODES else seg  # its fingerprint stays in the manifest, as before
     run_job(job, lambda p: build_pretraining(p, job, cfg, tokenizer, seg, id_type, num_buckets, extra))
 
 

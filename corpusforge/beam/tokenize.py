@@ -20,7 +20,8 @@ class TokenizeDoFn(CountingDoFn):
 
     def setup(self):
         self.tokenizer.impl  # load the Rust / C++ tokenizer once per worker, not per element
-        getattr(self.segmenter, "load", lambda: None)()  # and the segmenter's dictionary
+        if self.segmenter is not None:
+            getattr(self.segmenter, "load", lambda: None)()  # and the segmenter's dictionary
         self.progress = ThroughputLog("tokenize")
 
     def start_bundle(self):
@@ -52,7 +53,8 @@ class TokenizeDoFn(CountingDoFn):
 
 
 class TokenizeDocuments(beam.PTransform):
-    """Document rows (doc_id, source, sentences, _key) -> tokenized rows; counts under "counts"."""
+    """Document rows (doc_id, source, sentences, _key) -> tokenized rows; counts under "counts". segmenter
+    None: no word segmentation, every word id 0 (for builds whose output never depends on words)."""
 
     def __init__(self, tokenizer, segmenter):
         super().__init__()

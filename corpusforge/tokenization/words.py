@@ -25,7 +25,8 @@ def token_words(offsets, spans: list[tuple[int, int]]) -> np.ndarray:
 
 
 def tokenize_documents(docs: list[list[str]], tokenizer, segmenter) -> list[tuple[list, list]]:
-    """For each document (a list of sentences): (input_ids per sentence, word_ids per sentence).
+    """For each document (a list of sentences): (input_ids per sentence, word_ids per sentence);
+    segmenter None: no segmentation and every word id 0, for builds that never read word ids.
 
     The rule of token_words, applied to a whole batch at once: the sentences are laid end to end
     (one character apart) so one encode call, one searchsorted and one cumsum serve every
@@ -35,6 +36,8 @@ def tokenize_documents(docs: list[list[str]], tokenizer, segmenter) -> list[tupl
     n = len(sentences)
     if not n:
         return [([], []) for _ in docs]
+    if segmenter is None:
+        return _without_words(docs, *tokenizer.encode_ids_flat(sentences))
     ids, starts, counts = tokenizer.encode_flat(sentences)
     lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=n)
     base = np.zeros(n, dtype=np.int64)  # where each sentence starts in the laid-out batch
@@ -65,4 +68,15 @@ def tokenize_documents(docs: list[list[str]], tokenizer, segmenter) -> list[tupl
         if j > i and sentence_ends[j - 1] > 0:
             words_before = int(words_so_far[sentence_ends[j - 1] - 1])
         i = j
+    return out
+
+
+def _without_words(docs, ids, counts) -> list[tuple[list, list]]:
+    """tokenize_documents' output with all word ids 0 (views of one zero array)."""
+    ends = np.cumsum(counts)[:-1]
+    id_parts, word_parts = np.split(ids, ends), np.split(np.zeros(len(ids), np.int32), ends)
+    out, i = [], 0
+    for doc in docs:
+        out.append((id_parts[i:i + len(doc)], word_parts[i:i + len(doc)]))
+        i += len(doc)
     return out

@@ -178,3 +178,23 @@ def test_extra_ids_are_for_unigram_only(tmp_path):
                      "--output", tmp_path / "v", ok=False)
     assert result.exit_code == 1 and "--extra-ids applies to -m unigram only" in result.output
     assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("mode", ["t5", "causal"])
+def test_no_word_segmentation_and_the_same_bytes(tmp_path, monkeypatch, mode):
+    """t5 and causal never read word ids, so their raw input is not segmented (and SentencePiece maps no
+    offsets); the shards must equal byte for byte those of the segmenting path every mode took before."""
+    import pipelines.pretraining as pretraining
+
+    tokenizer = VOCAB
+    if mode == "t5":  # a SentencePiece model: the path whose offsets are skipped
+        run_cli("build", "vocab", "--input", SAMPLE / "wiki_zh", "--model", "unigram", "--vocab-size", "6000",
+                "--output", tmp_path / "v")
+        tokenizer = tmp_path / "v"
+    args = ("--tokenizer", tokenizer, "--mode", mode, "--max-seq-length", "128")
+    fast, segmented = tmp_path / "fast", tmp_path / "segmented"
+    run_cli("build", "pretraining", "--input", SAMPLE / "wiki_zh", "--output", fast, *args)
+    monkeypatch.setattr(pretraining, "WORDLESS_MODES", ())
+    run_cli("build", "pretraining", "--input", SAMPLE / "wiki_zh", "--output", segmented, *args)
+    assert shard_bytes(fast) and shard_bytes(fast) == shard_bytes(segmented)
+    assert (fast / "manifest.json").read_bytes() == (segmented / "manifest.json").read_bytes()

@@ -84,6 +84,17 @@ def test_tokenizer_json_and_sentencepiece(tmp_path, sentences):
         assert ids == ref.encode(s)
         assert all(0 <= a <= b <= len(s) for a, b in offsets)
     assert sp.vocab_size == 4000
+    # encode_flat maps SentencePiece's byte offsets to characters for the whole batch: the same as encode
+    batch = corpus[:200] + ["", " ", "😀 emoji 中文 ", "Ａ１ fullwidth", "a\u0301b", "\u200d中"]
+    ids, starts, counts = sp.encode_flat(batch)
+    pairs = sp.encode(batch)
+    assert ids.tolist() == [i for p in pairs for i in p[0]] and counts.tolist() == [len(p[0]) for p in pairs]
+    assert starts.tolist() == [a for p in pairs for a, _ in p[1]]
+    for t in (sp, tok):  # the ids alone (no offsets) are the same ids
+        ids, counts = t.encode_ids_flat(corpus[:200])
+        assert ids.tolist() == t.encode_flat(corpus[:200])[0].tolist()
+        assert counts.tolist() == [len(t.encode([s])[0][0]) for s in corpus[:200]]
+    assert [len(x) for x in sp.encode_ids_flat([])] == [0, 0]
 
 
 def test_pickles_without_the_library_object(bert):

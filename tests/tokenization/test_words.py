@@ -80,3 +80,12 @@ def test_build_tokenized_from_raw_and_from_documents(tmp_path):
     assert (a / "data-00000-of-00001.arrow").read_bytes() == (b / "data-00000-of-00001.arrow").read_bytes()
     first = table.to_pylist()[0]
     assert [len(s) for s in first["input_ids"]] == [len(s) for s in first["word_ids"]]
+
+
+def test_without_a_segmenter_the_same_ids_and_word_ids_zero(bert, jieba, chinese_sentences):
+    docs = [chinese_sentences[i:i + 7] for i in range(0, 300, 7)] + [[]]
+    with_words, without = tokenize_documents(docs, bert, jieba), tokenize_documents(docs, bert, None)
+    assert len(without) == len(docs) and without[-1] == ([], [])
+    for (ids, words), (ids0, words0) in zip(with_words, without):
+        assert [a.tolist() for a in ids] == [a.tolist() for a in ids0]
+        assert [len(w) for w in words] == [len(w) for w in words0] and not any(w.any() for w in words0)
