@@ -184,7 +184,7 @@ def test_extra_ids_are_for_unigram_only(tmp_path):
 def test_no_word_segmentation_and_the_same_bytes(tmp_path, monkeypatch, mode):
     """t5 and causal never read word ids, so their raw input is not segmented (and SentencePiece maps no
     offsets); the shards must equal byte for byte those of the segmenting path every mode took before."""
-    import pipelines.pretraining as pretraining
+    import corpusforge.pipelines.pretraining as pretraining
 
     tokenizer = VOCAB
     if mode == "t5":  # a SentencePiece model: the path whose offsets are skipped
